@@ -1,0 +1,100 @@
+//! Wiring: configuration, start-up (migrate, bootstrap), and the server.
+//! Tests build an [`Application`] on port 0 and read the bound port.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use crate::graphql::{self, Limits};
+use crate::http::{AppState, router};
+use crate::service::bootstrap;
+use crate::store::Store;
+
+/// Server configuration: flags or environment variables.
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Database: `sqlite:FILE` (created on first start) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:license-gateway.db")]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Most database connections this process opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Username of the vendor operator created on the first start.
+    #[arg(long, env = "OPERATOR_USERNAME", default_value = "operator")]
+    pub operator_username: String,
+    /// Create a demo site (and print how to sign in) on start.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, creates the operator (and the demo) when needed,
+    /// and binds the listener. Prints one-time credentials to stdout.
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        store.migrate().await?;
+        if let Some(password) = bootstrap::ensure_operator(&store, &config.operator_username).await.map_err(service_err)? {
+            println!(
+                "Created the vendor operator account. Sign in with username `{}` and password `{password}` \
+                 (shown once; keep it safe).",
+                config.operator_username
+            );
+        }
+        if config.demo {
+            match bootstrap::ensure_demo(&store).await.map_err(service_err)? {
+                Some(c) => println!(
+                    "Demo site ready. Open the playground, run:\n  mutation {{ signIn(username: \"{}\", password: \"{}\") {{ ... on SignInSuccess {{ token }} }} }}\n\
+                     and put the token in the Headers tab as {{\"Authorization\": \"Bearer <token>\"}} (password shown once).",
+                    c.admin_username, c.admin_password
+                ),
+                None => println!("Demo site already exists (its admin password was printed when it was created)."),
+            }
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        let state = AppState { schema: graphql::schema(Limits::default()), store };
+        Ok(Application { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// Serves until ctrl-c / SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
+        Ok(())
+    }
+}
+
+fn service_err(e: crate::service::ServiceError) -> anyhow::Error {
+    anyhow::anyhow!("start-up failed: {e:?}")
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

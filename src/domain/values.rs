@@ -1,0 +1,231 @@
+//! Values parsed once at the boundary ("parse, don't validate"): once one of
+//! these exists, the inside trusts it.
+
+use std::fmt;
+
+/// Why an input value was refused; becomes `BAD_USER_INPUT` at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    /// The input field, as the API names it.
+    pub field: &'static str,
+    /// What is wrong, for a person to read.
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        InvalidInput { field, message: message.into() }
+    }
+}
+
+fn trimmed_text(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(InvalidInput::new(field, format!("{field} must not be empty")));
+    }
+    if text.chars().count() > max {
+        return Err(InvalidInput::new(field, format!("{field} must be at most {max} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(InvalidInput::new(field, format!("{field} must not contain control characters")));
+    }
+    Ok(text.to_string())
+}
+
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+                trimmed_text($field, raw, $max).map($name)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// Case-folded form used for uniqueness.
+            pub fn key(&self) -> String {
+                self.0.to_lowercase()
+            }
+        }
+    };
+}
+
+text_value!(
+    /// A person's display name: 1–200 characters, trimmed.
+    PersonName, "name", 200
+);
+text_value!(
+    /// A profile name, unique per site without case: 1–100 characters.
+    ProfileName, "name", 100
+);
+text_value!(
+    /// A site name, unique in the installation without case: 1–100 characters.
+    SiteName, "name", 100
+);
+text_value!(
+    /// An agreement's name or number: 1–100 characters.
+    AgreementName, "agreementName", 100
+);
+
+/// A username: 3–64 characters of letters, digits and `. _ - @`, unique in
+/// the whole installation without case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if !(3..=64).contains(&len) {
+            return Err(InvalidInput::new("username", "username must be 3 to 64 characters"));
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+            return Err(InvalidInput::new(
+                "username",
+                "username may contain only letters, digits and . _ - @",
+            ));
+        }
+        Ok(Username(name.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The case-folded form that uniqueness and sign-in compare.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A new password: 10–200 characters. Never logged, never echoed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let len = raw.chars().count();
+        if !(10..=200).contains(&len) {
+            return Err(InvalidInput::new("password", "password must be 10 to 200 characters"));
+        }
+        Ok(Password(raw.to_string()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// An optional e-mail address: contains one `@`, at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let email = raw.trim();
+        if email.len() > 254 || email.matches('@').count() != 1 || email.starts_with('@') || email.ends_with('@') {
+            return Err(InvalidInput::new("email", "email must look like name@example.org"));
+        }
+        Ok(Email(email.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A pool total: a whole number from 0 to 1,000,000 (R5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LicenseTotal(i64);
+
+impl LicenseTotal {
+    pub const MAX: i64 = 1_000_000;
+    pub fn parse(raw: i64, field: &'static str) -> Result<Self, InvalidInput> {
+        if !(0..=Self::MAX).contains(&raw) {
+            return Err(InvalidInput::new(field, format!("{field} must be a whole number from 0 to {}", Self::MAX)));
+        }
+        Ok(LicenseTotal(raw))
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A module code such as `CASE`: 1–32 upper-case letters, digits or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleCode(String);
+
+impl ModuleCode {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let code = raw.trim().to_ascii_uppercase();
+        if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(InvalidInput::new("module", format!("`{raw}` is not a module code (e.g. CASE)")));
+        }
+        Ok(ModuleCode(code))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A calendar date (`YYYY-MM-DD`), as used by `validUntil` (R9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date(time::Date);
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+impl Date {
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, InvalidInput> {
+        time::Date::parse(raw.trim(), DATE_FORMAT)
+            .map(Date)
+            .map_err(|_| InvalidInput::new(field, format!("{field} must be a date written YYYY-MM-DD, got `{raw}`")))
+    }
+    /// Today in UTC: the day that `validUntil` is compared with.
+    pub fn today() -> Self {
+        Date(time::OffsetDateTime::now_utc().date())
+    }
+    pub fn format(&self) -> String {
+        self.0.format(DATE_FORMAT).unwrap_or_default()
+    }
+    /// The day `days` after this one (negative goes back).
+    pub fn plus_days(&self, days: i64) -> Self {
+        Date(self.0 + time::Duration::days(days))
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.format())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_compare_without_case() {
+        assert_eq!(Username::parse("Anna.B").unwrap().key(), Username::parse("anna.b").unwrap().key());
+        assert!(Username::parse("a b").is_err());
+        assert!(Username::parse("ab").is_err());
+    }
+
+    #[test]
+    fn totals_are_whole_numbers_from_zero() {
+        assert!(LicenseTotal::parse(-1, "total").is_err());
+        assert_eq!(LicenseTotal::parse(0, "total").unwrap().get(), 0);
+    }
+
+    #[test]
+    fn dates_round_trip_and_compare() {
+        let d = Date::parse("2026-01-31", "validUntil").unwrap();
+        assert_eq!(d.format(), "2026-01-31");
+        assert!(d < d.plus_days(1));
+        assert!(Date::parse("31/01/2026", "validUntil").is_err());
+    }
+}

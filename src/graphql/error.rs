@@ -1,0 +1,67 @@
+//! The closed set of top-level errors. Every error a resolver returns goes
+//! through [`From<ServiceError>`], which sets a stable `extensions.code`;
+//! `ServiceError` has no `Display`, so async-graphql's blanket conversion can
+//! never send an internal message to a client.
+
+use async_graphql::ErrorExtensions;
+
+use crate::service::ServiceError;
+
+/// Stable codes of top-level errors.
+pub mod codes {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+    pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+}
+
+impl From<ServiceError> for async_graphql::Error {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Unauthenticated(why) => {
+                async_graphql::Error::new(format!("Not signed in: {why}.")).extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED))
+            }
+            ServiceError::Forbidden(rule) => async_graphql::Error::new(format!("Not allowed: {}.", rule.says)).extend_with(|_, e| {
+                e.set("code", codes::FORBIDDEN);
+                e.set("rule", rule.name);
+            }),
+            ServiceError::NotFound(what) => {
+                async_graphql::Error::new(format!("No such {what}.")).extend_with(|_, e| e.set("code", codes::NOT_FOUND))
+            }
+            ServiceError::Invalid(input) => async_graphql::Error::new(input.message).extend_with(|_, e| {
+                e.set("code", codes::BAD_USER_INPUT);
+                e.set("field", input.field);
+            }),
+            ServiceError::Internal => async_graphql::Error::new("Internal server error; the details are in the server log.")
+                .extend_with(|_, e| e.set("code", codes::INTERNAL)),
+        }
+    }
+}
+
+/// Gives every error async-graphql produced itself (parsing, validation,
+/// limits) a stable code, so clients can rely on `extensions.code` always.
+pub fn classify(resp: &mut async_graphql::Response) {
+    for err in &mut resp.errors {
+        let has_code = err.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if err.message.contains("nested too deep") {
+            codes::QUERY_TOO_DEEP
+        } else if err.message.contains("too complex") {
+            codes::QUERY_TOO_COMPLEX
+        } else if err.message.starts_with(" -->") || err.message.contains("expected") && err.locations.is_empty() {
+            codes::PARSE_FAILED
+        } else {
+            codes::VALIDATION_FAILED
+        };
+        err.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+}

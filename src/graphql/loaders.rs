@@ -1,0 +1,94 @@
+//! DataLoaders, built per request (a loader kept in schema data would cache
+//! across users). One loader type serves every relation a list fans out to,
+//! each key type one batched statement.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+
+use crate::domain::*;
+use crate::service::ServiceError;
+use crate::store::Store;
+
+/// The live login of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoginOfPerson(pub PersonId);
+/// The modules of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModulesOfProfile(pub ProfileId);
+/// The pools of a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolsOfSite(pub SiteId);
+/// The agreement of a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AgreementOfSite(pub SiteId);
+
+/// Batches reads of one request through that request's counting store.
+pub struct StoreLoader {
+    pub store: Store,
+}
+
+pub type Loaders = DataLoader<StoreLoader>;
+
+pub fn loaders(store: Store) -> Loaders {
+    // Cached for the request only: the loader dies with the request.
+    DataLoader::with_cache(StoreLoader { store }, tokio::spawn, HashMapCache::default())
+}
+
+macro_rules! by_id {
+    ($key:ty, $value:ty, $method:ident, $id:ident) => {
+        impl Loader<$key> for StoreLoader {
+            type Value = $value;
+            type Error = ServiceError;
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, ServiceError> {
+                Ok(self.store.$method(keys).await?.into_iter().map(|v| (v.$id, v)).collect())
+            }
+        }
+    };
+}
+
+by_id!(PersonId, Person, people_by_ids, id);
+by_id!(LoginId, Login, logins_by_ids, id);
+by_id!(ProfileId, Profile, profiles_by_ids, id);
+by_id!(ModuleId, Module, modules_by_ids, id);
+by_id!(SiteId, Site, sites_by_ids, id);
+
+impl Loader<LoginOfPerson> for StoreLoader {
+    type Value = Login;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[LoginOfPerson]) -> Result<HashMap<LoginOfPerson, Login>, ServiceError> {
+        let ids: Vec<PersonId> = keys.iter().map(|k| k.0).collect();
+        Ok(self.store.logins_by_people(&ids).await?.into_iter().map(|l| (LoginOfPerson(l.person_id), l)).collect())
+    }
+}
+
+impl Loader<ModulesOfProfile> for StoreLoader {
+    type Value = Vec<Module>;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[ModulesOfProfile]) -> Result<HashMap<ModulesOfProfile, Vec<Module>>, ServiceError> {
+        let ids: Vec<ProfileId> = keys.iter().map(|k| k.0).collect();
+        Ok(self.store.modules_of_profiles(&ids).await?.into_iter().map(|(p, m)| (ModulesOfProfile(p), m)).collect())
+    }
+}
+
+impl Loader<PoolsOfSite> for StoreLoader {
+    type Value = Vec<Pool>;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[PoolsOfSite]) -> Result<HashMap<PoolsOfSite, Vec<Pool>>, ServiceError> {
+        let ids: Vec<SiteId> = keys.iter().map(|k| k.0).collect();
+        let mut map: HashMap<PoolsOfSite, Vec<Pool>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for pool in self.store.pools_by_sites(&ids).await? {
+            map.entry(PoolsOfSite(pool.site_id)).or_default().push(pool);
+        }
+        Ok(map)
+    }
+}
+
+impl Loader<AgreementOfSite> for StoreLoader {
+    type Value = Agreement;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[AgreementOfSite]) -> Result<HashMap<AgreementOfSite, Agreement>, ServiceError> {
+        let ids: Vec<SiteId> = keys.iter().map(|k| k.0).collect();
+        Ok(self.store.agreements_by_sites(&ids).await?.into_iter().map(|a| (AgreementOfSite(a.site_id), a)).collect())
+    }
+}

@@ -1,0 +1,392 @@
+//! Mutation root: parses input into domain values, calls one service, and
+//! turns its outcome into the mutation's typed result.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use super::context::rc;
+use super::ids::{Kind, decode, encode};
+use super::query::QueryRoot;
+use super::results::*;
+use super::types::*;
+use crate::domain::*;
+use crate::service::auth::{self, SignInRefusal};
+use crate::service::{ServiceError, sites, staff};
+
+type R<T> = Result<T, ServiceError>;
+
+fn opt_email(raw: Option<&str>) -> R<Option<Email>> {
+    Ok(raw.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?)
+}
+
+/// A new person (staff record).
+#[derive(InputObject)]
+pub struct CreatePersonInput {
+    /// The site; only operators give it, administrators always use their own.
+    pub site_id: Option<ID>,
+    /// Full name, 1–200 characters.
+    pub name: String,
+    /// E-mail address.
+    pub email: Option<String>,
+}
+
+/// New details of a person.
+#[derive(InputObject)]
+pub struct UpdatePersonInput {
+    /// Full name, 1–200 characters.
+    pub name: String,
+    /// E-mail address; null or omitted clears it.
+    pub email: Option<String>,
+}
+
+/// A new login for a person: makes them a user (R1).
+#[derive(InputObject)]
+pub struct CreateLoginInput {
+    /// The person who gets the login.
+    pub person_id: ID,
+    /// Username: 3–64 letters, digits or `. _ - @`; unique without case.
+    pub username: String,
+    /// Password: 10–200 characters.
+    pub password: String,
+    /// The profile; its modules decide which licenses the user occupies (R2).
+    pub profile_id: ID,
+    /// Last day the login works (`YYYY-MM-DD`, inclusive); omit for no end (R9).
+    pub valid_until: Option<String>,
+    /// Site administrator rights (occupy no license). Default false.
+    pub is_administrator: Option<bool>,
+}
+
+/// Changes to a login; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateLoginInput {
+    /// New username.
+    pub username: Option<String>,
+    /// New password; ends the login's sessions.
+    pub password: Option<String>,
+    /// New profile: licenses move with it (R4 applies).
+    pub profile_id: Option<ID>,
+    /// New last day (`YYYY-MM-DD`); null clears it (no end).
+    pub valid_until: MaybeUndefined<String>,
+    /// Grant or take administrator rights.
+    pub is_administrator: Option<bool>,
+}
+
+/// A new profile.
+#[derive(InputObject)]
+pub struct CreateProfileInput {
+    /// The site; only operators give it.
+    pub site_id: Option<ID>,
+    /// Name, unique per site without case.
+    pub name: String,
+    /// Module codes, e.g. `["CASE"]`; empty for a profile without modules (R8).
+    pub modules: Vec<String>,
+}
+
+/// Changes to a profile; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    /// New name.
+    pub name: Option<String>,
+    /// The complete new set of module codes. Each module added needs one
+    /// license per user of the profile, all or nothing (R4).
+    pub modules: Option<Vec<String>>,
+}
+
+/// One pool's initial total.
+#[derive(InputObject)]
+pub struct PoolTotalInput {
+    /// Module code, e.g. `CASE`.
+    pub module: String,
+    /// Licenses bought, 0 or more.
+    pub total: i32,
+}
+
+/// The site's first administrator.
+#[derive(InputObject)]
+pub struct FirstAdministratorInput {
+    /// Full name.
+    pub name: String,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Username, unique without case.
+    pub username: String,
+    /// Password: 10–200 characters.
+    pub password: String,
+}
+
+/// A new site with its agreement.
+#[derive(InputObject)]
+pub struct CreateSiteInput {
+    /// Site name, unique in the installation.
+    pub name: String,
+    /// The agreement's name or number.
+    pub agreement_name: String,
+    /// Whether administrators may change totals with license orders (R10). Default false.
+    pub self_service: Option<bool>,
+    /// Initial totals; modules not named start at 0.
+    pub pools: Vec<PoolTotalInput>,
+    /// The first administrator (on a profile without modules).
+    pub administrator: FirstAdministratorInput,
+}
+
+fn codes(list: &[String]) -> R<Vec<ModuleCode>> {
+    Ok(list.iter().map(|c| ModuleCode::parse(c)).collect::<Result<_, _>>()?)
+}
+
+async fn load_login(ctx: &Context<'_>, id: LoginId) -> R<UserNode> {
+    rc(ctx).loaders.load_one(id).await?.map(UserNode).ok_or(ServiceError::Internal)
+}
+
+async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
+    rc(ctx).loaders.load_one(id).await?.map(ProfileNode).ok_or(ServiceError::Internal)
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Signs in with username (any case) and password; returns a bearer token.
+    /// A login past its validUntil cannot sign in (R9).
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Username, compared without case.")] username: String,
+        #[graphql(desc = "Password.")] password: String,
+    ) -> R<SignInResult> {
+        Ok(match auth::sign_in(&rc(ctx).store, &username, &password).await? {
+            Ok(s) => SignInResult::SignInSuccess(SignInSuccess { token: s.token, expires_at: s.expires_at, viewer: Viewer(s.principal) }),
+            Err(SignInRefusal::InvalidCredentials) => SignInResult::SignInRefused(SignInRefused {
+                code: RefusalCode::InvalidCredentials,
+                message: "Unknown username or wrong password.".into(),
+            }),
+            Err(SignInRefusal::LoginExpired) => SignInResult::SignInRefused(SignInRefused {
+                code: RefusalCode::LoginExpired,
+                message: "This login's validUntil date has passed; ask an administrator to extend it.".into(),
+            }),
+        })
+    }
+
+    /// Ends the current session; true when it was active.
+    async fn sign_out(&self, ctx: &Context<'_>) -> R<bool> {
+        let rcx = rc(ctx);
+        rcx.principal().await?;
+        let token = rcx.token.as_deref().ok_or(ServiceError::Internal)?;
+        auth::sign_out(&rcx.store, token).await
+    }
+
+    /// Creates a site, its agreement, a pool per module and its first administrator (operators).
+    async fn create_site(&self, ctx: &Context<'_>, #[graphql(desc = "The new site.")] input: CreateSiteInput) -> R<CreateSiteResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let totals = input
+            .pools
+            .iter()
+            .map(|p| Ok((ModuleCode::parse(&p.module)?, LicenseTotal::parse(i64::from(p.total), "total")?)))
+            .collect::<Result<Vec<_>, InvalidInput>>()?;
+        let parsed = sites::SiteInput {
+            name: SiteName::parse(&input.name)?,
+            agreement_name: AgreementName::parse(&input.agreement_name)?,
+            self_service: input.self_service.unwrap_or(false),
+            totals,
+            admin_name: PersonName::parse(&input.administrator.name)?,
+            admin_email: opt_email(input.administrator.email.as_deref())?,
+            admin_username: Username::parse(&input.administrator.username)?,
+            admin_password: Password::parse(&input.administrator.password)?,
+        };
+        match sites::create_site(&rcx.store, principal, parsed).await? {
+            Ok(created) => Ok(CreateSiteResult::CreateSiteSuccess(CreateSiteSuccess {
+                site: rcx.loaders.load_one(created.site).await?.map(SiteNode).ok_or(ServiceError::Internal)?,
+                administrator: load_login(ctx, created.administrator).await?,
+            })),
+            Err(refusal) => CreateSiteResult::refused(refusal),
+        }
+    }
+
+    /// Sets a pool's total (operators). Refused below current usage (R5).
+    async fn set_pool_total(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site.")] site_id: ID,
+        #[graphql(desc = "Module code, e.g. `DOCUMENT`.")] module: String,
+        #[graphql(desc = "The new total, 0 or more.")] total: i32,
+    ) -> R<SetPoolTotalResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = SiteId(decode(&site_id, Kind::Site, "siteId")?);
+        let module = ModuleCode::parse(&module)?;
+        let total = LicenseTotal::parse(i64::from(total), "total")?;
+        match sites::set_pool_total(&rcx.store, principal, site, module, total).await? {
+            Ok(pool) => Ok(SetPoolTotalResult::SetPoolTotalSuccess(SetPoolTotalSuccess { pool: LicensePoolNode(pool) })),
+            Err(refusal) => SetPoolTotalResult::refused(refusal),
+        }
+    }
+
+    /// Creates a person (staff record, not yet a user).
+    async fn create_person(&self, ctx: &Context<'_>, #[graphql(desc = "The new person.")] input: CreatePersonInput) -> R<CreatePersonResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = staff::target_site(principal, input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))?;
+        let parsed = staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
+        let person = staff::create_person(&rcx.store, principal, site, parsed).await?;
+        Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess { person: PersonNode(person) }))
+    }
+
+    /// Changes a person's name and e-mail.
+    async fn update_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the person.")] id: ID,
+        #[graphql(desc = "The new details.")] input: UpdatePersonInput,
+    ) -> R<UpdatePersonResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = PersonId(decode(&id, Kind::Person, "id")?);
+        let parsed = staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
+        match staff::update_person(&rcx.store, principal, id, parsed).await? {
+            Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess { person: PersonNode(person) })),
+            Err(refusal) => UpdatePersonResult::refused(refusal),
+        }
+    }
+
+    /// Deletes a person and their login. Frees their licenses, totals unchanged
+    /// (R6); the name stays on what they touched (R7).
+    async fn delete_person(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the person.")] id: ID) -> R<DeletePersonResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = PersonId(decode(&id, Kind::Person, "id")?);
+        match staff::delete_person(&rcx.store, principal, id).await? {
+            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
+                pools: PoolsAfter(removed.person.site_id),
+                person: PersonNode(removed.person),
+            })),
+            Err(refusal) => DeletePersonResult::refused(refusal),
+        }
+    }
+
+    /// Gives a person a login on a profile: occupies one license per module of
+    /// the profile, refused whole when a pool is short (R4).
+    async fn create_login(&self, ctx: &Context<'_>, #[graphql(desc = "The new login.")] input: CreateLoginInput) -> R<CreateLoginResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let parsed = staff::LoginInput {
+            person: PersonId(decode(&input.person_id, Kind::Person, "personId")?),
+            username: Username::parse(&input.username)?,
+            password: Password::parse(&input.password)?,
+            profile: ProfileId(decode(&input.profile_id, Kind::Profile, "profileId")?),
+            valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
+            is_admin: input.is_administrator.unwrap_or(false),
+        };
+        match staff::create_login(&rcx.store, principal, parsed).await? {
+            Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess { pools: PoolsAfter(login.site_id), user: UserNode(login) })),
+            Err(refusal) => CreateLoginResult::refused(refusal),
+        }
+    }
+
+    /// Changes a login. A new profile moves its licenses (R4 applies).
+    async fn update_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the user.")] id: ID,
+        #[graphql(desc = "The changes.")] input: UpdateLoginInput,
+    ) -> R<UpdateLoginResult> {
+        let id = LoginId(decode(&id, Kind::User, "id")?);
+        let changes = staff::LoginChanges {
+            username: input.username.as_deref().map(Username::parse).transpose()?,
+            password: input.password.as_deref().map(Password::parse).transpose()?,
+            profile: input.profile_id.as_ref().map(|p| decode(p, Kind::Profile, "profileId")).transpose()?.map(ProfileId),
+            valid_until: match input.valid_until {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(Date::parse(&d, "validUntil")?)),
+            },
+            is_admin: input.is_administrator,
+        };
+        update_login(ctx, id, changes).await
+    }
+
+    /// Moves a user to another profile: gains need free licenses (R4), losses
+    /// free them (R6). A profile without modules parks the user (R8).
+    async fn change_login_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the user.")] id: ID,
+        #[graphql(desc = "Global id of the new profile.")] profile_id: ID,
+    ) -> R<UpdateLoginResult> {
+        let id = LoginId(decode(&id, Kind::User, "id")?);
+        let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
+        update_login(ctx, id, staff::LoginChanges { profile: Some(profile), ..Default::default() }).await
+    }
+
+    /// Deletes a login; the person stays as staff and the licenses are freed (R6).
+    async fn delete_login(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the user.")] id: ID) -> R<DeleteLoginResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = LoginId(decode(&id, Kind::User, "id")?);
+        match staff::delete_login(&rcx.store, principal, id).await? {
+            Ok(removed) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
+                pools: PoolsAfter(removed.person.site_id),
+                person: PersonNode(removed.person),
+            })),
+            Err(refusal) => DeleteLoginResult::refused(refusal),
+        }
+    }
+
+    /// Creates a profile (a named set of modules).
+    async fn create_profile(&self, ctx: &Context<'_>, #[graphql(desc = "The new profile.")] input: CreateProfileInput) -> R<CreateProfileResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = staff::target_site(principal, input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))?;
+        let parsed = staff::ProfileInput { name: ProfileName::parse(&input.name)?, modules: codes(&input.modules)? };
+        match staff::create_profile(&rcx.store, principal, site, parsed).await? {
+            Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(CreateProfileSuccess {
+                pools: PoolsAfter(site),
+                profile: load_profile(ctx, id).await?,
+            })),
+            Err(refusal) => CreateProfileResult::refused(refusal),
+        }
+    }
+
+    /// Renames a profile or sets its modules. Adding a module needs one license
+    /// per user of the profile, all or nothing (R4).
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the profile.")] id: ID,
+        #[graphql(desc = "The changes.")] input: UpdateProfileInput,
+    ) -> R<UpdateProfileResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = ProfileId(decode(&id, Kind::Profile, "id")?);
+        let name = input.name.as_deref().map(ProfileName::parse).transpose()?;
+        let modules = input.modules.as_deref().map(codes).transpose()?;
+        match staff::update_profile(&rcx.store, principal, id, name, modules).await? {
+            Ok(id) => {
+                let profile = load_profile(ctx, id).await?;
+                Ok(UpdateProfileResult::UpdateProfileSuccess(UpdateProfileSuccess { pools: PoolsAfter(profile.0.site_id), profile }))
+            }
+            Err(refusal) => UpdateProfileResult::refused(refusal),
+        }
+    }
+
+    /// Deletes a profile that has no users.
+    async fn delete_profile(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the profile.")] id: ID) -> R<DeleteProfileResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = ProfileId(decode(&id, Kind::Profile, "id")?);
+        match staff::delete_profile(&rcx.store, principal, id).await? {
+            Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(DeleteProfileSuccess { deleted_profile_id: encode(Kind::Profile, id.0) })),
+            Err(refusal) => DeleteProfileResult::refused(refusal),
+        }
+    }
+}
+
+async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
+    let rcx = rc(ctx);
+    let principal = rcx.principal().await?;
+    match staff::update_login(&rcx.store, principal, id, changes).await? {
+        Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess { pools: PoolsAfter(login.site_id), user: UserNode(login) })),
+        Err(refusal) => UpdateLoginResult::refused(refusal),
+    }
+}
+
+/// The schema type.
+pub type AppSchema = async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;

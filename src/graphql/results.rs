@@ -1,0 +1,453 @@
+//! Typed mutation results. An expected refusal is a member of the result
+//! union with a stable `code`, a human `message` and the numbers a frontend
+//! needs; only failures outside the policy are top-level errors.
+
+use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
+
+use super::types::*;
+use crate::domain::policy::Remedy;
+use crate::service::{Refusal, ServiceError};
+
+type R<T> = Result<T, ServiceError>;
+
+/// Stable codes of refusals.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefusalCode {
+    /// R4: not enough free licenses for the change.
+    LicenseLimitExceeded,
+    /// R5: a pool total below its current usage.
+    PoolBelowUsage,
+    /// The username is taken (compared without case, installation-wide).
+    UsernameTaken,
+    /// A profile with users cannot be deleted.
+    ProfileInUse,
+    /// Another profile of the site has this name.
+    ProfileNameTaken,
+    /// Another site has this name.
+    SiteNameTaken,
+    /// R1: a person has at most one login.
+    PersonAlreadyHasLogin,
+    /// The person is deleted.
+    PersonDeleted,
+    /// Unknown username or wrong password.
+    InvalidCredentials,
+    /// R9: the login's validUntil date has passed.
+    LoginExpired,
+}
+
+impl From<&RefusalCode> for RefusalCode {
+    fn from(code: &RefusalCode) -> Self {
+        *code
+    }
+}
+
+/// Common shape of every refusal: switch on `__typename` or on `code`.
+#[derive(Interface)]
+#[graphql(
+    name = "Refusal",
+    field(name = "code", ty = "RefusalCode", desc = "Stable code of the refusal."),
+    field(name = "message", ty = "String", desc = "What happened and what to do, for a person.")
+)]
+pub enum RefusalInterface {
+    LicenseLimitExceeded(LicenseLimitExceeded),
+    PoolBelowUsage(PoolBelowUsage),
+    UsernameTaken(UsernameTaken),
+    ProfileInUse(ProfileInUse),
+    ProfileNameTaken(ProfileNameTaken),
+    SiteNameTaken(SiteNameTaken),
+    PersonAlreadyHasLogin(PersonAlreadyHasLogin),
+    PersonDeleted(PersonDeleted),
+    SignInRefused(SignInRefused),
+}
+
+/// R4: the change needs more licenses than are free. Nothing was written.
+pub struct LicenseLimitExceeded {
+    pub message: String,
+    pub shortages: Vec<crate::service::ModuleShortage>,
+    pub remedy: Remedy,
+}
+
+#[Object]
+impl LicenseLimitExceeded {
+    /// Always `LICENSE_LIMIT_EXCEEDED`.
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::LicenseLimitExceeded
+    }
+    /// E.g. "Not enough licenses: 2 Document licenses missing (needs 3, 1 free). ...".
+    async fn message(&self) -> &str {
+        &self.message
+    }
+    /// Every module the change is short of, with needed, available and shortfall.
+    async fn shortages(&self) -> Vec<LicenseShortage> {
+        self.shortages.iter().cloned().map(LicenseShortage).collect()
+    }
+    /// How to get more: a license order (self-service) or a change request.
+    async fn remedy(&self) -> LicenseRemedy {
+        self.remedy.into()
+    }
+    /// The remedy as a sentence.
+    async fn remedy_message(&self) -> String {
+        remedy_message(self.remedy)
+    }
+}
+
+/// R5: a pool cannot be set below its usage. Nothing was written.
+pub struct PoolBelowUsage {
+    pub message: String,
+    pub module: crate::domain::Module,
+    pub requested_total: i64,
+    pub used: i64,
+    pub users_to_remove: i64,
+}
+
+#[Object]
+impl PoolBelowUsage {
+    /// Always `POOL_BELOW_USAGE`.
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::PoolBelowUsage
+    }
+    /// What happened and what to do.
+    async fn message(&self) -> &str {
+        &self.message
+    }
+    /// The pool's module.
+    async fn module(&self) -> ModuleNode {
+        ModuleNode(self.module.clone())
+    }
+    /// The total that was asked for.
+    async fn requested_total(&self) -> i64 {
+        self.requested_total
+    }
+    /// Licenses in use now.
+    async fn used(&self) -> i64 {
+        self.used
+    }
+    /// Users who must lose this module first: `used - requestedTotal`.
+    async fn users_to_remove(&self) -> i64 {
+        self.users_to_remove
+    }
+}
+
+/// The username is taken. Nothing was written.
+#[derive(SimpleObject)]
+pub struct UsernameTaken {
+    /// Always `USERNAME_TAKEN`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+    /// The username asked for.
+    pub username: String,
+}
+
+/// The profile still has users (or deleted logins kept for restoring). Nothing was written.
+#[derive(SimpleObject)]
+pub struct ProfileInUse {
+    /// Always `PROFILE_IN_USE`.
+    pub code: RefusalCode,
+    /// What happened and what to do.
+    pub message: String,
+    /// Users on the profile now; move them first.
+    pub user_count: i64,
+    /// Deleted logins that still refer to the profile.
+    pub deleted_user_count: i64,
+}
+
+/// Another profile of the site has this name. Nothing was written.
+#[derive(SimpleObject)]
+pub struct ProfileNameTaken {
+    /// Always `PROFILE_NAME_TAKEN`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+    /// The name asked for.
+    pub name: String,
+}
+
+/// Another site has this name. Nothing was written.
+#[derive(SimpleObject)]
+pub struct SiteNameTaken {
+    /// Always `SITE_NAME_TAKEN`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+    /// The name asked for.
+    pub name: String,
+}
+
+/// The person already has a login (R1). Nothing was written.
+#[derive(SimpleObject)]
+pub struct PersonAlreadyHasLogin {
+    /// Always `PERSON_ALREADY_HAS_LOGIN`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+}
+
+/// The person is deleted. Nothing was written.
+#[derive(SimpleObject)]
+pub struct PersonDeleted {
+    /// Always `PERSON_DELETED`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+}
+
+/// Signing in did not work.
+#[derive(SimpleObject)]
+pub struct SignInRefused {
+    /// `INVALID_CREDENTIALS` or `LOGIN_EXPIRED`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+}
+
+/// Every refusal as its GraphQL object.
+pub enum AnyRefusal {
+    LicenseLimitExceeded(LicenseLimitExceeded),
+    PoolBelowUsage(PoolBelowUsage),
+    UsernameTaken(UsernameTaken),
+    ProfileInUse(ProfileInUse),
+    ProfileNameTaken(ProfileNameTaken),
+    SiteNameTaken(SiteNameTaken),
+    PersonAlreadyHasLogin(PersonAlreadyHasLogin),
+    PersonDeleted(PersonDeleted),
+}
+
+impl From<Refusal> for AnyRefusal {
+    fn from(r: Refusal) -> Self {
+        let message = r.message();
+        match r {
+            Refusal::LicenseLimitExceeded { shortages, remedy } => {
+                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded { message, shortages, remedy })
+            }
+            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => {
+                AnyRefusal::PoolBelowUsage(PoolBelowUsage { message, module, requested_total, used, users_to_remove })
+            }
+            Refusal::UsernameTaken { username } => {
+                AnyRefusal::UsernameTaken(UsernameTaken { code: RefusalCode::UsernameTaken, message, username })
+            }
+            Refusal::ProfileInUse { user_count, deleted_user_count, .. } => AnyRefusal::ProfileInUse(ProfileInUse {
+                code: RefusalCode::ProfileInUse,
+                message,
+                user_count,
+                deleted_user_count,
+            }),
+            Refusal::ProfileNameTaken { name } => {
+                AnyRefusal::ProfileNameTaken(ProfileNameTaken { code: RefusalCode::ProfileNameTaken, message, name })
+            }
+            Refusal::SiteNameTaken { name } => {
+                AnyRefusal::SiteNameTaken(SiteNameTaken { code: RefusalCode::SiteNameTaken, message, name })
+            }
+            Refusal::PersonAlreadyHasLogin { .. } => {
+                AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin { code: RefusalCode::PersonAlreadyHasLogin, message })
+            }
+            Refusal::PersonIsDeleted { .. } => {
+                AnyRefusal::PersonDeleted(PersonDeleted { code: RefusalCode::PersonDeleted, message })
+            }
+        }
+    }
+}
+
+/// Declares a mutation's result union: its success type plus the refusals
+/// it can answer with, and the conversion from a service outcome.
+macro_rules! result_union {
+    ($(#[$doc:meta])* $name:ident: $success:ident $(| $refusal:ident)*) => {
+        $(#[$doc])*
+        #[derive(Union)]
+        pub enum $name {
+            $success($success),
+            $($refusal($refusal),)*
+        }
+
+        impl $name {
+            /// The union member for a refusal this mutation can give.
+            #[allow(unreachable_patterns)]
+            pub fn refused(r: Refusal) -> R<Self> {
+                match AnyRefusal::from(r) {
+                    $(AnyRefusal::$refusal(x) => Ok($name::$refusal(x)),)*
+                    _ => {
+                        tracing::error!(result = stringify!($name), "refusal not declared in the result union");
+                        Err(ServiceError::Internal)
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// A new session.
+pub struct SignInSuccess {
+    pub token: String,
+    pub expires_at: i64,
+    pub viewer: Viewer,
+}
+
+#[Object]
+impl SignInSuccess {
+    /// Bearer token: send `Authorization: Bearer <token>` with every request.
+    async fn token(&self) -> &str {
+        &self.token
+    }
+    /// When the session ends unless signed out earlier (RFC 3339, UTC).
+    async fn expires_at(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.expires_at)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default()
+    }
+    /// Who is now signed in.
+    async fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
+}
+
+/// Result of `signIn`.
+#[derive(Union)]
+pub enum SignInResult {
+    SignInSuccess(SignInSuccess),
+    SignInRefused(SignInRefused),
+}
+
+/// The state of a site's pools right after a change, for updating counts on screen.
+pub struct PoolsAfter(pub crate::domain::SiteId);
+
+impl PoolsAfter {
+    pub async fn resolve(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
+        pools_of(ctx, self.0).await
+    }
+}
+
+macro_rules! success_with_pools {
+    ($(#[$doc:meta])* $name:ident { $(#[$fdoc:meta])* $field:ident: $ty:ty }) => {
+        $(#[$doc])*
+        pub struct $name {
+            pub $field: $ty,
+            pub pools: PoolsAfter,
+        }
+
+        #[Object]
+        impl $name {
+            $(#[$fdoc])*
+            async fn $field(&self) -> &$ty {
+                &self.$field
+            }
+            /// The site's pools after the change (totals never change here, R6).
+            async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
+                self.pools.resolve(ctx).await
+            }
+        }
+    };
+}
+
+success_with_pools!(
+    /// The login was created; the person is now a user.
+    CreateLoginSuccess { /// The new user.
+        user: UserNode }
+);
+success_with_pools!(
+    /// The login was changed.
+    UpdateLoginSuccess { /// The user after the change.
+        user: UserNode }
+);
+success_with_pools!(
+    /// The login was deleted; the person stays as staff and the licenses are free (R6).
+    DeleteLoginSuccess { /// The person, still on staff.
+        person: PersonNode }
+);
+success_with_pools!(
+    /// The person was deleted (kept as a tombstone, R7) and their login with them.
+    DeletePersonSuccess { /// The deleted person.
+        person: PersonNode }
+);
+success_with_pools!(
+    /// The profile was created.
+    CreateProfileSuccess { /// The new profile.
+        profile: ProfileNode }
+);
+success_with_pools!(
+    /// The profile was changed; its users' licenses moved with its modules.
+    UpdateProfileSuccess { /// The profile after the change.
+        profile: ProfileNode }
+);
+
+/// The person was created.
+#[derive(SimpleObject)]
+pub struct CreatePersonSuccess {
+    /// The new person.
+    pub person: PersonNode,
+}
+
+/// The person was changed.
+#[derive(SimpleObject)]
+pub struct UpdatePersonSuccess {
+    /// The person after the change.
+    pub person: PersonNode,
+}
+
+/// The profile was deleted.
+#[derive(SimpleObject)]
+pub struct DeleteProfileSuccess {
+    /// Global id of the deleted profile.
+    pub deleted_profile_id: async_graphql::ID,
+}
+
+/// The pool's total was set.
+#[derive(SimpleObject)]
+pub struct SetPoolTotalSuccess {
+    /// The pool after the change.
+    pub pool: LicensePoolNode,
+}
+
+/// The site was created with its agreement, pools and first administrator.
+#[derive(SimpleObject)]
+pub struct CreateSiteSuccess {
+    /// The new site.
+    pub site: SiteNode,
+    /// Its first administrator (on the module-less profile, occupying no license).
+    pub administrator: UserNode,
+}
+
+result_union!(
+    /// Result of `createLogin`.
+    CreateLoginResult: CreateLoginSuccess | LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted
+);
+result_union!(
+    /// Result of `updateLogin` and `changeLoginProfile`.
+    UpdateLoginResult: UpdateLoginSuccess | LicenseLimitExceeded | UsernameTaken
+);
+result_union!(
+    /// Result of `deleteLogin`.
+    DeleteLoginResult: DeleteLoginSuccess
+);
+result_union!(
+    /// Result of `createPerson`.
+    CreatePersonResult: CreatePersonSuccess
+);
+result_union!(
+    /// Result of `updatePerson`.
+    UpdatePersonResult: UpdatePersonSuccess | PersonDeleted
+);
+result_union!(
+    /// Result of `deletePerson`.
+    DeletePersonResult: DeletePersonSuccess
+);
+result_union!(
+    /// Result of `createProfile`.
+    CreateProfileResult: CreateProfileSuccess | ProfileNameTaken
+);
+result_union!(
+    /// Result of `updateProfile`.
+    UpdateProfileResult: UpdateProfileSuccess | LicenseLimitExceeded | ProfileNameTaken
+);
+result_union!(
+    /// Result of `deleteProfile`.
+    DeleteProfileResult: DeleteProfileSuccess | ProfileInUse
+);
+result_union!(
+    /// Result of `setPoolTotal`.
+    SetPoolTotalResult: SetPoolTotalSuccess | PoolBelowUsage
+);
+result_union!(
+    /// Result of `createSite`.
+    CreateSiteResult: CreateSiteSuccess | SiteNameTaken | UsernameTaken
+);

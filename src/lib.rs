@@ -1,0 +1,16 @@
+//! license-gateway: a policy-driven GraphQL gateway that decides who may use
+//! which module and keeps every site inside the licenses it has bought.
+//! Rules: `shared/DOMAIN.md` (R1–R13), cited by number in code and tests.
+
+/// Configuration and start-up wiring.
+pub mod app;
+/// Domain values, principals and the policy layer (no HTTP, GraphQL or SQL).
+pub mod domain;
+/// The GraphQL schema: thin resolvers over the services.
+pub mod graphql;
+/// Router, auth extraction, playground, transport limits.
+pub mod http;
+/// Use cases: policy + one transaction each + audit.
+pub mod service;
+/// All SQL, for SQLite and PostgreSQL.
+pub mod store;

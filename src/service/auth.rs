@@ -1,0 +1,115 @@
+//! Sign-in, sign-out and resolving a bearer token to a principal (R9).
+//! Tokens are random and opaque; only their SHA-256 is stored.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::store::{Credentials, SessionOwner};
+
+/// How long a session lasts unless signed out or revoked.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+
+/// Why signing in did not work: an expected outcome, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// Unknown username or wrong password (never says which).
+    InvalidCredentials,
+    /// The login's `validUntil` has passed (R9).
+    LoginExpired,
+}
+
+/// A new session.
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: i64,
+    pub principal: Principal,
+}
+
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn verify(password: &str, hash: &str) -> bool {
+    use argon2::PasswordVerifier;
+    argon2::Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+}
+
+/// A hash of no one's password, verified when the username is unknown so
+/// that timing does not tell which usernames exist.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use argon2::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(&rand::random::<[u8; 16]>())
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceResult<Result<SignedIn, SignInRefusal>> {
+    let key = username.trim().to_ascii_lowercase();
+    let credentials = store.credentials(&key).await?;
+    let (hash, principal, expired) = match &credentials {
+        None => (DUMMY_HASH.clone(), None, false),
+        Some(Credentials::Operator { id, username, password_hash }) => {
+            (password_hash.clone(), Some(Principal::Operator { id: *id, username: username.clone() }), false)
+        }
+        Some(Credentials::Login { login, password_hash }) => (
+            password_hash.clone(),
+            Some(Principal::SiteLogin {
+                login_id: login.id,
+                person_id: login.person_id,
+                site_id: login.site_id,
+                username: login.username.clone(),
+                is_admin: login.is_admin,
+            }),
+            !login.active_on(Date::today()),
+        ),
+    };
+    let password = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.map_err(|_| ServiceError::Internal)?;
+    let Some(principal) = principal.filter(|_| ok) else {
+        return Ok(Err(SignInRefusal::InvalidCredentials));
+    };
+    if expired {
+        return Ok(Err(SignInRefusal::LoginExpired));
+    }
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let at = now();
+    let expires_at = at + SESSION_SECONDS;
+    let mut tx = store.begin().await?;
+    tx.insert_session(&token_hash(&token), &principal, at, expires_at).await?;
+    tx.commit().await?;
+    Ok(Ok(SignedIn { token, expires_at, principal }))
+}
+
+/// Ends the session of `token`; false when it was not active.
+pub async fn sign_out(store: &Store, token: &str) -> ServiceResult<bool> {
+    let mut tx = store.begin().await?;
+    let revoked = tx.revoke_session(&token_hash(token), now()).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// The principal of a bearer token. A login past its `validUntil` has no
+/// working session any more (R9), nor has a deleted one.
+pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal> {
+    const SIGN_IN_AGAIN: &str = "the session is unknown, expired or signed out; sign in again";
+    match store.session_owner(&token_hash(token), now()).await? {
+        None => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
+        Some(SessionOwner::Operator { id, username }) => Ok(Principal::Operator { id, username }),
+        Some(SessionOwner::Login { login_deleted: true, .. } | SessionOwner::Login { person_deleted: true, .. }) => {
+            Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN))
+        }
+        Some(SessionOwner::Login { login, .. }) if !login.active_on(Date::today()) => {
+            Err(ServiceError::Unauthenticated("the login's validUntil date has passed; its sessions no longer work"))
+        }
+        Some(SessionOwner::Login { login, .. }) => Ok(Principal::SiteLogin {
+            login_id: login.id,
+            person_id: login.person_id,
+            site_id: login.site_id,
+            username: login.username,
+            is_admin: login.is_admin,
+        }),
+    }
+}

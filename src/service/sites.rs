@@ -1,0 +1,107 @@
+//! Sites, agreements and pool totals: the vendor operator's side (R3, R5).
+
+use super::*;
+use crate::store::NewLogin;
+
+/// A new site, parsed.
+pub struct SiteInput {
+    pub name: SiteName,
+    pub agreement_name: AgreementName,
+    pub self_service: bool,
+    pub totals: Vec<(ModuleCode, LicenseTotal)>,
+    pub admin_name: PersonName,
+    pub admin_email: Option<Email>,
+    pub admin_username: Username,
+    pub admin_password: Password,
+}
+
+/// What creating a site made.
+pub struct SiteCreated {
+    pub site: SiteId,
+    pub administrator: LoginId,
+}
+
+/// The profile every new site starts with: no modules, so its users (the
+/// first administrator among them) occupy no license (R8).
+pub const PARKING_PROFILE: &str = "No modules";
+
+/// Creates a site with its agreement, a pool for every module (R3) and its
+/// first administrator on the module-less profile.
+pub async fn create_site(store: &Store, principal: &Principal, input: SiteInput) -> ServiceResult<Outcome<SiteCreated>> {
+    authorize(principal, Action::CreateSite, "site")?;
+    let modules = store.modules().await?;
+    for (code, _) in &input.totals {
+        if !modules.iter().any(|m| m.code == code.as_str()) {
+            return Err(InvalidInput::new("pools", format!("unknown module `{}`", code.as_str())).into());
+        }
+    }
+    let password_hash = staff::hash_password(&input.admin_password).await?;
+    let mut tx = store.begin().await?;
+    let outcome = create_site_in(&mut tx, &modules, &input, &password_hash).await?;
+    let site = outcome.as_ref().ok().map(|c| c.site);
+    finish(store, tx, principal, site, "createSite", &format!("site:{}", input.name.as_str()), outcome).await
+}
+
+async fn create_site_in(tx: &mut Tx, modules: &[Module], input: &SiteInput, password_hash: &str) -> ServiceResult<Outcome<SiteCreated>> {
+    let at = now();
+    let Some(site) = tx.insert_site(&input.name, at).await? else {
+        return Ok(Err(Refusal::SiteNameTaken { name: input.name.as_str().to_string() }));
+    };
+    tx.insert_agreement(site, &input.agreement_name, input.self_service, at).await?;
+    for module in modules {
+        let total = input
+            .totals
+            .iter()
+            .find(|(code, _)| code.as_str() == module.code)
+            .map(|(_, t)| *t)
+            .unwrap_or(LicenseTotal::parse(0, "total")?);
+        tx.insert_pool(site, module.id, total).await?;
+    }
+    let parking = ProfileName::parse(PARKING_PROFILE)?;
+    let profile = tx.insert_profile(site, &parking, at).await?.ok_or(ServiceError::Internal)?;
+    let person = tx.insert_person(site, &input.admin_name, input.admin_email.as_ref(), at).await?;
+    if !tx.reserve_username(&input.admin_username.key(), "LOGIN").await? {
+        return Ok(Err(Refusal::UsernameTaken { username: input.admin_username.as_str().to_string() }));
+    }
+    tx.lock_profile(site, profile, 1).await?;
+    let login = tx
+        .insert_login(NewLogin {
+            site,
+            person: person.id,
+            username: &input.admin_username,
+            password_hash,
+            valid_until: None,
+            profile,
+            is_admin: true,
+            now: at,
+        })
+        .await?;
+    Ok(Ok(SiteCreated { site, administrator: login.id }))
+}
+
+/// Sets a pool's total directly (operators). Refused below usage (R5).
+pub async fn set_pool_total(
+    store: &Store,
+    principal: &Principal,
+    site: SiteId,
+    module: ModuleCode,
+    total: LicenseTotal,
+) -> ServiceResult<Outcome<Pool>> {
+    authorize(principal, Action::SetPoolTotal(site), "site")?;
+    let module = store.module_by_code(&module).await?.ok_or_else(|| {
+        ServiceError::Invalid(InvalidInput::new("module", format!("unknown module `{}`", module.as_str())))
+    })?;
+    let mut tx = store.begin().await?;
+    let outcome = match tx.set_pool_total(site, module.id, total).await? {
+        Ok(None) => return Err(ServiceError::NotFound("license pool")),
+        Ok(Some(before)) => Ok(Pool { total: total.get(), ..before }),
+        Err(pool) => Err(Refusal::PoolBelowUsage {
+            requested_total: total.get(),
+            used: pool.used,
+            users_to_remove: policy::users_to_remove(&pool, total.get()).unwrap_or(0),
+            module,
+        }),
+    };
+    let target = format!("pool:{}:{}", site.0, outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default());
+    finish(store, tx, principal, Some(site), "setPoolTotal", &target, outcome).await
+}

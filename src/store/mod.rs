@@ -1,0 +1,191 @@
+//! Storage: the only place with SQL. One code path serves SQLite and
+//! PostgreSQL through sqlx's `Any` driver; the few real dialect differences
+//! sit in [`Backend`]. Every statement goes through a counting helper so that
+//! tests and benchmarks can report SQL statements per request.
+
+mod reads;
+mod writes;
+
+pub use reads::*;
+pub use writes::*;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Transaction};
+
+/// A database failure. Its text goes to the log, never to a client.
+pub type StoreError = sqlx::Error;
+pub type StoreResult<T> = Result<T, StoreError>;
+
+type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
+
+/// The two supported databases and where they really differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// How a write transaction starts. SQLite takes the write lock up front
+    /// (`IMMEDIATE`), so writers queue on `busy_timeout` instead of failing
+    /// with SQLITE_BUSY when a reader upgrades; PostgreSQL locks rows as the
+    /// statements touch them.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+
+    fn migrator(self) -> sqlx::migrate::Migrator {
+        match self {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
+    }
+}
+
+/// Connection pool plus the statement counter of one request (or of the
+/// process, for the shared handle).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    statements: Arc<AtomicU64>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:...` or `postgres://...`). A SQLite file is
+    /// created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        static DRIVERS: std::sync::Once = std::sync::Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = Backend::from_url(url)
+            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`"))?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        // Validate early so a typo in the URL gets a clear message.
+        sqlx::any::AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 30000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.backend.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A handle on the same pool with its own statement counter (one per request).
+    pub fn counting(&self) -> Store {
+        Store { statements: Arc::new(AtomicU64::new(0)), ..self.clone() }
+    }
+
+    /// SQL statements run through this handle (and its transactions) so far.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction: all effects of one mutation or none.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        self.tick();
+        let inner = self.pool.begin_with(self.backend.begin_write()).await?;
+        Ok(Tx { inner, statements: self.statements.clone() })
+    }
+
+    fn tick(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn fetch_all(&self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {
+        self.tick();
+        q.fetch_all(&self.pool).await
+    }
+
+    async fn fetch_optional(&self, q: AnyQuery<'_>) -> StoreResult<Option<AnyRow>> {
+        self.tick();
+        q.fetch_optional(&self.pool).await
+    }
+}
+
+/// One write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    statements: Arc<AtomicU64>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.inner.commit().await
+    }
+
+    fn tick(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn fetch_all(&mut self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {
+        self.tick();
+        q.fetch_all(&mut *self.inner).await
+    }
+
+    async fn fetch_optional(&mut self, q: AnyQuery<'_>) -> StoreResult<Option<AnyRow>> {
+        self.tick();
+        q.fetch_optional(&mut *self.inner).await
+    }
+
+    async fn execute(&mut self, q: AnyQuery<'_>) -> StoreResult<u64> {
+        self.tick();
+        Ok(q.execute(&mut *self.inner).await?.rows_affected())
+    }
+}
+
+/// Whether `err` is a unique-constraint violation (either backend).
+pub fn is_unique_violation(err: &StoreError) -> bool {
+    err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
