@@ -5,7 +5,11 @@ use license_gateway::app::{Application, Config};
 use license_gateway::store::Store;
 
 #[derive(Parser)]
-#[command(name = "license-gateway", version, about = "Policy-driven GraphQL gateway for module licenses")]
+#[command(
+    name = "license-gateway",
+    version,
+    about = "Policy-driven GraphQL gateway for module licenses"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -50,7 +54,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify => {
             let store = Store::connect(&cli.config.database_url, 2).await?;
-            let drift = license_gateway::service::bootstrap::verify(&store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let drift = license_gateway::service::bootstrap::verify(&store)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for line in &drift.report {
                 println!("{line}");
             }

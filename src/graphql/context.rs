@@ -20,7 +20,13 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(store: Store, token: Option<String>) -> Self {
-        RequestContext { loaders: loaders(store.clone()), store, token, today: Date::today(), principal: OnceCell::new() }
+        RequestContext {
+            loaders: loaders(store.clone()),
+            store,
+            token,
+            today: Date::today(),
+            principal: OnceCell::new(),
+        }
     }
 
     /// The signed-in principal, or `UNAUTHENTICATED`.

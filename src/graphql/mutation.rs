@@ -15,7 +15,10 @@ use crate::service::{ServiceError, sites, staff};
 type R<T> = Result<T, ServiceError>;
 
 fn opt_email(raw: Option<&str>) -> R<Option<Email>> {
-    Ok(raw.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?)
+    Ok(raw
+        .filter(|e| !e.trim().is_empty())
+        .map(Email::parse)
+        .transpose()?)
 }
 
 /// A new person (staff record).
@@ -129,15 +132,28 @@ pub struct CreateSiteInput {
 }
 
 fn codes(list: &[String]) -> R<Vec<ModuleCode>> {
-    Ok(list.iter().map(|c| ModuleCode::parse(c)).collect::<Result<_, _>>()?)
+    Ok(list
+        .iter()
+        .map(|c| ModuleCode::parse(c))
+        .collect::<Result<_, _>>()?)
 }
 
 async fn load_login(ctx: &Context<'_>, id: LoginId) -> R<UserNode> {
-    rc(ctx).loaders.load_one(id).await?.map(UserNode).ok_or(ServiceError::Internal)
+    rc(ctx)
+        .loaders
+        .load_one(id)
+        .await?
+        .map(UserNode)
+        .ok_or(ServiceError::Internal)
 }
 
 async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
-    rc(ctx).loaders.load_one(id).await?.map(ProfileNode).ok_or(ServiceError::Internal)
+    rc(ctx)
+        .loaders
+        .load_one(id)
+        .await?
+        .map(ProfileNode)
+        .ok_or(ServiceError::Internal)
 }
 
 pub struct MutationRoot;
@@ -174,13 +190,22 @@ impl MutationRoot {
     }
 
     /// Creates a site, its agreement, a pool per module and its first administrator (operators).
-    async fn create_site(&self, ctx: &Context<'_>, #[graphql(desc = "The new site.")] input: CreateSiteInput) -> R<CreateSiteResult> {
+    async fn create_site(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new site.")] input: CreateSiteInput,
+    ) -> R<CreateSiteResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let totals = input
             .pools
             .iter()
-            .map(|p| Ok((ModuleCode::parse(&p.module)?, LicenseTotal::parse(i64::from(p.total), "total")?)))
+            .map(|p| {
+                Ok((
+                    ModuleCode::parse(&p.module)?,
+                    LicenseTotal::parse(i64::from(p.total), "total")?,
+                ))
+            })
             .collect::<Result<Vec<_>, InvalidInput>>()?;
         let parsed = sites::SiteInput {
             name: SiteName::parse(&input.name)?,
@@ -194,7 +219,12 @@ impl MutationRoot {
         };
         match sites::create_site(&rcx.store, principal, parsed).await? {
             Ok(created) => Ok(CreateSiteResult::CreateSiteSuccess(CreateSiteSuccess {
-                site: rcx.loaders.load_one(created.site).await?.map(SiteNode).ok_or(ServiceError::Internal)?,
+                site: rcx
+                    .loaders
+                    .load_one(created.site)
+                    .await?
+                    .map(SiteNode)
+                    .ok_or(ServiceError::Internal)?,
                 administrator: load_login(ctx, created.administrator).await?,
             })),
             Err(refusal) => CreateSiteResult::refused(refusal),
@@ -215,19 +245,42 @@ impl MutationRoot {
         let module = ModuleCode::parse(&module)?;
         let total = LicenseTotal::parse(i64::from(total), "total")?;
         match sites::set_pool_total(&rcx.store, principal, site, module, total).await? {
-            Ok(pool) => Ok(SetPoolTotalResult::SetPoolTotalSuccess(SetPoolTotalSuccess { pool: LicensePoolNode(pool) })),
+            Ok(pool) => Ok(SetPoolTotalResult::SetPoolTotalSuccess(
+                SetPoolTotalSuccess {
+                    pool: LicensePoolNode(pool),
+                },
+            )),
             Err(refusal) => SetPoolTotalResult::refused(refusal),
         }
     }
 
     /// Creates a person (staff record, not yet a user).
-    async fn create_person(&self, ctx: &Context<'_>, #[graphql(desc = "The new person.")] input: CreatePersonInput) -> R<CreatePersonResult> {
+    async fn create_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new person.")] input: CreatePersonInput,
+    ) -> R<CreatePersonResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
-        let site = staff::target_site(principal, input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))?;
-        let parsed = staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
+        let site = staff::target_site(
+            principal,
+            input
+                .site_id
+                .as_ref()
+                .map(|id| decode(id, Kind::Site, "siteId"))
+                .transpose()?
+                .map(SiteId),
+        )?;
+        let parsed = staff::PersonInput {
+            name: PersonName::parse(&input.name)?,
+            email: opt_email(input.email.as_deref())?,
+        };
         let person = staff::create_person(&rcx.store, principal, site, parsed).await?;
-        Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess { person: PersonNode(person) }))
+        Ok(CreatePersonResult::CreatePersonSuccess(
+            CreatePersonSuccess {
+                person: PersonNode(person),
+            },
+        ))
     }
 
     /// Changes a person's name and e-mail.
@@ -240,31 +293,48 @@ impl MutationRoot {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
-        let parsed = staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
+        let parsed = staff::PersonInput {
+            name: PersonName::parse(&input.name)?,
+            email: opt_email(input.email.as_deref())?,
+        };
         match staff::update_person(&rcx.store, principal, id, parsed).await? {
-            Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess { person: PersonNode(person) })),
+            Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(
+                UpdatePersonSuccess {
+                    person: PersonNode(person),
+                },
+            )),
             Err(refusal) => UpdatePersonResult::refused(refusal),
         }
     }
 
     /// Deletes a person and their login. Frees their licenses, totals unchanged
     /// (R6); the name stays on what they touched (R7).
-    async fn delete_person(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the person.")] id: ID) -> R<DeletePersonResult> {
+    async fn delete_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the person.")] id: ID,
+    ) -> R<DeletePersonResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         match staff::delete_person(&rcx.store, principal, id).await? {
-            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
-                pools: PoolsAfter(removed.person.site_id),
-                person: PersonNode(removed.person),
-            })),
+            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(
+                DeletePersonSuccess {
+                    pools: PoolsAfter(removed.person.site_id),
+                    person: PersonNode(removed.person),
+                },
+            )),
             Err(refusal) => DeletePersonResult::refused(refusal),
         }
     }
 
     /// Gives a person a login on a profile: occupies one license per module of
     /// the profile, refused whole when a pool is short (R4).
-    async fn create_login(&self, ctx: &Context<'_>, #[graphql(desc = "The new login.")] input: CreateLoginInput) -> R<CreateLoginResult> {
+    async fn create_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new login.")] input: CreateLoginInput,
+    ) -> R<CreateLoginResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let parsed = staff::LoginInput {
@@ -272,11 +342,18 @@ impl MutationRoot {
             username: Username::parse(&input.username)?,
             password: Password::parse(&input.password)?,
             profile: ProfileId(decode(&input.profile_id, Kind::Profile, "profileId")?),
-            valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
+            valid_until: input
+                .valid_until
+                .as_deref()
+                .map(|d| Date::parse(d, "validUntil"))
+                .transpose()?,
             is_admin: input.is_administrator.unwrap_or(false),
         };
         match staff::create_login(&rcx.store, principal, parsed).await? {
-            Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess { pools: PoolsAfter(login.site_id), user: UserNode(login) })),
+            Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess {
+                pools: PoolsAfter(login.site_id),
+                user: UserNode(login),
+            })),
             Err(refusal) => CreateLoginResult::refused(refusal),
         }
     }
@@ -292,7 +369,12 @@ impl MutationRoot {
         let changes = staff::LoginChanges {
             username: input.username.as_deref().map(Username::parse).transpose()?,
             password: input.password.as_deref().map(Password::parse).transpose()?,
-            profile: input.profile_id.as_ref().map(|p| decode(p, Kind::Profile, "profileId")).transpose()?.map(ProfileId),
+            profile: input
+                .profile_id
+                .as_ref()
+                .map(|p| decode(p, Kind::Profile, "profileId"))
+                .transpose()?
+                .map(ProfileId),
             valid_until: match input.valid_until {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
@@ -313,11 +395,23 @@ impl MutationRoot {
     ) -> R<UpdateLoginResult> {
         let id = LoginId(decode(&id, Kind::User, "id")?);
         let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
-        update_login(ctx, id, staff::LoginChanges { profile: Some(profile), ..Default::default() }).await
+        update_login(
+            ctx,
+            id,
+            staff::LoginChanges {
+                profile: Some(profile),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Deletes a login; the person stays as staff and the licenses are freed (R6).
-    async fn delete_login(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the user.")] id: ID) -> R<DeleteLoginResult> {
+    async fn delete_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the user.")] id: ID,
+    ) -> R<DeleteLoginResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
@@ -331,16 +425,33 @@ impl MutationRoot {
     }
 
     /// Creates a profile (a named set of modules).
-    async fn create_profile(&self, ctx: &Context<'_>, #[graphql(desc = "The new profile.")] input: CreateProfileInput) -> R<CreateProfileResult> {
+    async fn create_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new profile.")] input: CreateProfileInput,
+    ) -> R<CreateProfileResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
-        let site = staff::target_site(principal, input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))?;
-        let parsed = staff::ProfileInput { name: ProfileName::parse(&input.name)?, modules: codes(&input.modules)? };
+        let site = staff::target_site(
+            principal,
+            input
+                .site_id
+                .as_ref()
+                .map(|id| decode(id, Kind::Site, "siteId"))
+                .transpose()?
+                .map(SiteId),
+        )?;
+        let parsed = staff::ProfileInput {
+            name: ProfileName::parse(&input.name)?,
+            modules: codes(&input.modules)?,
+        };
         match staff::create_profile(&rcx.store, principal, site, parsed).await? {
-            Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(CreateProfileSuccess {
-                pools: PoolsAfter(site),
-                profile: load_profile(ctx, id).await?,
-            })),
+            Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(
+                CreateProfileSuccess {
+                    pools: PoolsAfter(site),
+                    profile: load_profile(ctx, id).await?,
+                },
+            )),
             Err(refusal) => CreateProfileResult::refused(refusal),
         }
     }
@@ -361,32 +472,53 @@ impl MutationRoot {
         match staff::update_profile(&rcx.store, principal, id, name, modules).await? {
             Ok(id) => {
                 let profile = load_profile(ctx, id).await?;
-                Ok(UpdateProfileResult::UpdateProfileSuccess(UpdateProfileSuccess { pools: PoolsAfter(profile.0.site_id), profile }))
+                Ok(UpdateProfileResult::UpdateProfileSuccess(
+                    UpdateProfileSuccess {
+                        pools: PoolsAfter(profile.0.site_id),
+                        profile,
+                    },
+                ))
             }
             Err(refusal) => UpdateProfileResult::refused(refusal),
         }
     }
 
     /// Deletes a profile that has no users.
-    async fn delete_profile(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the profile.")] id: ID) -> R<DeleteProfileResult> {
+    async fn delete_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the profile.")] id: ID,
+    ) -> R<DeleteProfileResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
         match staff::delete_profile(&rcx.store, principal, id).await? {
-            Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(DeleteProfileSuccess { deleted_profile_id: encode(Kind::Profile, id.0) })),
+            Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(
+                DeleteProfileSuccess {
+                    deleted_profile_id: encode(Kind::Profile, id.0),
+                },
+            )),
             Err(refusal) => DeleteProfileResult::refused(refusal),
         }
     }
 }
 
-async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
+async fn update_login(
+    ctx: &Context<'_>,
+    id: LoginId,
+    changes: staff::LoginChanges,
+) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
     match staff::update_login(&rcx.store, principal, id, changes).await? {
-        Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess { pools: PoolsAfter(login.site_id), user: UserNode(login) })),
+        Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
+            pools: PoolsAfter(login.site_id),
+            user: UserNode(login),
+        })),
         Err(refusal) => UpdateLoginResult::refused(refusal),
     }
 }
 
 /// The schema type.
-pub type AppSchema = async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;
+pub type AppSchema =
+    async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;

@@ -40,11 +40,22 @@ fn decode_cursor(cursor: &str) -> R<String> {
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "after must be a cursor from this connection")))
+        .ok_or_else(|| {
+            ServiceError::Invalid(InvalidInput::new(
+                "after",
+                "after must be a cursor from this connection",
+            ))
+        })
 }
 
 fn site_arg(principal: &Principal, site_id: Option<&ID>) -> R<SiteId> {
-    target_site(principal, site_id.map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))
+    target_site(
+        principal,
+        site_id
+            .map(|id| decode(id, Kind::Site, "siteId"))
+            .transpose()?
+            .map(SiteId),
+    )
 }
 
 /// Filters of `users`; all given filters must match.
@@ -81,11 +92,20 @@ impl QueryRoot {
     }
 
     /// A site: the viewer's own when `id` is omitted. Operators must give `id`.
-    async fn site(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the site.")] id: Option<ID>) -> R<SiteNode> {
+    async fn site(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site.")] id: Option<ID>,
+    ) -> R<SiteNode> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, id.as_ref())?;
         authorize(principal, Action::ReadSite(site), "site")?;
-        rc(ctx).loaders.load_one(site).await?.map(SiteNode).ok_or(ServiceError::NotFound("site"))
+        rc(ctx)
+            .loaders
+            .load_one(site)
+            .await?
+            .map(SiteNode)
+            .ok_or(ServiceError::NotFound("site"))
     }
 
     /// Every site of the installation, by creation (operators).
@@ -99,26 +119,43 @@ impl QueryRoot {
         let principal = rc(ctx).principal().await?;
         authorize(principal, Action::ListSites, "site")?;
         let limit = page_size(first)?;
-        let after = after.map(|c| decode_cursor(&c)?.parse::<i64>().map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))).transpose()?;
+        let after = after
+            .map(|c| {
+                decode_cursor(&c)?
+                    .parse::<i64>()
+                    .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))
+            })
+            .transpose()?;
         let mut rows = rc(ctx).store.sites_page(after, limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().map(|s| Edge::new(encode_cursor(&s.id.0.to_string()), SiteNode(s))));
+        conn.edges.extend(
+            rows.into_iter()
+                .map(|s| Edge::new(encode_cursor(&s.id.0.to_string()), SiteNode(s))),
+        );
         Ok(conn)
     }
 
     /// Every module that can be licensed.
     async fn modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
         rc(ctx).principal().await?;
-        Ok(rc(ctx).store.modules().await?.into_iter().map(ModuleNode).collect())
+        Ok(rc(ctx)
+            .store
+            .modules()
+            .await?
+            .into_iter()
+            .map(ModuleNode)
+            .collect())
     }
 
     /// The site's pools with total, used and available licenses (R3).
     async fn license_pools(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
+            ID,
+        >,
     ) -> R<Vec<LicensePoolNode>> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
@@ -130,12 +167,20 @@ impl QueryRoot {
     async fn profiles(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
+            ID,
+        >,
     ) -> R<Vec<ProfileNode>> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         authorize(principal, Action::ReadStaff(site), "site")?;
-        Ok(rc(ctx).store.profiles_of_site(site).await?.into_iter().map(ProfileNode).collect())
+        Ok(rc(ctx)
+            .store
+            .profiles_of_site(site)
+            .await?
+            .into_iter()
+            .map(ProfileNode)
+            .collect())
     }
 
     /// The site's users (people with a live login) by username (administrators).
@@ -143,7 +188,9 @@ impl QueryRoot {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
+            ID,
+        >,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
@@ -158,26 +205,48 @@ impl QueryRoot {
             Some(code) => {
                 let code = ModuleCode::parse(code)?;
                 let module = rcx.store.module_by_code(&code).await?;
-                Some(module.ok_or_else(|| ServiceError::Invalid(InvalidInput::new("module", format!("unknown module `{}`", code.as_str()))))?.id)
+                Some(
+                    module
+                        .ok_or_else(|| {
+                            ServiceError::Invalid(InvalidInput::new(
+                                "module",
+                                format!("unknown module `{}`", code.as_str()),
+                            ))
+                        })?
+                        .id,
+                )
             }
             None => None,
         };
         let store_filter = UserFilter {
-            profile: filter.profile_id.as_ref().map(|id| decode(id, Kind::Profile, "profileId")).transpose()?.map(ProfileId),
+            profile: filter
+                .profile_id
+                .as_ref()
+                .map(|id| decode(id, Kind::Profile, "profileId"))
+                .transpose()?
+                .map(ProfileId),
             module,
             active_on: filter.active.map(|a| (a, rcx.today)),
             name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
         };
         let after = after.map(|c| decode_cursor(&c)).transpose()?;
-        let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
+        let mut rows = rcx
+            .store
+            .users_page(site, &store_filter, after.as_deref(), limit + 1)
+            .await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         // The page already carries each user's person: prime the loader with them.
-        rcx.loaders.feed_many(rows.iter().map(|(_, p)| (p.id, p.clone()))).await;
+        rcx.loaders
+            .feed_many(rows.iter().map(|(_, p)| (p.id, p.clone())))
+            .await;
         let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(
-            rows.into_iter().map(|(login, _)| Edge::new(encode_cursor(&login.username.to_ascii_lowercase()), UserNode(login))),
-        );
+        conn.edges.extend(rows.into_iter().map(|(login, _)| {
+            Edge::new(
+                encode_cursor(&login.username.to_ascii_lowercase()),
+                UserNode(login),
+            )
+        }));
         Ok(conn)
     }
 
@@ -186,7 +255,9 @@ impl QueryRoot {
     async fn people(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
+            ID,
+        >,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<PeopleFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
@@ -205,37 +276,65 @@ impl QueryRoot {
         let after = match after {
             Some(c) => {
                 let text = decode_cursor(&c)?;
-                let (id, name) = text.split_once('\u{1f}').ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
-                let id = id.parse::<i64>().map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
+                let (id, name) = text.split_once('\u{1f}').ok_or_else(|| {
+                    ServiceError::Invalid(InvalidInput::new("after", "bad cursor"))
+                })?;
+                let id = id
+                    .parse::<i64>()
+                    .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
                 Some((name.to_string(), id))
             }
             None => None,
         };
         let had_after = after.is_some();
-        let mut rows = rcx.store.people_page(site, &store_filter, after, limit + 1).await?;
+        let mut rows = rcx
+            .store
+            .people_page(site, &store_filter, after, limit + 1)
+            .await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let mut conn = Connection::new(had_after, has_next);
-        conn.edges.extend(
-            rows.into_iter().map(|p| Edge::new(encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name)), PersonNode(p))),
-        );
+        conn.edges.extend(rows.into_iter().map(|p| {
+            Edge::new(
+                encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name)),
+                PersonNode(p),
+            )
+        }));
         Ok(conn)
     }
 
     /// Any object by its global id. Objects of other sites answer as not found (R13).
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id from any `id` field.")] id: ID) -> R<Node> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id from any `id` field.")] id: ID,
+    ) -> R<Node> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let (kind, n) = decode_any(&id, "id")?;
         let not_found = || ServiceError::NotFound("node");
         match kind {
-            Kind::Module => Ok(Node::Module(ModuleNode(rcx.loaders.load_one(ModuleId(n)).await?.ok_or_else(not_found)?))),
+            Kind::Module => Ok(Node::Module(ModuleNode(
+                rcx.loaders
+                    .load_one(ModuleId(n))
+                    .await?
+                    .ok_or_else(not_found)?,
+            ))),
             Kind::Site => {
                 authorize(principal, Action::ReadSite(SiteId(n)), "node")?;
-                Ok(Node::Site(SiteNode(rcx.loaders.load_one(SiteId(n)).await?.ok_or_else(not_found)?)))
+                Ok(Node::Site(SiteNode(
+                    rcx.loaders
+                        .load_one(SiteId(n))
+                        .await?
+                        .ok_or_else(not_found)?,
+                )))
             }
             Kind::Person => {
-                let person = rcx.loaders.load_one(PersonId(n)).await?.ok_or_else(not_found)?;
+                let person = rcx
+                    .loaders
+                    .load_one(PersonId(n))
+                    .await?
+                    .ok_or_else(not_found)?;
                 let own = matches!(principal, Principal::SiteLogin { person_id, .. } if *person_id == person.id);
                 if !own {
                     authorize(principal, Action::ReadStaff(person.site_id), "node")?;
@@ -243,19 +342,36 @@ impl QueryRoot {
                 Ok(Node::Person(PersonNode(person)))
             }
             Kind::User => {
-                let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
+                let login = rcx
+                    .loaders
+                    .load_one(LoginId(n))
+                    .await?
+                    .ok_or_else(not_found)?;
                 authorize(principal, Action::ReadUser(login.site_id, login.id), "node")?;
                 Ok(Node::User(UserNode(login)))
             }
             Kind::Profile => {
-                let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
+                let profile = rcx
+                    .loaders
+                    .load_one(ProfileId(n))
+                    .await?
+                    .ok_or_else(not_found)?;
                 let own = match principal {
-                    Principal::SiteLogin { login_id, .. } => {
-                        rcx.loaders.load_one(*login_id).await?.is_some_and(|l| l.profile_id == profile.id)
-                    }
+                    Principal::SiteLogin { login_id, .. } => rcx
+                        .loaders
+                        .load_one(*login_id)
+                        .await?
+                        .is_some_and(|l| l.profile_id == profile.id),
                     Principal::Operator { .. } => false,
                 };
-                authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
+                authorize(
+                    principal,
+                    Action::ReadProfile {
+                        site: profile.site_id,
+                        own,
+                    },
+                    "node",
+                )?;
                 Ok(Node::Profile(ProfileNode(profile)))
             }
         }

@@ -45,8 +45,16 @@ impl From<&RefusalCode> for RefusalCode {
 #[derive(Interface)]
 #[graphql(
     name = "Refusal",
-    field(name = "code", ty = "RefusalCode", desc = "Stable code of the refusal."),
-    field(name = "message", ty = "String", desc = "What happened and what to do, for a person.")
+    field(
+        name = "code",
+        ty = "RefusalCode",
+        desc = "Stable code of the refusal."
+    ),
+    field(
+        name = "message",
+        ty = "String",
+        desc = "What happened and what to do, for a person."
+    )
 )]
 pub enum RefusalInterface {
     LicenseLimitExceeded(LicenseLimitExceeded),
@@ -79,7 +87,11 @@ impl LicenseLimitExceeded {
     }
     /// Every module the change is short of, with needed, available and shortfall.
     async fn shortages(&self) -> Vec<LicenseShortage> {
-        self.shortages.iter().cloned().map(LicenseShortage).collect()
+        self.shortages
+            .iter()
+            .cloned()
+            .map(LicenseShortage)
+            .collect()
     }
     /// How to get more: a license order (self-service) or a change request.
     async fn remedy(&self) -> LicenseRemedy {
@@ -218,32 +230,59 @@ impl From<Refusal> for AnyRefusal {
         let message = r.message();
         match r {
             Refusal::LicenseLimitExceeded { shortages, remedy } => {
-                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded { message, shortages, remedy })
+                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded {
+                    message,
+                    shortages,
+                    remedy,
+                })
             }
-            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => {
-                AnyRefusal::PoolBelowUsage(PoolBelowUsage { message, module, requested_total, used, users_to_remove })
-            }
-            Refusal::UsernameTaken { username } => {
-                AnyRefusal::UsernameTaken(UsernameTaken { code: RefusalCode::UsernameTaken, message, username })
-            }
-            Refusal::ProfileInUse { user_count, deleted_user_count, .. } => AnyRefusal::ProfileInUse(ProfileInUse {
+            Refusal::PoolBelowUsage {
+                module,
+                requested_total,
+                used,
+                users_to_remove,
+            } => AnyRefusal::PoolBelowUsage(PoolBelowUsage {
+                message,
+                module,
+                requested_total,
+                used,
+                users_to_remove,
+            }),
+            Refusal::UsernameTaken { username } => AnyRefusal::UsernameTaken(UsernameTaken {
+                code: RefusalCode::UsernameTaken,
+                message,
+                username,
+            }),
+            Refusal::ProfileInUse {
+                user_count,
+                deleted_user_count,
+                ..
+            } => AnyRefusal::ProfileInUse(ProfileInUse {
                 code: RefusalCode::ProfileInUse,
                 message,
                 user_count,
                 deleted_user_count,
             }),
-            Refusal::ProfileNameTaken { name } => {
-                AnyRefusal::ProfileNameTaken(ProfileNameTaken { code: RefusalCode::ProfileNameTaken, message, name })
-            }
-            Refusal::SiteNameTaken { name } => {
-                AnyRefusal::SiteNameTaken(SiteNameTaken { code: RefusalCode::SiteNameTaken, message, name })
-            }
+            Refusal::ProfileNameTaken { name } => AnyRefusal::ProfileNameTaken(ProfileNameTaken {
+                code: RefusalCode::ProfileNameTaken,
+                message,
+                name,
+            }),
+            Refusal::SiteNameTaken { name } => AnyRefusal::SiteNameTaken(SiteNameTaken {
+                code: RefusalCode::SiteNameTaken,
+                message,
+                name,
+            }),
             Refusal::PersonAlreadyHasLogin { .. } => {
-                AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin { code: RefusalCode::PersonAlreadyHasLogin, message })
+                AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin {
+                    code: RefusalCode::PersonAlreadyHasLogin,
+                    message,
+                })
             }
-            Refusal::PersonIsDeleted { .. } => {
-                AnyRefusal::PersonDeleted(PersonDeleted { code: RefusalCode::PersonDeleted, message })
-            }
+            Refusal::PersonIsDeleted { .. } => AnyRefusal::PersonDeleted(PersonDeleted {
+                code: RefusalCode::PersonDeleted,
+                message,
+            }),
         }
     }
 }
@@ -292,7 +331,10 @@ impl SignInSuccess {
     async fn expires_at(&self) -> String {
         time::OffsetDateTime::from_unix_timestamp(self.expires_at)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     }
     /// Who is now signed in.

@@ -16,13 +16,20 @@ type R<T> = Result<T, ServiceError>;
 fn timestamp(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 /// An object with a global id, fetchable with `node(id:)`.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id; pass it back as it is."))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Opaque global id; pass it back as it is."
+))]
 pub enum Node {
     Site(SiteNode),
     Person(PersonNode),
@@ -50,7 +57,11 @@ impl SiteNode {
     }
     /// The site's agreement, which holds its license pools.
     async fn agreement(&self, ctx: &Context<'_>) -> R<Option<AgreementNode>> {
-        Ok(rc(ctx).loaders.load_one(AgreementOfSite(self.0.id)).await?.map(AgreementNode))
+        Ok(rc(ctx)
+            .loaders
+            .load_one(AgreementOfSite(self.0.id))
+            .await?
+            .map(AgreementNode))
     }
     /// One pool per module with total, used and available licenses.
     async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
@@ -59,7 +70,11 @@ impl SiteNode {
 }
 
 pub async fn pools_of(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicensePoolNode>> {
-    let pools = rc(ctx).loaders.load_one(PoolsOfSite(site)).await?.unwrap_or_default();
+    let pools = rc(ctx)
+        .loaders
+        .load_one(PoolsOfSite(site))
+        .await?
+        .unwrap_or_default();
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
@@ -126,7 +141,11 @@ pub struct LicensePoolNode(pub domain::Pool);
 impl LicensePoolNode {
     /// The module this pool licenses.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
-        let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
+        let m = rc(ctx)
+            .loaders
+            .load_one(self.0.module_id)
+            .await?
+            .ok_or(ServiceError::Internal)?;
         Ok(ModuleNode(m))
     }
     /// Licenses bought.
@@ -175,7 +194,11 @@ impl PersonNode {
     }
     /// The person's user (their login), if they have one.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
-        Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode))
+        Ok(rc(ctx)
+            .loaders
+            .load_one(LoginOfPerson(self.0.id))
+            .await?
+            .map(UserNode))
     }
 }
 
@@ -211,12 +234,20 @@ impl UserNode {
     }
     /// The person (staff record) this user is.
     async fn person(&self, ctx: &Context<'_>) -> R<PersonNode> {
-        let p = rc(ctx).loaders.load_one(self.0.person_id).await?.ok_or(ServiceError::Internal)?;
+        let p = rc(ctx)
+            .loaders
+            .load_one(self.0.person_id)
+            .await?
+            .ok_or(ServiceError::Internal)?;
         Ok(PersonNode(p))
     }
     /// The login's profile.
     async fn profile(&self, ctx: &Context<'_>) -> R<ProfileNode> {
-        let p = rc(ctx).loaders.load_one(self.0.profile_id).await?.ok_or(ServiceError::Internal)?;
+        let p = rc(ctx)
+            .loaders
+            .load_one(self.0.profile_id)
+            .await?
+            .ok_or(ServiceError::Internal)?;
         Ok(ProfileNode(p))
     }
     /// Modules whose licenses this user occupies: one license each (R2).
@@ -229,7 +260,11 @@ impl UserNode {
 }
 
 async fn modules_of(ctx: &Context<'_>, profile: domain::ProfileId) -> R<Vec<ModuleNode>> {
-    let modules = rc(ctx).loaders.load_one(ModulesOfProfile(profile)).await?.unwrap_or_default();
+    let modules = rc(ctx)
+        .loaders
+        .load_one(ModulesOfProfile(profile))
+        .await?
+        .unwrap_or_default();
     Ok(modules.into_iter().map(ModuleNode).collect())
 }
 
@@ -283,14 +318,18 @@ impl Viewer {
     /// The username signed in with.
     async fn username(&self) -> &str {
         match &self.0 {
-            Principal::Operator { username, .. } | Principal::SiteLogin { username, .. } => username,
+            Principal::Operator { username, .. } | Principal::SiteLogin { username, .. } => {
+                username
+            }
         }
     }
     /// The signed-in user, for site logins.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         match &self.0 {
             Principal::Operator { .. } => Ok(None),
-            Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode)),
+            Principal::SiteLogin { login_id, .. } => {
+                Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode))
+            }
         }
     }
     /// The site of a site login.

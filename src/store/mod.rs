@@ -4,6 +4,7 @@
 //! tests and benchmarks can report SQL statements per request.
 
 mod reads;
+mod sql;
 mod writes;
 
 pub use reads::*;
@@ -75,8 +76,9 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         static DRIVERS: std::sync::Once = std::sync::Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
-        let backend = Backend::from_url(url)
-            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`"))?;
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`")
+        })?;
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -104,7 +106,11 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)) })
+        Ok(Store {
+            pool,
+            backend,
+            statements: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -119,7 +125,10 @@ impl Store {
 
     /// A handle on the same pool with its own statement counter (one per request).
     pub fn counting(&self) -> Store {
-        Store { statements: Arc::new(AtomicU64::new(0)), ..self.clone() }
+        Store {
+            statements: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
     }
 
     /// SQL statements run through this handle (and its transactions) so far.
@@ -135,7 +144,10 @@ impl Store {
     pub async fn begin(&self) -> StoreResult<Tx> {
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx { inner, statements: self.statements.clone() })
+        Ok(Tx {
+            inner,
+            statements: self.statements.clone(),
+        })
     }
 
     fn tick(&self) {
@@ -187,5 +199,18 @@ impl Tx {
 
 /// Whether `err` is a unique-constraint violation (either backend).
 pub fn is_unique_violation(err: &StoreError) -> bool {
-    err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+    err.as_database_error()
+        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+impl Store {
+    /// Runs one statement that takes no parameters (test and tool set-up,
+    /// e.g. `CREATE DATABASE`). Never called with user input.
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
+        self.tick();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
