@@ -15,11 +15,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, Parser)]
 pub struct Config {
     /// Database: `sqlite:FILE` (created on first start) or `postgres://...`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite:license-gateway.db"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:license-gateway.db")]
     pub database_url: String,
     /// Address to listen on.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
@@ -48,9 +44,8 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url, config.db_max_connections).await?;
         store.migrate().await?;
-        let operator_password = bootstrap::ensure_operator(&store, &config.operator_username)
-            .await
-            .map_err(service_err)?;
+        let operator_password =
+            bootstrap::ensure_operator(&store, &config.operator_username).await.map_err(service_err)?;
         if let Some(password) = &operator_password {
             println!(
                 "Created the vendor operator account. Sign in with username `{}` and password `{password}` \
@@ -65,21 +60,12 @@ impl Application {
                      and put the token in the Headers tab as {{\"Authorization\": \"Bearer <token>\"}} (password shown once).",
                     c.admin_username, c.admin_password
                 ),
-                None => println!(
-                    "Demo site already exists (its admin password was printed when it was created)."
-                ),
+                None => println!("Demo site already exists (its admin password was printed when it was created)."),
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let state = AppState {
-            schema: graphql::schema(Limits::default()),
-            store,
-        };
-        Ok(Application {
-            listener,
-            state,
-            operator_password,
-        })
+        let state = AppState { schema: graphql::schema(Limits::default()), store };
+        Ok(Application { listener, state, operator_password })
     }
 
     pub fn port(&self) -> u16 {
@@ -95,9 +81,7 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown())
-            .await?;
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
         Ok(())
     }
 }
@@ -112,8 +96,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

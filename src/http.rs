@@ -36,17 +36,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn transport_error(status: StatusCode, code: &str, message: String) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
     (!token.is_empty()).then(|| token.to_string())
 }
 
@@ -65,11 +61,7 @@ async fn graphql(
             );
         }
         Err(rejection) => {
-            return transport_error(
-                rejection.status(),
-                error::codes::BAD_REQUEST,
-                rejection.body_text(),
-            );
+            return transport_error(rejection.status(), error::codes::BAD_REQUEST, rejection.body_text());
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -83,25 +75,17 @@ async fn graphql(
         }
     };
     let store = state.store.counting();
-    let operation = request
-        .operation_name
-        .clone()
-        .unwrap_or_else(|| "anonymous".into());
+    let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
     let request = request.data(RequestContext::new(store.clone(), bearer(&headers)));
-    let span =
-        tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
+    let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
     let mut response = state.schema.execute(request).instrument(span.clone()).await;
     error::classify(&mut response);
     span.record("statements", store.statements());
     if headers.contains_key(STATEMENTS_HEADER) {
-        response.extensions.insert(
-            "sqlStatements".into(),
-            async_graphql::Value::from(store.statements()),
-        );
+        response.extensions.insert("sqlStatements".into(), async_graphql::Value::from(store.statements()));
     }
     let mut http = Json(response).into_response();
-    http.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    http.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     http
 }
 
@@ -113,21 +97,9 @@ async fn playground() -> Response {
 
 /// The vendored, unmodified GraphiQL and React files (see assets/graphiql/VERSIONS.md).
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "graphiql.min.js",
-        "text/javascript",
-        include_bytes!("../assets/graphiql/graphiql.min.js"),
-    ),
-    (
-        "graphiql.min.css",
-        "text/css",
-        include_bytes!("../assets/graphiql/graphiql.min.css"),
-    ),
-    (
-        "react.production.min.js",
-        "text/javascript",
-        include_bytes!("../assets/graphiql/react.production.min.js"),
-    ),
+    ("graphiql.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql.min.js")),
+    ("graphiql.min.css", "text/css", include_bytes!("../assets/graphiql/graphiql.min.css")),
+    ("react.production.min.js", "text/javascript", include_bytes!("../assets/graphiql/react.production.min.js")),
     (
         "react-dom.production.min.js",
         "text/javascript",
@@ -137,14 +109,9 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, mime, bytes)) => (
-            [
-                (header::CONTENT_TYPE, *mime),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-            ],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, mime, bytes)) => {
+            ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=86400")], *bytes).into_response()
+        }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

@@ -5,11 +5,7 @@ use license_gateway::app::{Application, Config};
 use license_gateway::store::Store;
 
 #[derive(Parser)]
-#[command(
-    name = "license-gateway",
-    version,
-    about = "Policy-driven GraphQL gateway for module licenses"
-)]
+#[command(name = "license-gateway", version, about = "Policy-driven GraphQL gateway for module licenses")]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -35,8 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -54,9 +49,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify => {
             let store = Store::connect(&cli.config.database_url, 2).await?;
-            let drift = license_gateway::service::bootstrap::verify(&store)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let drift =
+                license_gateway::service::bootstrap::verify(&store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for line in &drift.report {
                 println!("{line}");
             }

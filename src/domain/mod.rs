@@ -32,13 +32,7 @@ pub enum Principal {
     /// A vendor operator: creates sites, sets pool totals, reads everything.
     Operator { id: OperatorId, username: String },
     /// A site login; `is_admin` makes it a site administrator.
-    SiteLogin {
-        login_id: LoginId,
-        person_id: PersonId,
-        site_id: SiteId,
-        username: String,
-        is_admin: bool,
-    },
+    SiteLogin { login_id: LoginId, person_id: PersonId, site_id: SiteId, username: String, is_admin: bool },
 }
 
 impl Principal {
@@ -143,8 +137,5 @@ pub struct Profile {
 
 /// Seconds since the Unix epoch, the one clock the domain uses.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -15,20 +15,15 @@ pub struct Rule {
 }
 
 /// Only vendor operators create sites, list all sites and set pool totals.
-pub const OPERATOR_ONLY: Rule = Rule {
-    name: "OPERATOR_ONLY",
-    says: "only a vendor operator may do this",
-};
+pub const OPERATOR_ONLY: Rule = Rule { name: "OPERATOR_ONLY", says: "only a vendor operator may do this" };
 /// Staff (people, logins, profiles) is read and managed by site administrators.
 pub const STAFF_REQUIRES_ADMIN: Rule = Rule {
     name: "STAFF_REQUIRES_ADMINISTRATOR",
     says: "only a site administrator may read or change people, logins and profiles",
 };
 /// A site user reads their own user, profile and modules, nothing else of staff.
-pub const OWN_RECORDS_ONLY: Rule = Rule {
-    name: "USER_READS_OWN_RECORDS_ONLY",
-    says: "a site user may read only their own user and profile",
-};
+pub const OWN_RECORDS_ONLY: Rule =
+    Rule { name: "USER_READS_OWN_RECORDS_ONLY", says: "a site user may read only their own user and profile" };
 /// An administrator may not delete their own login or person (they would lock themselves out).
 pub const NO_SELF_REMOVAL: Rule = Rule {
     name: "NO_SELF_REMOVAL",
@@ -83,12 +78,7 @@ pub enum Denied {
 pub fn authorize(principal: &Principal, action: Action) -> Result<(), Denied> {
     match principal {
         Principal::Operator { .. } => Ok(()),
-        Principal::SiteLogin {
-            site_id,
-            is_admin,
-            login_id,
-            ..
-        } => {
+        Principal::SiteLogin { site_id, is_admin, login_id, .. } => {
             if action.site().is_some_and(|s| s != *site_id) {
                 return Err(Denied::NotFound);
             }
@@ -98,14 +88,10 @@ pub fn authorize(principal: &Principal, action: Action) -> Result<(), Denied> {
                 }
                 Action::ReadSite(_) => Ok(()),
                 Action::ReadStaff(_) | Action::ManageStaff(_) if *is_admin => Ok(()),
-                Action::ReadStaff(_) | Action::ManageStaff(_) => {
-                    Err(Denied::Forbidden(STAFF_REQUIRES_ADMIN))
-                }
+                Action::ReadStaff(_) | Action::ManageStaff(_) => Err(Denied::Forbidden(STAFF_REQUIRES_ADMIN)),
                 Action::ReadUser(_, target) if *is_admin || target == *login_id => Ok(()),
                 Action::ReadProfile { own, .. } if *is_admin || own => Ok(()),
-                Action::ReadUser(..) | Action::ReadProfile { .. } => {
-                    Err(Denied::Forbidden(OWN_RECORDS_ONLY))
-                }
+                Action::ReadUser(..) | Action::ReadProfile { .. } => Err(Denied::Forbidden(OWN_RECORDS_ONLY)),
             }
         }
     }
@@ -134,11 +120,7 @@ pub enum Remedy {
 
 impl Remedy {
     pub fn for_agreement(self_service: bool) -> Self {
-        if self_service {
-            Remedy::LicenseOrder
-        } else {
-            Remedy::ChangeRequest
-        }
+        if self_service { Remedy::LicenseOrder } else { Remedy::ChangeRequest }
     }
 }
 
@@ -149,16 +131,8 @@ pub fn shortages(needs: &[(ModuleId, i64)], pools: &[Pool]) -> Vec<Shortage> {
         .iter()
         .filter(|(_, needed)| *needed > 0)
         .filter_map(|&(module_id, needed)| {
-            let available = pools
-                .iter()
-                .find(|p| p.module_id == module_id)
-                .map_or(0, Pool::available);
-            (needed > available).then(|| Shortage {
-                module_id,
-                needed,
-                available,
-                shortfall: needed - available,
-            })
+            let available = pools.iter().find(|p| p.module_id == module_id).map_or(0, Pool::available);
+            (needed > available).then(|| Shortage { module_id, needed, available, shortfall: needed - available })
         })
         .collect()
 }
@@ -203,58 +177,29 @@ mod tests {
 
     #[test]
     fn r13_foreign_site_is_not_found_even_for_an_administrator() {
-        assert_eq!(
-            authorize(&admin(1), Action::ReadStaff(SiteId(2))),
-            Err(Denied::NotFound)
-        );
+        assert_eq!(authorize(&admin(1), Action::ReadStaff(SiteId(2))), Err(Denied::NotFound));
         assert_eq!(authorize(&admin(1), Action::ReadStaff(SiteId(1))), Ok(()));
     }
 
     #[test]
     fn operators_may_do_everything_and_administrators_may_not_set_totals() {
-        let op = Principal::Operator {
-            id: OperatorId(1),
-            username: "op".into(),
-        };
+        let op = Principal::Operator { id: OperatorId(1), username: "op".into() };
         assert_eq!(authorize(&op, Action::SetPoolTotal(SiteId(9))), Ok(()));
-        assert_eq!(
-            authorize(&admin(1), Action::SetPoolTotal(SiteId(1))),
-            Err(Denied::Forbidden(OPERATOR_ONLY))
-        );
+        assert_eq!(authorize(&admin(1), Action::SetPoolTotal(SiteId(1))), Err(Denied::Forbidden(OPERATOR_ONLY)));
     }
 
     #[test]
     fn r4_shortages_name_every_short_module_with_numbers() {
         let pools = [
-            Pool {
-                site_id: SiteId(1),
-                module_id: ModuleId(1),
-                total: 5,
-                used: 5,
-            },
-            Pool {
-                site_id: SiteId(1),
-                module_id: ModuleId(2),
-                total: 5,
-                used: 2,
-            },
+            Pool { site_id: SiteId(1), module_id: ModuleId(1), total: 5, used: 5 },
+            Pool { site_id: SiteId(1), module_id: ModuleId(2), total: 5, used: 2 },
         ];
         let s = shortages(&[(ModuleId(1), 2), (ModuleId(2), 4)], &pools);
         assert_eq!(
             s,
             vec![
-                Shortage {
-                    module_id: ModuleId(1),
-                    needed: 2,
-                    available: 0,
-                    shortfall: 2
-                },
-                Shortage {
-                    module_id: ModuleId(2),
-                    needed: 4,
-                    available: 3,
-                    shortfall: 1
-                },
+                Shortage { module_id: ModuleId(1), needed: 2, available: 0, shortfall: 2 },
+                Shortage { module_id: ModuleId(2), needed: 4, available: 3, shortfall: 1 },
             ]
         );
     }

@@ -14,32 +14,20 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        InvalidInput {
-            field,
-            message: message.into(),
-        }
+        InvalidInput { field, message: message.into() }
     }
 }
 
 fn trimmed_text(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
     let text = raw.trim();
     if text.is_empty() {
-        return Err(InvalidInput::new(
-            field,
-            format!("{field} must not be empty"),
-        ));
+        return Err(InvalidInput::new(field, format!("{field} must not be empty")));
     }
     if text.chars().count() > max {
-        return Err(InvalidInput::new(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
+        return Err(InvalidInput::new(field, format!("{field} must be at most {max} characters")));
     }
     if text.chars().any(char::is_control) {
-        return Err(InvalidInput::new(
-            field,
-            format!("{field} must not contain control characters"),
-        ));
+        return Err(InvalidInput::new(field, format!("{field} must not contain control characters")));
     }
     Ok(text.to_string())
 }
@@ -91,19 +79,10 @@ impl Username {
         let name = raw.trim();
         let len = name.chars().count();
         if !(3..=64).contains(&len) {
-            return Err(InvalidInput::new(
-                "username",
-                "username must be 3 to 64 characters",
-            ));
+            return Err(InvalidInput::new("username", "username must be 3 to 64 characters"));
         }
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-        {
-            return Err(InvalidInput::new(
-                "username",
-                "username may contain only letters, digits and . _ - @",
-            ));
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+            return Err(InvalidInput::new("username", "username may contain only letters, digits and . _ - @"));
         }
         Ok(Username(name.to_string()))
     }
@@ -124,10 +103,7 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let len = raw.chars().count();
         if !(10..=200).contains(&len) {
-            return Err(InvalidInput::new(
-                "password",
-                "password must be 10 to 200 characters",
-            ));
+            return Err(InvalidInput::new("password", "password must be 10 to 200 characters"));
         }
         Ok(Password(raw.to_string()))
     }
@@ -149,15 +125,8 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let email = raw.trim();
-        if email.len() > 254
-            || email.matches('@').count() != 1
-            || email.starts_with('@')
-            || email.ends_with('@')
-        {
-            return Err(InvalidInput::new(
-                "email",
-                "email must look like name@example.org",
-            ));
+        if email.len() > 254 || email.matches('@').count() != 1 || email.starts_with('@') || email.ends_with('@') {
+            return Err(InvalidInput::new("email", "email must look like name@example.org"));
         }
         Ok(Email(email.to_string()))
     }
@@ -174,10 +143,7 @@ impl LicenseTotal {
     pub const MAX: i64 = 1_000_000;
     pub fn parse(raw: i64, field: &'static str) -> Result<Self, InvalidInput> {
         if !(0..=Self::MAX).contains(&raw) {
-            return Err(InvalidInput::new(
-                field,
-                format!("{field} must be a whole number from 0 to {}", Self::MAX),
-            ));
+            return Err(InvalidInput::new(field, format!("{field} must be a whole number from 0 to {}", Self::MAX)));
         }
         Ok(LicenseTotal(raw))
     }
@@ -193,14 +159,8 @@ pub struct ModuleCode(String);
 impl ModuleCode {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let code = raw.trim().to_ascii_uppercase();
-        if code.is_empty()
-            || code.len() > 32
-            || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(InvalidInput::new(
-                "module",
-                format!("`{raw}` is not a module code (e.g. CASE)"),
-            ));
+        if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(InvalidInput::new("module", format!("`{raw}` is not a module code (e.g. CASE)")));
         }
         Ok(ModuleCode(code))
     }
@@ -220,12 +180,7 @@ impl Date {
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, InvalidInput> {
         time::Date::parse(raw.trim(), DATE_FORMAT)
             .map(Date)
-            .map_err(|_| {
-                InvalidInput::new(
-                    field,
-                    format!("{field} must be a date written YYYY-MM-DD, got `{raw}`"),
-                )
-            })
+            .map_err(|_| InvalidInput::new(field, format!("{field} must be a date written YYYY-MM-DD, got `{raw}`")))
     }
     /// Today in UTC: the day that `validUntil` is compared with.
     pub fn today() -> Self {
@@ -252,10 +207,7 @@ mod tests {
 
     #[test]
     fn usernames_compare_without_case() {
-        assert_eq!(
-            Username::parse("Anna.B").unwrap().key(),
-            Username::parse("anna.b").unwrap().key()
-        );
+        assert_eq!(Username::parse("Anna.B").unwrap().key(), Username::parse("anna.b").unwrap().key());
         assert!(Username::parse("a b").is_err());
         assert!(Username::parse("ab").is_err());
     }

@@ -25,30 +25,23 @@ pub mod codes {
 impl From<ServiceError> for async_graphql::Error {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::Unauthenticated(why) => {
-                async_graphql::Error::new(format!("Not signed in: {why}."))
-                    .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED))
-            }
-            ServiceError::Forbidden(rule) => {
-                async_graphql::Error::new(format!("Not allowed: {}.", rule.says)).extend_with(
-                    |_, e| {
-                        e.set("code", codes::FORBIDDEN);
-                        e.set("rule", rule.name);
-                    },
-                )
-            }
+            ServiceError::Unauthenticated(why) => async_graphql::Error::new(format!("Not signed in: {why}."))
+                .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED)),
+            ServiceError::Forbidden(rule) => async_graphql::Error::new(format!("Not allowed: {}.", rule.says))
+                .extend_with(|_, e| {
+                    e.set("code", codes::FORBIDDEN);
+                    e.set("rule", rule.name);
+                }),
             ServiceError::NotFound(what) => async_graphql::Error::new(format!("No such {what}."))
                 .extend_with(|_, e| e.set("code", codes::NOT_FOUND)),
-            ServiceError::Invalid(input) => {
-                async_graphql::Error::new(input.message).extend_with(|_, e| {
-                    e.set("code", codes::BAD_USER_INPUT);
-                    e.set("field", input.field);
-                })
+            ServiceError::Invalid(input) => async_graphql::Error::new(input.message).extend_with(|_, e| {
+                e.set("code", codes::BAD_USER_INPUT);
+                e.set("field", input.field);
+            }),
+            ServiceError::Internal => {
+                async_graphql::Error::new("Internal server error; the details are in the server log.")
+                    .extend_with(|_, e| e.set("code", codes::INTERNAL))
             }
-            ServiceError::Internal => async_graphql::Error::new(
-                "Internal server error; the details are in the server log.",
-            )
-            .extend_with(|_, e| e.set("code", codes::INTERNAL)),
         }
     }
 }
@@ -57,10 +50,7 @@ impl From<ServiceError> for async_graphql::Error {
 /// limits) a stable code, so clients can rely on `extensions.code` always.
 pub fn classify(resp: &mut async_graphql::Response) {
     for err in &mut resp.errors {
-        let has_code = err
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
+        let has_code = err.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
         }
@@ -68,15 +58,11 @@ pub fn classify(resp: &mut async_graphql::Response) {
             codes::QUERY_TOO_DEEP
         } else if err.message.contains("too complex") {
             codes::QUERY_TOO_COMPLEX
-        } else if err.message.starts_with(" -->")
-            || err.message.contains("expected") && err.locations.is_empty()
-        {
+        } else if err.message.starts_with(" -->") || err.message.contains("expected") && err.locations.is_empty() {
             codes::PARSE_FAILED
         } else {
             codes::VALIDATION_FAILED
         };
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+        err.extensions.get_or_insert_with(Default::default).set("code", code);
     }
 }

@@ -31,15 +31,7 @@ impl Kind {
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [
-            Kind::Site,
-            Kind::Person,
-            Kind::User,
-            Kind::Profile,
-            Kind::Module,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        [Kind::Site, Kind::Person, Kind::User, Kind::Profile, Kind::Module].into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -49,17 +41,8 @@ pub fn encode(kind: Kind, id: i64) -> ID {
 
 /// Any global id, whatever its kind.
 pub fn decode_any(id: &ID, field: &'static str) -> Result<(Kind, i64), ServiceError> {
-    let bad = || {
-        ServiceError::Invalid(InvalidInput::new(
-            field,
-            format!("`{}` is not an id this server issued", id.0),
-        ))
-    };
-    let text = ENGINE
-        .decode(id.0.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
+    let bad = || ServiceError::Invalid(InvalidInput::new(field, format!("`{}` is not an id this server issued", id.0)));
+    let text = ENGINE.decode(id.0.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
     let (kind, number) = text.split_once(':').ok_or_else(bad)?;
     let kind = Kind::from_name(kind).ok_or_else(bad)?;
     let number = number.parse::<i64>().map_err(|_| bad())?;
@@ -72,11 +55,7 @@ pub fn decode(id: &ID, kind: Kind, field: &'static str) -> Result<i64, ServiceEr
         (k, n) if k == kind => Ok(n),
         (k, _) => Err(ServiceError::Invalid(InvalidInput::new(
             field,
-            format!(
-                "{field} must be the id of a {}, but this is the id of a {}",
-                kind.name(),
-                k.name()
-            ),
+            format!("{field} must be the id of a {}, but this is the id of a {}", kind.name(), k.name()),
         ))),
     }
 }

@@ -41,13 +41,7 @@ macro_rules! by_id {
             type Value = $value;
             type Error = ServiceError;
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, ServiceError> {
-                Ok(self
-                    .store
-                    .$method(keys)
-                    .await?
-                    .into_iter()
-                    .map(|v| (v.$id, v))
-                    .collect())
+                Ok(self.store.$method(keys).await?.into_iter().map(|v| (v.$id, v)).collect())
             }
         }
     };
@@ -62,49 +56,27 @@ by_id!(SiteId, Site, sites_by_ids, id);
 impl Loader<LoginOfPerson> for StoreLoader {
     type Value = Login;
     type Error = ServiceError;
-    async fn load(
-        &self,
-        keys: &[LoginOfPerson],
-    ) -> Result<HashMap<LoginOfPerson, Login>, ServiceError> {
+    async fn load(&self, keys: &[LoginOfPerson]) -> Result<HashMap<LoginOfPerson, Login>, ServiceError> {
         let ids: Vec<PersonId> = keys.iter().map(|k| k.0).collect();
-        Ok(self
-            .store
-            .logins_by_people(&ids)
-            .await?
-            .into_iter()
-            .map(|l| (LoginOfPerson(l.person_id), l))
-            .collect())
+        Ok(self.store.logins_by_people(&ids).await?.into_iter().map(|l| (LoginOfPerson(l.person_id), l)).collect())
     }
 }
 
 impl Loader<ModulesOfProfile> for StoreLoader {
     type Value = Vec<Module>;
     type Error = ServiceError;
-    async fn load(
-        &self,
-        keys: &[ModulesOfProfile],
-    ) -> Result<HashMap<ModulesOfProfile, Vec<Module>>, ServiceError> {
+    async fn load(&self, keys: &[ModulesOfProfile]) -> Result<HashMap<ModulesOfProfile, Vec<Module>>, ServiceError> {
         let ids: Vec<ProfileId> = keys.iter().map(|k| k.0).collect();
-        Ok(self
-            .store
-            .modules_of_profiles(&ids)
-            .await?
-            .into_iter()
-            .map(|(p, m)| (ModulesOfProfile(p), m))
-            .collect())
+        Ok(self.store.modules_of_profiles(&ids).await?.into_iter().map(|(p, m)| (ModulesOfProfile(p), m)).collect())
     }
 }
 
 impl Loader<PoolsOfSite> for StoreLoader {
     type Value = Vec<Pool>;
     type Error = ServiceError;
-    async fn load(
-        &self,
-        keys: &[PoolsOfSite],
-    ) -> Result<HashMap<PoolsOfSite, Vec<Pool>>, ServiceError> {
+    async fn load(&self, keys: &[PoolsOfSite]) -> Result<HashMap<PoolsOfSite, Vec<Pool>>, ServiceError> {
         let ids: Vec<SiteId> = keys.iter().map(|k| k.0).collect();
-        let mut map: HashMap<PoolsOfSite, Vec<Pool>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut map: HashMap<PoolsOfSite, Vec<Pool>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for pool in self.store.pools_by_sites(&ids).await? {
             map.entry(PoolsOfSite(pool.site_id)).or_default().push(pool);
         }
@@ -115,17 +87,8 @@ impl Loader<PoolsOfSite> for StoreLoader {
 impl Loader<AgreementOfSite> for StoreLoader {
     type Value = Agreement;
     type Error = ServiceError;
-    async fn load(
-        &self,
-        keys: &[AgreementOfSite],
-    ) -> Result<HashMap<AgreementOfSite, Agreement>, ServiceError> {
+    async fn load(&self, keys: &[AgreementOfSite]) -> Result<HashMap<AgreementOfSite, Agreement>, ServiceError> {
         let ids: Vec<SiteId> = keys.iter().map(|k| k.0).collect();
-        Ok(self
-            .store
-            .agreements_by_sites(&ids)
-            .await?
-            .into_iter()
-            .map(|a| (AgreementOfSite(a.site_id), a))
-            .collect())
+        Ok(self.store.agreements_by_sites(&ids).await?.into_iter().map(|a| (AgreementOfSite(a.site_id), a)).collect())
     }
 }

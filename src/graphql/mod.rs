@@ -21,24 +21,17 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            depth: 16,
-            complexity: 20_000,
-        }
+        Limits { depth: 16, complexity: 20_000 }
     }
 }
 
 /// Builds the schema. Nothing request-specific lives in schema data.
 pub fn schema(limits: Limits) -> AppSchema {
-    async_graphql::Schema::build(
-        query::QueryRoot,
-        mutation::MutationRoot,
-        async_graphql::EmptySubscription,
-    )
-    .register_output_type::<results::RefusalInterface>()
-    .limit_depth(limits.depth)
-    .limit_complexity(limits.complexity)
-    .finish()
+    async_graphql::Schema::build(query::QueryRoot, mutation::MutationRoot, async_graphql::EmptySubscription)
+        .register_output_type::<results::RefusalInterface>()
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .finish()
 }
 
 /// The SDL that `schema.graphql` must equal.

@@ -15,10 +15,7 @@ use crate::service::{ServiceError, sites, staff};
 type R<T> = Result<T, ServiceError>;
 
 fn opt_email(raw: Option<&str>) -> R<Option<Email>> {
-    Ok(raw
-        .filter(|e| !e.trim().is_empty())
-        .map(Email::parse)
-        .transpose()?)
+    Ok(raw.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?)
 }
 
 /// A new person (staff record).
@@ -132,33 +129,22 @@ pub struct CreateSiteInput {
 }
 
 fn codes(list: &[String]) -> R<Vec<ModuleCode>> {
-    Ok(list
-        .iter()
-        .map(|c| ModuleCode::parse(c))
-        .collect::<Result<_, _>>()?)
+    Ok(list.iter().map(|c| ModuleCode::parse(c)).collect::<Result<_, _>>()?)
 }
 
 async fn load_login(ctx: &Context<'_>, id: LoginId) -> R<UserNode> {
-    rc(ctx)
-        .loaders
-        .load_one(id)
-        .await?
-        .map(UserNode)
-        .ok_or(ServiceError::Internal)
+    rc(ctx).loaders.load_one(id).await?.map(UserNode).ok_or(ServiceError::Internal)
 }
 
 async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
-    rc(ctx)
-        .loaders
-        .load_one(id)
-        .await?
-        .map(ProfileNode)
-        .ok_or(ServiceError::Internal)
+    rc(ctx).loaders.load_one(id).await?.map(ProfileNode).ok_or(ServiceError::Internal)
 }
 
 pub struct MutationRoot;
 
-#[Object]
+/// Changes. Each mutation writes all of its effects or none; expected
+/// refusals are members of its result union, never errors.
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Signs in with username (any case) and password; returns a bearer token.
     /// A login past its validUntil cannot sign in (R9).
@@ -169,7 +155,11 @@ impl MutationRoot {
         #[graphql(desc = "Password.")] password: String,
     ) -> R<SignInResult> {
         Ok(match auth::sign_in(&rc(ctx).store, &username, &password).await? {
-            Ok(s) => SignInResult::SignInSuccess(SignInSuccess { token: s.token, expires_at: s.expires_at, viewer: Viewer(s.principal) }),
+            Ok(s) => SignInResult::SignInSuccess(SignInSuccess {
+                token: s.token,
+                expires_at: s.expires_at,
+                viewer: Viewer(s.principal),
+            }),
             Err(SignInRefusal::InvalidCredentials) => SignInResult::SignInRefused(SignInRefused {
                 code: RefusalCode::InvalidCredentials,
                 message: "Unknown username or wrong password.".into(),
@@ -200,12 +190,7 @@ impl MutationRoot {
         let totals = input
             .pools
             .iter()
-            .map(|p| {
-                Ok((
-                    ModuleCode::parse(&p.module)?,
-                    LicenseTotal::parse(i64::from(p.total), "total")?,
-                ))
-            })
+            .map(|p| Ok((ModuleCode::parse(&p.module)?, LicenseTotal::parse(i64::from(p.total), "total")?)))
             .collect::<Result<Vec<_>, InvalidInput>>()?;
         let parsed = sites::SiteInput {
             name: SiteName::parse(&input.name)?,
@@ -219,12 +204,7 @@ impl MutationRoot {
         };
         match sites::create_site(&rcx.store, principal, parsed).await? {
             Ok(created) => Ok(CreateSiteResult::CreateSiteSuccess(CreateSiteSuccess {
-                site: rcx
-                    .loaders
-                    .load_one(created.site)
-                    .await?
-                    .map(SiteNode)
-                    .ok_or(ServiceError::Internal)?,
+                site: rcx.loaders.load_one(created.site).await?.map(SiteNode).ok_or(ServiceError::Internal)?,
                 administrator: load_login(ctx, created.administrator).await?,
             })),
             Err(refusal) => CreateSiteResult::refused(refusal),
@@ -245,11 +225,9 @@ impl MutationRoot {
         let module = ModuleCode::parse(&module)?;
         let total = LicenseTotal::parse(i64::from(total), "total")?;
         match sites::set_pool_total(&rcx.store, principal, site, module, total).await? {
-            Ok(pool) => Ok(SetPoolTotalResult::SetPoolTotalSuccess(
-                SetPoolTotalSuccess {
-                    pool: LicensePoolNode(pool),
-                },
-            )),
+            Ok(pool) => {
+                Ok(SetPoolTotalResult::SetPoolTotalSuccess(SetPoolTotalSuccess { pool: LicensePoolNode(pool) }))
+            }
             Err(refusal) => SetPoolTotalResult::refused(refusal),
         }
     }
@@ -264,23 +242,12 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let site = staff::target_site(
             principal,
-            input
-                .site_id
-                .as_ref()
-                .map(|id| decode(id, Kind::Site, "siteId"))
-                .transpose()?
-                .map(SiteId),
+            input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId),
         )?;
-        let parsed = staff::PersonInput {
-            name: PersonName::parse(&input.name)?,
-            email: opt_email(input.email.as_deref())?,
-        };
+        let parsed =
+            staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
         let person = staff::create_person(&rcx.store, principal, site, parsed).await?;
-        Ok(CreatePersonResult::CreatePersonSuccess(
-            CreatePersonSuccess {
-                person: PersonNode(person),
-            },
-        ))
+        Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess { person: PersonNode(person) }))
     }
 
     /// Changes a person's name and e-mail.
@@ -293,16 +260,12 @@ impl MutationRoot {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
-        let parsed = staff::PersonInput {
-            name: PersonName::parse(&input.name)?,
-            email: opt_email(input.email.as_deref())?,
-        };
+        let parsed =
+            staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
         match staff::update_person(&rcx.store, principal, id, parsed).await? {
-            Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(
-                UpdatePersonSuccess {
-                    person: PersonNode(person),
-                },
-            )),
+            Ok(person) => {
+                Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess { person: PersonNode(person) }))
+            }
             Err(refusal) => UpdatePersonResult::refused(refusal),
         }
     }
@@ -318,12 +281,10 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         match staff::delete_person(&rcx.store, principal, id).await? {
-            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(
-                DeletePersonSuccess {
-                    pools: PoolsAfter(removed.person.site_id),
-                    person: PersonNode(removed.person),
-                },
-            )),
+            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
+                pools: PoolsAfter(removed.person.site_id),
+                person: PersonNode(removed.person),
+            })),
             Err(refusal) => DeletePersonResult::refused(refusal),
         }
     }
@@ -342,11 +303,7 @@ impl MutationRoot {
             username: Username::parse(&input.username)?,
             password: Password::parse(&input.password)?,
             profile: ProfileId(decode(&input.profile_id, Kind::Profile, "profileId")?),
-            valid_until: input
-                .valid_until
-                .as_deref()
-                .map(|d| Date::parse(d, "validUntil"))
-                .transpose()?,
+            valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
             is_admin: input.is_administrator.unwrap_or(false),
         };
         match staff::create_login(&rcx.store, principal, parsed).await? {
@@ -395,15 +352,7 @@ impl MutationRoot {
     ) -> R<UpdateLoginResult> {
         let id = LoginId(decode(&id, Kind::User, "id")?);
         let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
-        update_login(
-            ctx,
-            id,
-            staff::LoginChanges {
-                profile: Some(profile),
-                ..Default::default()
-            },
-        )
-        .await
+        update_login(ctx, id, staff::LoginChanges { profile: Some(profile), ..Default::default() }).await
     }
 
     /// Deletes a login; the person stays as staff and the licenses are freed (R6).
@@ -434,24 +383,14 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let site = staff::target_site(
             principal,
-            input
-                .site_id
-                .as_ref()
-                .map(|id| decode(id, Kind::Site, "siteId"))
-                .transpose()?
-                .map(SiteId),
+            input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId),
         )?;
-        let parsed = staff::ProfileInput {
-            name: ProfileName::parse(&input.name)?,
-            modules: codes(&input.modules)?,
-        };
+        let parsed = staff::ProfileInput { name: ProfileName::parse(&input.name)?, modules: codes(&input.modules)? };
         match staff::create_profile(&rcx.store, principal, site, parsed).await? {
-            Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(
-                CreateProfileSuccess {
-                    pools: PoolsAfter(site),
-                    profile: load_profile(ctx, id).await?,
-                },
-            )),
+            Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(CreateProfileSuccess {
+                pools: PoolsAfter(site),
+                profile: load_profile(ctx, id).await?,
+            })),
             Err(refusal) => CreateProfileResult::refused(refusal),
         }
     }
@@ -472,12 +411,10 @@ impl MutationRoot {
         match staff::update_profile(&rcx.store, principal, id, name, modules).await? {
             Ok(id) => {
                 let profile = load_profile(ctx, id).await?;
-                Ok(UpdateProfileResult::UpdateProfileSuccess(
-                    UpdateProfileSuccess {
-                        pools: PoolsAfter(profile.0.site_id),
-                        profile,
-                    },
-                ))
+                Ok(UpdateProfileResult::UpdateProfileSuccess(UpdateProfileSuccess {
+                    pools: PoolsAfter(profile.0.site_id),
+                    profile,
+                }))
             }
             Err(refusal) => UpdateProfileResult::refused(refusal),
         }
@@ -493,21 +430,15 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
         match staff::delete_profile(&rcx.store, principal, id).await? {
-            Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(
-                DeleteProfileSuccess {
-                    deleted_profile_id: encode(Kind::Profile, id.0),
-                },
-            )),
+            Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(DeleteProfileSuccess {
+                deleted_profile_id: encode(Kind::Profile, id.0),
+            })),
             Err(refusal) => DeleteProfileResult::refused(refusal),
         }
     }
 }
 
-async fn update_login(
-    ctx: &Context<'_>,
-    id: LoginId,
-    changes: staff::LoginChanges,
-) -> R<UpdateLoginResult> {
+async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
     match staff::update_login(&rcx.store, principal, id, changes).await? {
@@ -520,5 +451,4 @@ async fn update_login(
 }
 
 /// The schema type.
-pub type AppSchema =
-    async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;
+pub type AppSchema = async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;

@@ -1,12 +1,12 @@
 //! Query root: thin resolvers that authorize through the policy layer and
 //! read through the request's store and loaders.
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 
 use super::context::rc;
 use super::ids::{Kind, decode, decode_any};
+use super::loaders::{AgreementOfSite, LoginOfPerson, ModulesOfProfile, PoolsOfSite};
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
@@ -40,22 +40,40 @@ fn decode_cursor(cursor: &str) -> R<String> {
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            ServiceError::Invalid(InvalidInput::new(
-                "after",
-                "after must be a cursor from this connection",
-            ))
-        })
+        .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "after must be a cursor from this connection")))
+}
+
+/// Whether the client selected `path` below the items of a connection
+/// (through `edges { node }` or `nodes`).
+fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
+    let look = ctx.look_ahead();
+    let mut via_edges = look.field("edges").field("node");
+    let mut via_nodes = look.field("nodes");
+    for f in path {
+        via_edges = via_edges.field(f);
+        via_nodes = via_nodes.field(f);
+    }
+    via_edges.exists() || via_nodes.exists()
+}
+
+/// Loads, in one batch per relation, what the selected fields of a page of
+/// users will ask for, so that the statement count does not depend on how
+/// the resolvers' loads happen to be batched in time.
+async fn prefetch_for_users(ctx: &Context<'_>, prefix: &[&str], logins: &[Login]) -> R<()> {
+    let path = |rest: &[&'static str]| [prefix, rest].concat();
+    let loaders = &rc(ctx).loaders;
+    let profiles: Vec<ProfileId> = logins.iter().map(|l| l.profile_id).collect();
+    if wants(ctx, &path(&["profile"])) {
+        loaders.load_many(profiles.iter().copied()).await?;
+    }
+    if wants(ctx, &path(&["profile", "modules"])) || wants(ctx, &path(&["licensedModules"])) {
+        loaders.load_many(profiles.iter().map(|p| ModulesOfProfile(*p))).await?;
+    }
+    Ok(())
 }
 
 fn site_arg(principal: &Principal, site_id: Option<&ID>) -> R<SiteId> {
-    target_site(
-        principal,
-        site_id
-            .map(|id| decode(id, Kind::Site, "siteId"))
-            .transpose()?
-            .map(SiteId),
-    )
+    target_site(principal, site_id.map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))
 }
 
 /// Filters of `users`; all given filters must match.
@@ -84,7 +102,9 @@ pub struct PeopleFilter {
 
 pub struct QueryRoot;
 
-#[Object]
+/// Reads. Everything needs a signed-in principal (see `signIn`); site
+/// principals see only their own site (R13).
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Who is signed in, and their site.
     async fn viewer(&self, ctx: &Context<'_>) -> R<Viewer> {
@@ -92,20 +112,11 @@ impl QueryRoot {
     }
 
     /// A site: the viewer's own when `id` is omitted. Operators must give `id`.
-    async fn site(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site.")] id: Option<ID>,
-    ) -> R<SiteNode> {
+    async fn site(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the site.")] id: Option<ID>) -> R<SiteNode> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, id.as_ref())?;
         authorize(principal, Action::ReadSite(site), "site")?;
-        rc(ctx)
-            .loaders
-            .load_one(site)
-            .await?
-            .map(SiteNode)
-            .ok_or(ServiceError::NotFound("site"))
+        rc(ctx).loaders.load_one(site).await?.map(SiteNode).ok_or(ServiceError::NotFound("site"))
     }
 
     /// Every site of the installation, by creation (operators).
@@ -115,7 +126,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<Connection<String, SiteNode, EmptyFields, EmptyFields>> {
+    ) -> R<SiteConnection> {
         let principal = rc(ctx).principal().await?;
         authorize(principal, Action::ListSites, "site")?;
         let limit = page_size(first)?;
@@ -129,33 +140,34 @@ impl QueryRoot {
         let mut rows = rc(ctx).store.sites_page(after, limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(
-            rows.into_iter()
-                .map(|s| Edge::new(encode_cursor(&s.id.0.to_string()), SiteNode(s))),
-        );
-        Ok(conn)
+        let ids: Vec<SiteId> = rows.iter().map(|s| s.id).collect();
+        if wants(ctx, &["agreement"]) {
+            rc(ctx).loaders.load_many(ids.iter().map(|s| AgreementOfSite(*s))).await?;
+        }
+        if wants(ctx, &["licensePools"]) {
+            let pools = rc(ctx).loaders.load_many(ids.iter().map(|s| PoolsOfSite(*s))).await?;
+            if wants(ctx, &["licensePools", "module"]) {
+                rc(ctx).loaders.load_many(pools.values().flatten().map(|p| p.module_id)).await?;
+            }
+        }
+        let edges = rows
+            .into_iter()
+            .map(|s| SiteEdge { cursor: encode_cursor(&s.id.0.to_string()), node: SiteNode(s) })
+            .collect();
+        Ok(SiteConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
     }
 
     /// Every module that can be licensed.
     async fn modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
         rc(ctx).principal().await?;
-        Ok(rc(ctx)
-            .store
-            .modules()
-            .await?
-            .into_iter()
-            .map(ModuleNode)
-            .collect())
+        Ok(rc(ctx).store.modules().await?.into_iter().map(ModuleNode).collect())
     }
 
     /// The site's pools with total, used and available licenses (R3).
     async fn license_pools(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
     ) -> R<Vec<LicensePoolNode>> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
@@ -167,20 +179,12 @@ impl QueryRoot {
     async fn profiles(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
     ) -> R<Vec<ProfileNode>> {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         authorize(principal, Action::ReadStaff(site), "site")?;
-        Ok(rc(ctx)
-            .store
-            .profiles_of_site(site)
-            .await?
-            .into_iter()
-            .map(ProfileNode)
-            .collect())
+        Ok(rc(ctx).store.profiles_of_site(site).await?.into_iter().map(ProfileNode).collect())
     }
 
     /// The site's users (people with a live login) by username (administrators).
@@ -188,13 +192,11 @@ impl QueryRoot {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<Connection<String, UserNode, EmptyFields, EmptyFields>> {
+    ) -> R<UserConnection> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
@@ -230,24 +232,21 @@ impl QueryRoot {
             name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
         };
         let after = after.map(|c| decode_cursor(&c)).transpose()?;
-        let mut rows = rcx
-            .store
-            .users_page(site, &store_filter, after.as_deref(), limit + 1)
-            .await?;
+        let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         // The page already carries each user's person: prime the loader with them.
-        rcx.loaders
-            .feed_many(rows.iter().map(|(_, p)| (p.id, p.clone())))
-            .await;
-        let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().map(|(login, _)| {
-            Edge::new(
-                encode_cursor(&login.username.to_ascii_lowercase()),
-                UserNode(login),
-            )
-        }));
-        Ok(conn)
+        rcx.loaders.feed_many(rows.iter().map(|(_, p)| (p.id, p.clone()))).await;
+        let logins: Vec<Login> = rows.iter().map(|(l, _)| l.clone()).collect();
+        prefetch_for_users(ctx, &[], &logins).await?;
+        let edges = rows
+            .into_iter()
+            .map(|(login, _)| UserEdge {
+                cursor: encode_cursor(&login.username.to_ascii_lowercase()),
+                node: UserNode(login),
+            })
+            .collect();
+        Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
     }
 
     /// The site's people (staff records) by name (administrators).
@@ -255,13 +254,11 @@ impl QueryRoot {
     async fn people(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<
-            ID,
-        >,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<PeopleFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<Connection<String, PersonNode, EmptyFields, EmptyFields>> {
+    ) -> R<PersonConnection> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
@@ -276,65 +273,47 @@ impl QueryRoot {
         let after = match after {
             Some(c) => {
                 let text = decode_cursor(&c)?;
-                let (id, name) = text.split_once('\u{1f}').ok_or_else(|| {
-                    ServiceError::Invalid(InvalidInput::new("after", "bad cursor"))
-                })?;
-                let id = id
-                    .parse::<i64>()
-                    .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
+                let (id, name) = text
+                    .split_once('\u{1f}')
+                    .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
+                let id =
+                    id.parse::<i64>().map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
                 Some((name.to_string(), id))
             }
             None => None,
         };
         let had_after = after.is_some();
-        let mut rows = rcx
-            .store
-            .people_page(site, &store_filter, after, limit + 1)
-            .await?;
+        let mut rows = rcx.store.people_page(site, &store_filter, after, limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let mut conn = Connection::new(had_after, has_next);
-        conn.edges.extend(rows.into_iter().map(|p| {
-            Edge::new(
-                encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name)),
-                PersonNode(p),
-            )
-        }));
-        Ok(conn)
+        if wants(ctx, &["user"]) {
+            let logins = rcx.loaders.load_many(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
+            let logins: Vec<Login> = logins.into_values().collect();
+            prefetch_for_users(ctx, &["user"], &logins).await?;
+        }
+        let edges = rows
+            .into_iter()
+            .map(|p| PersonEdge { cursor: encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name)), node: PersonNode(p) })
+            .collect();
+        Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
     }
 
     /// Any object by its global id. Objects of other sites answer as not found (R13).
-    async fn node(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "A global id from any `id` field.")] id: ID,
-    ) -> R<Node> {
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id from any `id` field.")] id: ID) -> R<Node> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let (kind, n) = decode_any(&id, "id")?;
         let not_found = || ServiceError::NotFound("node");
         match kind {
-            Kind::Module => Ok(Node::Module(ModuleNode(
-                rcx.loaders
-                    .load_one(ModuleId(n))
-                    .await?
-                    .ok_or_else(not_found)?,
-            ))),
+            Kind::Module => {
+                Ok(Node::Module(ModuleNode(rcx.loaders.load_one(ModuleId(n)).await?.ok_or_else(not_found)?)))
+            }
             Kind::Site => {
                 authorize(principal, Action::ReadSite(SiteId(n)), "node")?;
-                Ok(Node::Site(SiteNode(
-                    rcx.loaders
-                        .load_one(SiteId(n))
-                        .await?
-                        .ok_or_else(not_found)?,
-                )))
+                Ok(Node::Site(SiteNode(rcx.loaders.load_one(SiteId(n)).await?.ok_or_else(not_found)?)))
             }
             Kind::Person => {
-                let person = rcx
-                    .loaders
-                    .load_one(PersonId(n))
-                    .await?
-                    .ok_or_else(not_found)?;
+                let person = rcx.loaders.load_one(PersonId(n)).await?.ok_or_else(not_found)?;
                 let own = matches!(principal, Principal::SiteLogin { person_id, .. } if *person_id == person.id);
                 if !own {
                     authorize(principal, Action::ReadStaff(person.site_id), "node")?;
@@ -342,36 +321,19 @@ impl QueryRoot {
                 Ok(Node::Person(PersonNode(person)))
             }
             Kind::User => {
-                let login = rcx
-                    .loaders
-                    .load_one(LoginId(n))
-                    .await?
-                    .ok_or_else(not_found)?;
+                let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
                 authorize(principal, Action::ReadUser(login.site_id, login.id), "node")?;
                 Ok(Node::User(UserNode(login)))
             }
             Kind::Profile => {
-                let profile = rcx
-                    .loaders
-                    .load_one(ProfileId(n))
-                    .await?
-                    .ok_or_else(not_found)?;
+                let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
                 let own = match principal {
-                    Principal::SiteLogin { login_id, .. } => rcx
-                        .loaders
-                        .load_one(*login_id)
-                        .await?
-                        .is_some_and(|l| l.profile_id == profile.id),
+                    Principal::SiteLogin { login_id, .. } => {
+                        rcx.loaders.load_one(*login_id).await?.is_some_and(|l| l.profile_id == profile.id)
+                    }
                     Principal::Operator { .. } => false,
                 };
-                authorize(
-                    principal,
-                    Action::ReadProfile {
-                        site: profile.site_id,
-                        own,
-                    },
-                    "node",
-                )?;
+                authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
                 Ok(Node::Profile(ProfileNode(profile)))
             }
         }

@@ -45,16 +45,8 @@ impl From<&RefusalCode> for RefusalCode {
 #[derive(Interface)]
 #[graphql(
     name = "Refusal",
-    field(
-        name = "code",
-        ty = "RefusalCode",
-        desc = "Stable code of the refusal."
-    ),
-    field(
-        name = "message",
-        ty = "String",
-        desc = "What happened and what to do, for a person."
-    )
+    field(name = "code", ty = "RefusalCode", desc = "Stable code of the refusal."),
+    field(name = "message", ty = "String", desc = "What happened and what to do, for a person.")
 )]
 pub enum RefusalInterface {
     LicenseLimitExceeded(LicenseLimitExceeded),
@@ -75,6 +67,7 @@ pub struct LicenseLimitExceeded {
     pub remedy: Remedy,
 }
 
+/// R4: the change needs more licenses than are free. Nothing was written.
 #[Object]
 impl LicenseLimitExceeded {
     /// Always `LICENSE_LIMIT_EXCEEDED`.
@@ -87,11 +80,7 @@ impl LicenseLimitExceeded {
     }
     /// Every module the change is short of, with needed, available and shortfall.
     async fn shortages(&self) -> Vec<LicenseShortage> {
-        self.shortages
-            .iter()
-            .cloned()
-            .map(LicenseShortage)
-            .collect()
+        self.shortages.iter().cloned().map(LicenseShortage).collect()
     }
     /// How to get more: a license order (self-service) or a change request.
     async fn remedy(&self) -> LicenseRemedy {
@@ -112,6 +101,7 @@ pub struct PoolBelowUsage {
     pub users_to_remove: i64,
 }
 
+/// R5: a pool cannot be set below its usage. Nothing was written.
 #[Object]
 impl PoolBelowUsage {
     /// Always `POOL_BELOW_USAGE`.
@@ -230,59 +220,33 @@ impl From<Refusal> for AnyRefusal {
         let message = r.message();
         match r {
             Refusal::LicenseLimitExceeded { shortages, remedy } => {
-                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded {
-                    message,
-                    shortages,
-                    remedy,
-                })
+                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded { message, shortages, remedy })
             }
-            Refusal::PoolBelowUsage {
-                module,
-                requested_total,
-                used,
-                users_to_remove,
-            } => AnyRefusal::PoolBelowUsage(PoolBelowUsage {
-                message,
-                module,
-                requested_total,
-                used,
-                users_to_remove,
-            }),
-            Refusal::UsernameTaken { username } => AnyRefusal::UsernameTaken(UsernameTaken {
-                code: RefusalCode::UsernameTaken,
-                message,
-                username,
-            }),
-            Refusal::ProfileInUse {
-                user_count,
-                deleted_user_count,
-                ..
-            } => AnyRefusal::ProfileInUse(ProfileInUse {
+            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => {
+                AnyRefusal::PoolBelowUsage(PoolBelowUsage { message, module, requested_total, used, users_to_remove })
+            }
+            Refusal::UsernameTaken { username } => {
+                AnyRefusal::UsernameTaken(UsernameTaken { code: RefusalCode::UsernameTaken, message, username })
+            }
+            Refusal::ProfileInUse { user_count, deleted_user_count, .. } => AnyRefusal::ProfileInUse(ProfileInUse {
                 code: RefusalCode::ProfileInUse,
                 message,
                 user_count,
                 deleted_user_count,
             }),
-            Refusal::ProfileNameTaken { name } => AnyRefusal::ProfileNameTaken(ProfileNameTaken {
-                code: RefusalCode::ProfileNameTaken,
-                message,
-                name,
-            }),
-            Refusal::SiteNameTaken { name } => AnyRefusal::SiteNameTaken(SiteNameTaken {
-                code: RefusalCode::SiteNameTaken,
-                message,
-                name,
-            }),
-            Refusal::PersonAlreadyHasLogin { .. } => {
-                AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin {
-                    code: RefusalCode::PersonAlreadyHasLogin,
-                    message,
-                })
+            Refusal::ProfileNameTaken { name } => {
+                AnyRefusal::ProfileNameTaken(ProfileNameTaken { code: RefusalCode::ProfileNameTaken, message, name })
             }
-            Refusal::PersonIsDeleted { .. } => AnyRefusal::PersonDeleted(PersonDeleted {
-                code: RefusalCode::PersonDeleted,
+            Refusal::SiteNameTaken { name } => {
+                AnyRefusal::SiteNameTaken(SiteNameTaken { code: RefusalCode::SiteNameTaken, message, name })
+            }
+            Refusal::PersonAlreadyHasLogin { .. } => AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin {
+                code: RefusalCode::PersonAlreadyHasLogin,
                 message,
             }),
+            Refusal::PersonIsDeleted { .. } => {
+                AnyRefusal::PersonDeleted(PersonDeleted { code: RefusalCode::PersonDeleted, message })
+            }
         }
     }
 }
@@ -321,6 +285,7 @@ pub struct SignInSuccess {
     pub viewer: Viewer,
 }
 
+/// A new session.
 #[Object]
 impl SignInSuccess {
     /// Bearer token: send `Authorization: Bearer <token>` with every request.
@@ -331,10 +296,7 @@ impl SignInSuccess {
     async fn expires_at(&self) -> String {
         time::OffsetDateTime::from_unix_timestamp(self.expires_at)
             .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_default()
     }
     /// Who is now signed in.
@@ -367,6 +329,7 @@ macro_rules! success_with_pools {
             pub pools: PoolsAfter,
         }
 
+        $(#[$doc])*
         #[Object]
         impl $name {
             $(#[$fdoc])*

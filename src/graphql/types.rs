@@ -16,20 +16,13 @@ type R<T> = Result<T, ServiceError>;
 fn timestamp(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
 /// An object with a global id, fetchable with `node(id:)`.
 #[derive(Interface)]
-#[graphql(field(
-    name = "id",
-    ty = "ID",
-    desc = "Opaque global id; pass it back as it is."
-))]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id; pass it back as it is."))]
 pub enum Node {
     Site(SiteNode),
     Person(PersonNode),
@@ -41,6 +34,7 @@ pub enum Node {
 /// A customer site: the tenant. Everything else belongs to exactly one site.
 pub struct SiteNode(pub domain::Site);
 
+/// A customer site: the tenant. Everything else belongs to exactly one site.
 #[Object(name = "Site")]
 impl SiteNode {
     /// Opaque global id of the site.
@@ -57,11 +51,7 @@ impl SiteNode {
     }
     /// The site's agreement, which holds its license pools.
     async fn agreement(&self, ctx: &Context<'_>) -> R<Option<AgreementNode>> {
-        Ok(rc(ctx)
-            .loaders
-            .load_one(AgreementOfSite(self.0.id))
-            .await?
-            .map(AgreementNode))
+        Ok(rc(ctx).loaders.load_one(AgreementOfSite(self.0.id)).await?.map(AgreementNode))
     }
     /// One pool per module with total, used and available licenses.
     async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
@@ -70,11 +60,7 @@ impl SiteNode {
 }
 
 pub async fn pools_of(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicensePoolNode>> {
-    let pools = rc(ctx)
-        .loaders
-        .load_one(PoolsOfSite(site))
-        .await?
-        .unwrap_or_default();
+    let pools = rc(ctx).loaders.load_one(PoolsOfSite(site)).await?.unwrap_or_default();
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
@@ -99,6 +85,7 @@ impl From<Remedy> for LicenseRemedy {
 /// A site's contract with the vendor.
 pub struct AgreementNode(pub domain::Agreement);
 
+/// A site's contract with the vendor.
 #[Object(name = "Agreement")]
 impl AgreementNode {
     /// The agreement's name or number.
@@ -118,6 +105,7 @@ impl AgreementNode {
 /// A licensed part of the system, such as Case or Document. Modules are data.
 pub struct ModuleNode(pub domain::Module);
 
+/// A licensed part of the system, such as Case or Document. Modules are data.
 #[Object(name = "Module")]
 impl ModuleNode {
     /// Opaque global id of the module.
@@ -137,15 +125,12 @@ impl ModuleNode {
 /// The licenses a site has bought of one module and how many are in use (R3).
 pub struct LicensePoolNode(pub domain::Pool);
 
+/// The licenses a site has bought of one module and how many are in use (R3).
 #[Object(name = "LicensePool")]
 impl LicensePoolNode {
     /// The module this pool licenses.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
-        let m = rc(ctx)
-            .loaders
-            .load_one(self.0.module_id)
-            .await?
-            .ok_or(ServiceError::Internal)?;
+        let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
         Ok(ModuleNode(m))
     }
     /// Licenses bought.
@@ -166,6 +151,8 @@ impl LicensePoolNode {
 /// Deleted people remain as tombstones so their names stay on records (R7).
 pub struct PersonNode(pub domain::Person);
 
+/// A staff record. A person becomes a user when they get a login (R1).
+/// Deleted people remain as tombstones so their names stay on records (R7).
 #[Object(name = "Person")]
 impl PersonNode {
     /// Opaque global id of the person.
@@ -194,11 +181,7 @@ impl PersonNode {
     }
     /// The person's user (their login), if they have one.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
-        Ok(rc(ctx)
-            .loaders
-            .load_one(LoginOfPerson(self.0.id))
-            .await?
-            .map(UserNode))
+        Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode))
     }
 }
 
@@ -206,6 +189,8 @@ impl PersonNode {
 /// profile decides which licenses the user occupies (R2).
 pub struct UserNode(pub domain::Login);
 
+/// A person who has a login (R1), with the login's details. The login's
+/// profile decides which licenses the user occupies (R2).
 #[Object(name = "User")]
 impl UserNode {
     /// Opaque global id of the user (of their login).
@@ -234,20 +219,12 @@ impl UserNode {
     }
     /// The person (staff record) this user is.
     async fn person(&self, ctx: &Context<'_>) -> R<PersonNode> {
-        let p = rc(ctx)
-            .loaders
-            .load_one(self.0.person_id)
-            .await?
-            .ok_or(ServiceError::Internal)?;
+        let p = rc(ctx).loaders.load_one(self.0.person_id).await?.ok_or(ServiceError::Internal)?;
         Ok(PersonNode(p))
     }
     /// The login's profile.
     async fn profile(&self, ctx: &Context<'_>) -> R<ProfileNode> {
-        let p = rc(ctx)
-            .loaders
-            .load_one(self.0.profile_id)
-            .await?
-            .ok_or(ServiceError::Internal)?;
+        let p = rc(ctx).loaders.load_one(self.0.profile_id).await?.ok_or(ServiceError::Internal)?;
         Ok(ProfileNode(p))
     }
     /// Modules whose licenses this user occupies: one license each (R2).
@@ -260,17 +237,14 @@ impl UserNode {
 }
 
 async fn modules_of(ctx: &Context<'_>, profile: domain::ProfileId) -> R<Vec<ModuleNode>> {
-    let modules = rc(ctx)
-        .loaders
-        .load_one(ModulesOfProfile(profile))
-        .await?
-        .unwrap_or_default();
+    let modules = rc(ctx).loaders.load_one(ModulesOfProfile(profile)).await?.unwrap_or_default();
     Ok(modules.into_iter().map(ModuleNode).collect())
 }
 
 /// A named set of modules. Users of a profile without modules occupy no license (R8).
 pub struct ProfileNode(pub domain::Profile);
 
+/// A named set of modules. Users of a profile without modules occupy no license (R8).
 #[Object(name = "Profile")]
 impl ProfileNode {
     /// Opaque global id of the profile.
@@ -305,6 +279,7 @@ pub enum ViewerKind {
 /// The signed-in principal.
 pub struct Viewer(pub Principal);
 
+/// The signed-in principal.
 #[Object]
 impl Viewer {
     /// What kind of principal this is.
@@ -318,18 +293,14 @@ impl Viewer {
     /// The username signed in with.
     async fn username(&self) -> &str {
         match &self.0 {
-            Principal::Operator { username, .. } | Principal::SiteLogin { username, .. } => {
-                username
-            }
+            Principal::Operator { username, .. } | Principal::SiteLogin { username, .. } => username,
         }
     }
     /// The signed-in user, for site logins.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         match &self.0 {
             Principal::Operator { .. } => Ok(None),
-            Principal::SiteLogin { login_id, .. } => {
-                Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode))
-            }
+            Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode)),
         }
     }
     /// The site of a site login.
@@ -344,6 +315,7 @@ impl Viewer {
 /// One module a change is short of (R4), with the numbers a warning needs.
 pub struct LicenseShortage(pub crate::service::ModuleShortage);
 
+/// One module a change is short of (R4), with the numbers a warning needs.
 #[Object]
 impl LicenseShortage {
     /// The module that is short.
@@ -368,3 +340,82 @@ impl LicenseShortage {
 pub fn remedy_message(r: Remedy) -> String {
     remedy_text(r).to_string()
 }
+
+/// Where a page sits in its list (Relay cursor pagination).
+#[derive(async_graphql::SimpleObject)]
+pub struct PageInfo {
+    /// Whether a page comes before this one.
+    pub has_previous_page: bool,
+    /// Whether another page follows: pass `endCursor` as `after` to get it.
+    pub has_next_page: bool,
+    /// Cursor of the first item of the page.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item of the page.
+    pub end_cursor: Option<String>,
+}
+
+/// Declares a Relay connection and edge type for one node type.
+macro_rules! connection {
+    ($(#[$doc:meta])* $conn:ident, $edge:ident, $node:ty, $what:literal) => {
+        $(#[$doc])*
+        pub struct $conn {
+            pub edges: Vec<$edge>,
+            pub has_previous_page: bool,
+            pub has_next_page: bool,
+        }
+
+        $(#[$doc])*
+        #[Object]
+        impl $conn {
+            #[doc = concat!("The ", $what, " of this page, each with its cursor.")]
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+            #[doc = concat!("The ", $what, " of this page.")]
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|e| &e.node).collect()
+            }
+            /// Paging information.
+            async fn page_info(&self) -> PageInfo {
+                PageInfo {
+                    has_previous_page: self.has_previous_page,
+                    has_next_page: self.has_next_page,
+                    start_cursor: self.edges.first().map(|e| e.cursor.clone()),
+                    end_cursor: self.edges.last().map(|e| e.cursor.clone()),
+                }
+            }
+        }
+
+        #[doc = concat!("One of the ", $what, " with its cursor.")]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[doc = concat!("One of the ", $what, " with its cursor.")]
+        #[Object]
+        impl $edge {
+            /// Opaque cursor; pass it as `after` to start the next page after this item.
+            async fn cursor(&self) -> &str {
+                &self.cursor
+            }
+            /// The item.
+            async fn node(&self) -> &$node {
+                &self.node
+            }
+        }
+    };
+}
+
+connection!(
+    /// A page of users, ordered by username.
+    UserConnection, UserEdge, UserNode, "users"
+);
+connection!(
+    /// A page of people, ordered by name.
+    PersonConnection, PersonEdge, PersonNode, "people"
+);
+connection!(
+    /// A page of sites, ordered by creation.
+    SiteConnection, SiteEdge, SiteNode, "sites"
+);

@@ -33,46 +33,25 @@ pub fn token_hash(token: &str) -> String {
 
 fn verify(password: &str, hash: &str) -> bool {
     use argon2::PasswordVerifier;
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    argon2::Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
 /// A hash of no one's password, verified when the username is unknown so
 /// that timing does not tell which usernames exist.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     use argon2::PasswordHasher;
-    argon2::Argon2::default()
-        .hash_password(&rand::random::<[u8; 16]>())
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    argon2::Argon2::default().hash_password(&rand::random::<[u8; 16]>()).map(|h| h.to_string()).unwrap_or_default()
 });
 
-pub async fn sign_in(
-    store: &Store,
-    username: &str,
-    password: &str,
-) -> ServiceResult<Result<SignedIn, SignInRefusal>> {
+pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceResult<Result<SignedIn, SignInRefusal>> {
     let key = username.trim().to_ascii_lowercase();
     let credentials = store.credentials(&key).await?;
     let (hash, principal, expired) = match &credentials {
         None => (DUMMY_HASH.clone(), None, false),
-        Some(Credentials::Operator {
-            id,
-            username,
-            password_hash,
-        }) => (
-            password_hash.clone(),
-            Some(Principal::Operator {
-                id: *id,
-                username: username.clone(),
-            }),
-            false,
-        ),
-        Some(Credentials::Login {
-            login,
-            password_hash,
-        }) => (
+        Some(Credentials::Operator { id, username, password_hash }) => {
+            (password_hash.clone(), Some(Principal::Operator { id: *id, username: username.clone() }), false)
+        }
+        Some(Credentials::Login { login, password_hash }) => (
             password_hash.clone(),
             Some(Principal::SiteLogin {
                 login_id: login.id,
@@ -85,9 +64,7 @@ pub async fn sign_in(
         ),
     };
     let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
-        .await
-        .map_err(|_| ServiceError::Internal)?;
+    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.map_err(|_| ServiceError::Internal)?;
     let Some(principal) = principal.filter(|_| ok) else {
         return Ok(Err(SignInRefusal::InvalidCredentials));
     };
@@ -98,14 +75,9 @@ pub async fn sign_in(
     let at = now();
     let expires_at = at + SESSION_SECONDS;
     let mut tx = store.begin().await?;
-    tx.insert_session(&token_hash(&token), &principal, at, expires_at)
-        .await?;
+    tx.insert_session(&token_hash(&token), &principal, at, expires_at).await?;
     tx.commit().await?;
-    Ok(Ok(SignedIn {
-        token,
-        expires_at,
-        principal,
-    }))
+    Ok(Ok(SignedIn { token, expires_at, principal }))
 }
 
 /// Ends the session of `token`; false when it was not active.
@@ -123,20 +95,11 @@ pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal
     match store.session_owner(&token_hash(token), now()).await? {
         None => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
         Some(SessionOwner::Operator { id, username }) => Ok(Principal::Operator { id, username }),
-        Some(
-            SessionOwner::Login {
-                login_deleted: true,
-                ..
-            }
-            | SessionOwner::Login {
-                person_deleted: true,
-                ..
-            },
-        ) => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
+        Some(SessionOwner::Login { login_deleted: true, .. } | SessionOwner::Login { person_deleted: true, .. }) => {
+            Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN))
+        }
         Some(SessionOwner::Login { login, .. }) if !login.active_on(Date::today()) => {
-            Err(ServiceError::Unauthenticated(
-                "the login's validUntil date has passed; its sessions no longer work",
-            ))
+            Err(ServiceError::Unauthenticated("the login's validUntil date has passed; its sessions no longer work"))
         }
         Some(SessionOwner::Login { login, .. }) => Ok(Principal::SiteLogin {
             login_id: login.id,

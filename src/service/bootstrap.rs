@@ -3,10 +3,7 @@
 use base64::Engine;
 
 use super::sites::{SiteInput, create_site};
-use super::staff::{
-    LoginInput, PersonInput, ProfileInput, create_login, create_person, create_profile,
-    hash_password,
-};
+use super::staff::{LoginInput, PersonInput, ProfileInput, create_login, create_person, create_profile, hash_password};
 use super::*;
 
 /// A random password of 20 URL-safe characters.
@@ -44,10 +41,7 @@ pub const DEMO_SITE: &str = "Demo site";
 /// people, an administrator) unless it exists; returns the credentials once.
 pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>> {
     // The demo is made with the operator's powers, through the same services.
-    let operator = Principal::Operator {
-        id: OperatorId(0),
-        username: "demo-setup".into(),
-    };
+    let operator = Principal::Operator { id: OperatorId(0), username: "demo-setup".into() };
     let admin_password = random_password();
     let input = SiteInput {
         name: SiteName::parse(DEMO_SITE)?,
@@ -55,10 +49,7 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
         self_service: true,
         totals: vec![
             (ModuleCode::parse("CASE")?, LicenseTotal::parse(5, "total")?),
-            (
-                ModuleCode::parse("DOCUMENT")?,
-                LicenseTotal::parse(3, "total")?,
-            ),
+            (ModuleCode::parse("DOCUMENT")?, LicenseTotal::parse(3, "total")?),
         ],
         admin_name: PersonName::parse("Ada Admin")?,
         admin_email: Some(Email::parse("ada@example.org")?),
@@ -71,19 +62,11 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
     };
     let site = created.site;
     let mut profiles = Vec::new();
-    for (name, codes) in [
-        ("Case", vec!["CASE"]),
-        ("Document", vec!["DOCUMENT"]),
-        ("Case and Document", vec!["CASE", "DOCUMENT"]),
-    ] {
-        let modules = codes
-            .iter()
-            .map(|c| ModuleCode::parse(c))
-            .collect::<Result<_, _>>()?;
-        let input = ProfileInput {
-            name: ProfileName::parse(name)?,
-            modules,
-        };
+    for (name, codes) in
+        [("Case", vec!["CASE"]), ("Document", vec!["DOCUMENT"]), ("Case and Document", vec!["CASE", "DOCUMENT"])]
+    {
+        let modules = codes.iter().map(|c| ModuleCode::parse(c)).collect::<Result<_, _>>()?;
+        let input = ProfileInput { name: ProfileName::parse(name)?, modules };
         if let Ok(id) = create_profile(store, &operator, site, input).await? {
             profiles.push(id);
         }
@@ -96,16 +79,8 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
         ("Filip Falk", None),
     ];
     for (i, (name, profile)) in people.into_iter().enumerate() {
-        let person = create_person(
-            store,
-            &operator,
-            site,
-            PersonInput {
-                name: PersonName::parse(name)?,
-                email: None,
-            },
-        )
-        .await?;
+        let person =
+            create_person(store, &operator, site, PersonInput { name: PersonName::parse(name)?, email: None }).await?;
         if let Some(p) = profile.and_then(|p| profiles.get(p)) {
             let input = LoginInput {
                 person: person.id,
@@ -118,10 +93,7 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
             let _ = create_login(store, &operator, input).await?;
         }
     }
-    Ok(Some(DemoCredentials {
-        admin_username: "admin".into(),
-        admin_password,
-    }))
+    Ok(Some(DemoCredentials { admin_username: "admin".into(), admin_password }))
 }
 
 /// Result of comparing maintained counters with a fresh recount.
@@ -150,10 +122,8 @@ pub async fn verify(store: &Store) -> ServiceResult<Verification> {
     for (profile, recount) in store.profile_recount().await? {
         if profile.user_count != recount {
             problems += 1;
-            report.push(format!(
-                "DRIFT profile {}: user_count {} recount {}",
-                profile.id.0, profile.user_count, recount
-            ));
+            report
+                .push(format!("DRIFT profile {}: user_count {} recount {}", profile.id.0, profile.user_count, recount));
         }
     }
     Ok(Verification { report, problems })

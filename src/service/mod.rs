@@ -42,11 +42,7 @@ impl From<InvalidInput> for ServiceError {
 }
 
 /// `what` is the kind of object the action was about, for the NOT_FOUND message.
-pub fn authorize(
-    principal: &Principal,
-    action: Action,
-    what: &'static str,
-) -> Result<(), ServiceError> {
+pub fn authorize(principal: &Principal, action: Action, what: &'static str) -> Result<(), ServiceError> {
     policy::authorize(principal, action).map_err(|denied| match denied {
         Denied::NotFound => ServiceError::NotFound(what),
         Denied::Forbidden(rule) => ServiceError::Forbidden(rule),
@@ -66,25 +62,13 @@ pub struct ModuleShortage {
 #[derive(Debug, Clone)]
 pub enum Refusal {
     /// R4: the change needs more licenses than the pools have free.
-    LicenseLimitExceeded {
-        shortages: Vec<ModuleShortage>,
-        remedy: Remedy,
-    },
+    LicenseLimitExceeded { shortages: Vec<ModuleShortage>, remedy: Remedy },
     /// R5: a total below current usage.
-    PoolBelowUsage {
-        module: Module,
-        requested_total: i64,
-        used: i64,
-        users_to_remove: i64,
-    },
+    PoolBelowUsage { module: Module, requested_total: i64, used: i64, users_to_remove: i64 },
     /// The username is taken (compared without case, installation-wide).
     UsernameTaken { username: String },
     /// A profile that still has users cannot be deleted.
-    ProfileInUse {
-        profile: ProfileId,
-        user_count: i64,
-        deleted_user_count: i64,
-    },
+    ProfileInUse { profile: ProfileId, user_count: i64, deleted_user_count: i64 },
     /// Another profile of the site has this name.
     ProfileNameTaken { name: String },
     /// Another site has this name.
@@ -140,18 +124,9 @@ impl Refusal {
                         )
                     })
                     .collect();
-                format!(
-                    "Not enough licenses: {}. {}",
-                    parts.join("; "),
-                    remedy_text(*remedy)
-                )
+                format!("Not enough licenses: {}. {}", parts.join("; "), remedy_text(*remedy))
             }
-            Refusal::PoolBelowUsage {
-                module,
-                requested_total,
-                used,
-                users_to_remove,
-            } => format!(
+            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => format!(
                 "The {} pool cannot be set to {requested_total}: {used} licenses are in use. \
                  {users_to_remove} user{} must lose {} access first (delete their login or move them to a profile without it).",
                 module.name,
@@ -161,17 +136,11 @@ impl Refusal {
             Refusal::UsernameTaken { username } => {
                 format!("The username `{username}` is already taken.")
             }
-            Refusal::ProfileInUse {
-                user_count,
-                deleted_user_count,
-                ..
-            } if *user_count > 0 => format!(
+            Refusal::ProfileInUse { user_count, deleted_user_count, .. } if *user_count > 0 => format!(
                 "The profile still has {user_count} user{}; move them to another profile first.",
                 if *user_count == 1 { "" } else { "s" }
             ),
-            Refusal::ProfileInUse {
-                deleted_user_count, ..
-            } => format!(
+            Refusal::ProfileInUse { deleted_user_count, .. } => format!(
                 "The profile is still referred to by {deleted_user_count} deleted login{} kept for restoring; \
                  it cannot be deleted.",
                 if *deleted_user_count == 1 { "" } else { "s" }
@@ -189,9 +158,7 @@ impl Refusal {
 /// How to get more licenses, for a person (R4, R10).
 pub fn remedy_text(remedy: Remedy) -> &'static str {
     match remedy {
-        Remedy::LicenseOrder => {
-            "Your agreement allows self-service: place a license order to buy more."
-        }
+        Remedy::LicenseOrder => "Your agreement allows self-service: place a license order to buy more.",
         Remedy::ChangeRequest => "Submit a change request to the vendor to get more.",
     }
 }
@@ -222,13 +189,7 @@ pub(crate) async fn apply_deltas(
     let shortages = policy::shortages(&short, &pools)
         .into_iter()
         .filter_map(|s| {
-            modules
-                .iter()
-                .find(|m| m.id == s.module_id)
-                .map(|m| ModuleShortage {
-                    module: m.clone(),
-                    shortage: s,
-                })
+            modules.iter().find(|m| m.id == s.module_id).map(|m| ModuleShortage { module: m.clone(), shortage: s })
         })
         .collect();
     Ok(Err(Refusal::LicenseLimitExceeded { shortages, remedy }))
@@ -244,19 +205,8 @@ pub(crate) async fn audit_accepted(
     detail: String,
 ) -> ServiceResult<()> {
     let actor = principal.actor_name();
-    tx.insert_audit(
-        AuditEvent {
-            site,
-            actor: &actor,
-            action,
-            target,
-            outcome: "ACCEPTED",
-            rule: None,
-            detail,
-        },
-        now(),
-    )
-    .await?;
+    tx.insert_audit(AuditEvent { site, actor: &actor, action, target, outcome: "ACCEPTED", rule: None, detail }, now())
+        .await?;
     Ok(())
 }
 

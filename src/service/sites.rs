@@ -36,25 +36,14 @@ pub async fn create_site(
     let modules = store.modules().await?;
     for (code, _) in &input.totals {
         if !modules.iter().any(|m| m.code == code.as_str()) {
-            return Err(
-                InvalidInput::new("pools", format!("unknown module `{}`", code.as_str())).into(),
-            );
+            return Err(InvalidInput::new("pools", format!("unknown module `{}`", code.as_str())).into());
         }
     }
     let password_hash = staff::hash_password(&input.admin_password).await?;
     let mut tx = store.begin().await?;
     let outcome = create_site_in(&mut tx, &modules, &input, &password_hash).await?;
     let site = outcome.as_ref().ok().map(|c| c.site);
-    finish(
-        store,
-        tx,
-        principal,
-        site,
-        "createSite",
-        &format!("site:{}", input.name.as_str()),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, site, "createSite", &format!("site:{}", input.name.as_str()), outcome).await
 }
 
 async fn create_site_in(
@@ -65,12 +54,9 @@ async fn create_site_in(
 ) -> ServiceResult<Outcome<SiteCreated>> {
     let at = now();
     let Some(site) = tx.insert_site(&input.name, at).await? else {
-        return Ok(Err(Refusal::SiteNameTaken {
-            name: input.name.as_str().to_string(),
-        }));
+        return Ok(Err(Refusal::SiteNameTaken { name: input.name.as_str().to_string() }));
     };
-    tx.insert_agreement(site, &input.agreement_name, input.self_service, at)
-        .await?;
+    tx.insert_agreement(site, &input.agreement_name, input.self_service, at).await?;
     for module in modules {
         let total = input
             .totals
@@ -81,20 +67,10 @@ async fn create_site_in(
         tx.insert_pool(site, module.id, total).await?;
     }
     let parking = ProfileName::parse(PARKING_PROFILE)?;
-    let profile = tx
-        .insert_profile(site, &parking, at)
-        .await?
-        .ok_or(ServiceError::Internal)?;
-    let person = tx
-        .insert_person(site, &input.admin_name, input.admin_email.as_ref(), at)
-        .await?;
-    if !tx
-        .reserve_username(&input.admin_username.key(), "LOGIN")
-        .await?
-    {
-        return Ok(Err(Refusal::UsernameTaken {
-            username: input.admin_username.as_str().to_string(),
-        }));
+    let profile = tx.insert_profile(site, &parking, at).await?.ok_or(ServiceError::Internal)?;
+    let person = tx.insert_person(site, &input.admin_name, input.admin_email.as_ref(), at).await?;
+    if !tx.reserve_username(&input.admin_username.key(), "LOGIN").await? {
+        return Ok(Err(Refusal::UsernameTaken { username: input.admin_username.as_str().to_string() }));
     }
     tx.lock_profile(site, profile, 1).await?;
     let login = tx
@@ -109,10 +85,7 @@ async fn create_site_in(
             now: at,
         })
         .await?;
-    Ok(Ok(SiteCreated {
-        site,
-        administrator: login.id,
-    }))
+    Ok(Ok(SiteCreated { site, administrator: login.id }))
 }
 
 /// Sets a pool's total directly (operators). Refused below usage (R5).
@@ -125,18 +98,12 @@ pub async fn set_pool_total(
 ) -> ServiceResult<Outcome<Pool>> {
     authorize(principal, Action::SetPoolTotal(site), "site")?;
     let module = store.module_by_code(&module).await?.ok_or_else(|| {
-        ServiceError::Invalid(InvalidInput::new(
-            "module",
-            format!("unknown module `{}`", module.as_str()),
-        ))
+        ServiceError::Invalid(InvalidInput::new("module", format!("unknown module `{}`", module.as_str())))
     })?;
     let mut tx = store.begin().await?;
     let outcome = match tx.set_pool_total(site, module.id, total).await? {
         Ok(None) => return Err(ServiceError::NotFound("license pool")),
-        Ok(Some(before)) => Ok(Pool {
-            total: total.get(),
-            ..before
-        }),
+        Ok(Some(before)) => Ok(Pool { total: total.get(), ..before }),
         Err(pool) => Err(Refusal::PoolBelowUsage {
             requested_total: total.get(),
             used: pool.used,
@@ -144,19 +111,6 @@ pub async fn set_pool_total(
             module,
         }),
     };
-    let target = format!(
-        "pool:{}:{}",
-        site.0,
-        outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default()
-    );
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "setPoolTotal",
-        &target,
-        outcome,
-    )
-    .await
+    let target = format!("pool:{}:{}", site.0, outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default());
+    finish(store, tx, principal, Some(site), "setPoolTotal", &target, outcome).await
 }

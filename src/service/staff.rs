@@ -13,10 +13,7 @@ async fn managed_site(
     object: Owned,
     what: &'static str,
 ) -> ServiceResult<SiteId> {
-    let site = store
-        .site_of(object)
-        .await?
-        .ok_or(ServiceError::NotFound(what))?;
+    let site = store.site_of(object).await?.ok_or(ServiceError::NotFound(what))?;
     authorize(principal, Action::ManageStaff(site), what)?;
     Ok(site)
 }
@@ -26,10 +23,9 @@ pub fn target_site(principal: &Principal, requested: Option<SiteId>) -> ServiceR
     match (principal.site(), requested) {
         (Some(own), None) => Ok(own),
         (_, Some(site)) => Ok(site),
-        (None, None) => Err(ServiceError::Invalid(InvalidInput::new(
-            "siteId",
-            "an operator must name the site (siteId)",
-        ))),
+        (None, None) => {
+            Err(ServiceError::Invalid(InvalidInput::new("siteId", "an operator must name the site (siteId)")))
+        }
     }
 }
 
@@ -38,20 +34,13 @@ pub async fn resolve_modules(store: &Store, codes: &[ModuleCode]) -> ServiceResu
     let all = store.modules().await?;
     let mut found = Vec::new();
     for code in codes {
-        let module = all
-            .iter()
-            .find(|m| m.code == code.as_str())
-            .ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|m| m.code.as_str()).collect();
-                InvalidInput::new(
-                    "modules",
-                    format!(
-                        "unknown module `{}`; known modules: {}",
-                        code.as_str(),
-                        known.join(", ")
-                    ),
-                )
-            })?;
+        let module = all.iter().find(|m| m.code == code.as_str()).ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|m| m.code.as_str()).collect();
+            InvalidInput::new(
+                "modules",
+                format!("unknown module `{}`; known modules: {}", code.as_str(), known.join(", ")),
+            )
+        })?;
         if !found.iter().any(|m: &Module| m.id == module.id) {
             found.push(module.clone());
         }
@@ -62,11 +51,7 @@ pub async fn resolve_modules(store: &Store, codes: &[ModuleCode]) -> ServiceResu
 
 fn is_self(principal: &Principal, login: Option<LoginId>, person: Option<PersonId>) -> bool {
     match principal {
-        Principal::SiteLogin {
-            login_id,
-            person_id,
-            ..
-        } => Some(*login_id) == login || Some(*person_id) == person,
+        Principal::SiteLogin { login_id, person_id, .. } => Some(*login_id) == login || Some(*person_id) == person,
         Principal::Operator { .. } => false,
     }
 }
@@ -75,9 +60,7 @@ pub async fn hash_password(password: &Password) -> ServiceResult<String> {
     let password = password.clone();
     tokio::task::spawn_blocking(move || {
         use argon2::PasswordHasher;
-        argon2::Argon2::default()
-            .hash_password(password.expose().as_bytes())
-            .map(|h| h.to_string())
+        argon2::Argon2::default().hash_password(password.expose().as_bytes()).map(|h| h.to_string())
     })
     .await
     .map_err(|e| {
@@ -107,18 +90,9 @@ pub async fn create_person(
     if !tx.site_exists(site).await? {
         return Err(ServiceError::NotFound("site"));
     }
-    let person = tx
-        .insert_person(site, &input.name, input.email.as_ref(), now())
+    let person = tx.insert_person(site, &input.name, input.email.as_ref(), now()).await?;
+    audit_accepted(&mut tx, principal, Some(site), "createPerson", &format!("person:{}", person.id.0), String::new())
         .await?;
-    audit_accepted(
-        &mut tx,
-        principal,
-        Some(site),
-        "createPerson",
-        &format!("person:{}", person.id.0),
-        String::new(),
-    )
-    .await?;
     tx.commit().await?;
     Ok(person)
 }
@@ -131,31 +105,18 @@ pub async fn update_person(
 ) -> ServiceResult<Outcome<Person>> {
     let site = managed_site(store, principal, Owned::Person(id), "person").await?;
     let mut tx = store.begin().await?;
-    let person = tx
-        .lock_person(site, id)
-        .await?
-        .ok_or(ServiceError::NotFound("person"))?;
+    let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
     let outcome = if person.deleted_at.is_some() {
         Err(Refusal::PersonIsDeleted { person: id })
     } else {
-        tx.update_person(id, &input.name, input.email.as_ref())
-            .await?;
+        tx.update_person(id, &input.name, input.email.as_ref()).await?;
         Ok(Person {
             name: input.name.as_str().to_string(),
             email: input.email.map(|e| e.as_str().to_string()),
             ..person
         })
     };
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "updatePerson",
-        &format!("person:{}", id.0),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "updatePerson", &format!("person:{}", id.0), outcome).await
 }
 
 /// What a removal freed (R6): the pools after it, totals unchanged.
@@ -169,41 +130,27 @@ async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult
     let mut freed = Vec::new();
     if login.occupying {
         tx.lock_profile(site, login.profile_id, -1).await?;
-        let modules: Vec<ModuleId> = tx
-            .profile_module_ids(&[login.profile_id])
-            .await?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
+        let modules: Vec<ModuleId> =
+            tx.profile_module_ids(&[login.profile_id]).await?.into_iter().map(|(_, m)| m).collect();
         let deltas = module_deltas(&modules, &[], 1);
         // Freeing never fails for capacity (R6).
-        apply_deltas(tx, site, &deltas)
-            .await?
-            .map_err(|_| ServiceError::Internal)?;
+        apply_deltas(tx, site, &deltas).await?.map_err(|_| ServiceError::Internal)?;
         freed = modules;
     }
     tx.mark_login_deleted(login.id, now()).await?;
-    tx.release_username(&login.username.to_ascii_lowercase())
-        .await?;
+    tx.release_username(&login.username.to_ascii_lowercase()).await?;
     tx.revoke_login_sessions(login.id, now()).await?;
     Ok(freed)
 }
 
 /// Deletes a person (a tombstone, R7) and their login, freeing its licenses (R6).
-pub async fn delete_person(
-    store: &Store,
-    principal: &Principal,
-    id: PersonId,
-) -> ServiceResult<Outcome<Removed>> {
+pub async fn delete_person(store: &Store, principal: &Principal, id: PersonId) -> ServiceResult<Outcome<Removed>> {
     let site = managed_site(store, principal, Owned::Person(id), "person").await?;
     if is_self(principal, None, Some(id)) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
     let mut tx = store.begin().await?;
-    let person = tx
-        .lock_person(site, id)
-        .await?
-        .ok_or(ServiceError::NotFound("person"))?;
+    let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
         return Err(ServiceError::NotFound("person"));
     }
@@ -213,23 +160,8 @@ pub async fn delete_person(
     };
     let at = now();
     tx.mark_person_deleted(id, at).await?;
-    let outcome = Ok(Removed {
-        person: Person {
-            deleted_at: Some(at),
-            ..person
-        },
-        freed_modules,
-    });
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "deletePerson",
-        &format!("person:{}", id.0),
-        outcome,
-    )
-    .await
+    let outcome = Ok(Removed { person: Person { deleted_at: Some(at), ..person }, freed_modules });
+    finish(store, tx, principal, Some(site), "deletePerson", &format!("person:{}", id.0), outcome).await
 }
 
 /// A new login, parsed.
@@ -244,26 +176,13 @@ pub struct LoginInput {
 
 /// Creates a login: the person becomes a user and occupies one license per
 /// module of the profile (R1, R2), if the pools have room (R4).
-pub async fn create_login(
-    store: &Store,
-    principal: &Principal,
-    input: LoginInput,
-) -> ServiceResult<Outcome<Login>> {
+pub async fn create_login(store: &Store, principal: &Principal, input: LoginInput) -> ServiceResult<Outcome<Login>> {
     let site = managed_site(store, principal, Owned::Person(input.person), "person").await?;
     let password_hash = hash_password(&input.password).await?;
     let mut tx = store.begin().await?;
     let outcome = create_login_in(&mut tx, site, &input, &password_hash).await?;
     let target = format!("person:{}", input.person.0);
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "createLogin",
-        &target,
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "createLogin", &target, outcome).await
 }
 
 async fn create_login_in(
@@ -272,32 +191,20 @@ async fn create_login_in(
     input: &LoginInput,
     password_hash: &str,
 ) -> ServiceResult<Outcome<Login>> {
-    let person = tx
-        .lock_person(site, input.person)
-        .await?
-        .ok_or(ServiceError::NotFound("person"))?;
+    let person = tx.lock_person(site, input.person).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
         return Ok(Err(Refusal::PersonIsDeleted { person: person.id }));
     }
     if tx.lock_login_of_person(site, person.id).await?.is_some() {
         return Ok(Err(Refusal::PersonAlreadyHasLogin { person: person.id }));
     }
-    tx.lock_profile(site, input.profile, 1)
-        .await?
-        .ok_or(ServiceError::NotFound("profile"))?;
-    let modules: Vec<ModuleId> = tx
-        .profile_module_ids(&[input.profile])
-        .await?
-        .into_iter()
-        .map(|(_, m)| m)
-        .collect();
+    tx.lock_profile(site, input.profile, 1).await?.ok_or(ServiceError::NotFound("profile"))?;
+    let modules: Vec<ModuleId> = tx.profile_module_ids(&[input.profile]).await?.into_iter().map(|(_, m)| m).collect();
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
         return Ok(Err(refusal));
     }
     if !tx.reserve_username(&input.username.key(), "LOGIN").await? {
-        return Ok(Err(Refusal::UsernameTaken {
-            username: input.username.as_str().to_string(),
-        }));
+        return Ok(Err(Refusal::UsernameTaken { username: input.username.as_str().to_string() }));
     }
     let login = tx
         .insert_login(NewLogin {
@@ -315,16 +222,9 @@ async fn create_login_in(
 }
 
 /// Moves a locked login to `profile`, moving its licenses (R2, R4, R6, R8).
-async fn move_login(
-    tx: &mut Tx,
-    site: SiteId,
-    login: &Login,
-    profile: ProfileId,
-) -> ServiceResult<Outcome<()>> {
+async fn move_login(tx: &mut Tx, site: SiteId, login: &Login, profile: ProfileId) -> ServiceResult<Outcome<()>> {
     if login.profile_id == profile {
-        tx.lock_profile(site, profile, 0)
-            .await?
-            .ok_or(ServiceError::NotFound("profile"))?;
+        tx.lock_profile(site, profile, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
         return Ok(Ok(()));
     }
     let users = i64::from(login.occupying);
@@ -332,25 +232,11 @@ async fn move_login(
     let mut order = [(login.profile_id, -users), (profile, users)];
     order.sort_by_key(|(p, _)| *p);
     for (p, delta) in order {
-        tx.lock_profile(site, p, delta)
-            .await?
-            .ok_or(ServiceError::NotFound("profile"))?;
+        tx.lock_profile(site, p, delta).await?.ok_or(ServiceError::NotFound("profile"))?;
     }
     let pairs = tx.profile_module_ids(&[login.profile_id, profile]).await?;
-    let of = |p: ProfileId| {
-        pairs
-            .iter()
-            .filter(|(q, _)| *q == p)
-            .map(|(_, m)| *m)
-            .collect::<Vec<_>>()
-    };
-    if let Err(refusal) = apply_deltas(
-        tx,
-        site,
-        &module_deltas(&of(login.profile_id), &of(profile), users),
-    )
-    .await?
-    {
+    let of = |p: ProfileId| pairs.iter().filter(|(q, _)| *q == p).map(|(_, m)| *m).collect::<Vec<_>>();
+    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&of(login.profile_id), &of(profile), users)).await? {
         return Ok(Err(refusal));
     }
     tx.set_login_profile(login.id, profile).await?;
@@ -386,16 +272,7 @@ pub async fn update_login(
     };
     let mut tx = store.begin().await?;
     let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "updateLogin",
-        &format!("login:{}", id.0),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "updateLogin", &format!("login:{}", id.0), outcome).await
 }
 
 async fn update_login_in(
@@ -405,10 +282,7 @@ async fn update_login_in(
     changes: &LoginChanges,
     password_hash: Option<&str>,
 ) -> ServiceResult<Outcome<Login>> {
-    let mut login = tx
-        .lock_login(site, id)
-        .await?
-        .ok_or(ServiceError::NotFound("login"))?;
+    let mut login = tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?;
     if let Some(profile) = changes.profile {
         if let Err(refusal) = move_login(tx, site, &login, profile).await? {
             return Ok(Err(refusal));
@@ -418,12 +292,9 @@ async fn update_login_in(
     if let Some(username) = &changes.username {
         if username.key() != login.username.to_ascii_lowercase() {
             if !tx.reserve_username(&username.key(), "LOGIN").await? {
-                return Ok(Err(Refusal::UsernameTaken {
-                    username: username.as_str().to_string(),
-                }));
+                return Ok(Err(Refusal::UsernameTaken { username: username.as_str().to_string() }));
             }
-            tx.release_username(&login.username.to_ascii_lowercase())
-                .await?;
+            tx.release_username(&login.username.to_ascii_lowercase()).await?;
         }
         tx.set_login_username(id, username).await?;
         login.username = username.as_str().to_string();
@@ -444,47 +315,21 @@ async fn update_login_in(
 }
 
 /// Deletes a login; the person stays as staff and the licenses are freed (R6).
-pub async fn delete_login(
-    store: &Store,
-    principal: &Principal,
-    id: LoginId,
-) -> ServiceResult<Outcome<Removed>> {
+pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Removed>> {
     let site = managed_site(store, principal, Owned::Login(id), "login").await?;
     if is_self(principal, Some(id), None) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
     // Person before login: the lock order every transaction keeps.
-    let person_id = store
-        .logins_by_ids(&[id])
-        .await?
-        .first()
-        .map(|l| l.person_id)
-        .ok_or(ServiceError::NotFound("login"))?;
+    let person_id =
+        store.logins_by_ids(&[id]).await?.first().map(|l| l.person_id).ok_or(ServiceError::NotFound("login"))?;
     let mut tx = store.begin().await?;
-    let person = tx
-        .lock_person(site, person_id)
-        .await?
-        .ok_or(ServiceError::NotFound("person"))?;
-    let login = tx
-        .lock_login(site, id)
-        .await?
-        .filter(|l| l.person_id == person_id)
-        .ok_or(ServiceError::NotFound("login"))?;
+    let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
+    let login =
+        tx.lock_login(site, id).await?.filter(|l| l.person_id == person_id).ok_or(ServiceError::NotFound("login"))?;
     let freed_modules = remove_login(&mut tx, site, &login).await?;
-    let outcome = Ok(Removed {
-        person,
-        freed_modules,
-    });
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "deleteLogin",
-        &format!("login:{}", id.0),
-        outcome,
-    )
-    .await
+    let outcome = Ok(Removed { person, freed_modules });
+    finish(store, tx, principal, Some(site), "deleteLogin", &format!("login:{}", id.0), outcome).await
 }
 
 /// A new profile, parsed.
@@ -506,9 +351,7 @@ pub async fn create_profile(
         return Err(ServiceError::NotFound("site"));
     }
     let outcome = match tx.insert_profile(site, &input.name, now()).await? {
-        None => Err(Refusal::ProfileNameTaken {
-            name: input.name.as_str().to_string(),
-        }),
+        None => Err(Refusal::ProfileNameTaken { name: input.name.as_str().to_string() }),
         Some(id) => {
             for m in &modules {
                 tx.add_profile_module(site, id, m.id).await?;
@@ -516,16 +359,7 @@ pub async fn create_profile(
             Ok(id)
         }
     };
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "createProfile",
-        &format!("site:{}", site.0),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "createProfile", &format!("site:{}", site.0), outcome).await
 }
 
 /// Renames a profile and/or sets its modules. Adding a module needs one
@@ -544,16 +378,7 @@ pub async fn update_profile(
     };
     let mut tx = store.begin().await?;
     let outcome = update_profile_in(&mut tx, site, id, name, modules).await?;
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "updateProfile",
-        &format!("profile:{}", id.0),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "updateProfile", &format!("profile:{}", id.0), outcome).await
 }
 
 async fn update_profile_in(
@@ -563,25 +388,11 @@ async fn update_profile_in(
     name: Option<ProfileName>,
     modules: Option<Vec<Module>>,
 ) -> ServiceResult<Outcome<ProfileId>> {
-    let profile = tx
-        .lock_profile(site, id, 0)
-        .await?
-        .ok_or(ServiceError::NotFound("profile"))?;
+    let profile = tx.lock_profile(site, id, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
     if let Some(modules) = modules {
-        let before: Vec<ModuleId> = tx
-            .profile_module_ids(&[id])
-            .await?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
+        let before: Vec<ModuleId> = tx.profile_module_ids(&[id]).await?.into_iter().map(|(_, m)| m).collect();
         let after: Vec<ModuleId> = modules.iter().map(|m| m.id).collect();
-        if let Err(refusal) = apply_deltas(
-            tx,
-            site,
-            &module_deltas(&before, &after, profile.user_count),
-        )
-        .await?
-        {
+        if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&before, &after, profile.user_count)).await? {
             return Ok(Err(refusal));
         }
         for m in after.iter().filter(|m| !before.contains(m)) {
@@ -594,52 +405,26 @@ async fn update_profile_in(
     if let Some(name) = name
         && !tx.rename_profile(id, &name).await?
     {
-        return Ok(Err(Refusal::ProfileNameTaken {
-            name: name.as_str().to_string(),
-        }));
+        return Ok(Err(Refusal::ProfileNameTaken { name: name.as_str().to_string() }));
     }
     Ok(Ok(id))
 }
 
 /// Deletes a profile that has no users (DOMAIN.md decision).
-pub async fn delete_profile(
-    store: &Store,
-    principal: &Principal,
-    id: ProfileId,
-) -> ServiceResult<Outcome<ProfileId>> {
+pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
     let mut tx = store.begin().await?;
-    let profile = tx
-        .lock_profile(site, id, 0)
-        .await?
-        .ok_or(ServiceError::NotFound("profile"))?;
+    let profile = tx.lock_profile(site, id, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
     let outcome = if profile.user_count > 0 {
-        Err(Refusal::ProfileInUse {
-            profile: id,
-            user_count: profile.user_count,
-            deleted_user_count: 0,
-        })
+        Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 })
     } else {
         let referencing = tx.logins_referencing_profile(id).await?;
         if referencing > 0 {
-            Err(Refusal::ProfileInUse {
-                profile: id,
-                user_count: 0,
-                deleted_user_count: referencing,
-            })
+            Err(Refusal::ProfileInUse { profile: id, user_count: 0, deleted_user_count: referencing })
         } else {
             tx.delete_profile(id).await?;
             Ok(id)
         }
     };
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "deleteProfile",
-        &format!("profile:{}", id.0),
-        outcome,
-    )
-    .await
+    finish(store, tx, principal, Some(site), "deleteProfile", &format!("profile:{}", id.0), outcome).await
 }

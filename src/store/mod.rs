@@ -76,9 +76,8 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         static DRIVERS: std::sync::Once = std::sync::Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`")
-        })?;
+        let backend = Backend::from_url(url)
+            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`"))?;
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -106,11 +105,7 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store {
-            pool,
-            backend,
-            statements: Arc::new(AtomicU64::new(0)),
-        })
+        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -125,10 +120,7 @@ impl Store {
 
     /// A handle on the same pool with its own statement counter (one per request).
     pub fn counting(&self) -> Store {
-        Store {
-            statements: Arc::new(AtomicU64::new(0)),
-            ..self.clone()
-        }
+        Store { statements: Arc::new(AtomicU64::new(0)), ..self.clone() }
     }
 
     /// SQL statements run through this handle (and its transactions) so far.
@@ -144,10 +136,7 @@ impl Store {
     pub async fn begin(&self) -> StoreResult<Tx> {
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx {
-            inner,
-            statements: self.statements.clone(),
-        })
+        Ok(Tx { inner, statements: self.statements.clone() })
     }
 
     fn tick(&self) {
@@ -199,8 +188,7 @@ impl Tx {
 
 /// Whether `err` is a unique-constraint violation (either backend).
 pub fn is_unique_violation(err: &StoreError) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+    err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 impl Store {
@@ -208,9 +196,7 @@ impl Store {
     /// e.g. `CREATE DATABASE`). Never called with user input.
     pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
         self.tick();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&self.pool)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -11,8 +11,7 @@ use super::sql::Sql;
 use super::{Store, StoreResult};
 use crate::domain::*;
 
-const PERSON_SELECT: &str =
-    "SELECT p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at FROM people p";
+const PERSON_SELECT: &str = "SELECT p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at FROM people p";
 const LOGIN_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
      l.is_admin, l.occupying, l.created_at FROM logins l";
 const USER_PAGE_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
@@ -68,19 +67,11 @@ pub(super) fn pool_from(row: &AnyRow) -> StoreResult<Pool> {
 }
 
 fn module_from(row: &AnyRow) -> StoreResult<Module> {
-    Ok(Module {
-        id: ModuleId(row.try_get("id")?),
-        code: row.try_get("code")?,
-        name: row.try_get("name")?,
-    })
+    Ok(Module { id: ModuleId(row.try_get("id")?), code: row.try_get("code")?, name: row.try_get("name")? })
 }
 
 fn site_from(row: &AnyRow) -> StoreResult<Site> {
-    Ok(Site {
-        id: SiteId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(Site { id: SiteId(row.try_get("id")?), name: row.try_get("name")?, created_at: row.try_get("created_at")? })
 }
 
 fn agreement_from(row: &AnyRow) -> StoreResult<Agreement> {
@@ -95,29 +86,15 @@ fn agreement_from(row: &AnyRow) -> StoreResult<Agreement> {
 /// Who a bearer session belongs to, as authentication needs it.
 #[derive(Debug, Clone)]
 pub enum SessionOwner {
-    Operator {
-        id: OperatorId,
-        username: String,
-    },
-    Login {
-        login: Login,
-        person_deleted: bool,
-        login_deleted: bool,
-    },
+    Operator { id: OperatorId, username: String },
+    Login { login: Login, person_deleted: bool, login_deleted: bool },
 }
 
 /// Credentials found for a sign-in attempt.
 #[derive(Debug, Clone)]
 pub enum Credentials {
-    Operator {
-        id: OperatorId,
-        username: String,
-        password_hash: String,
-    },
-    Login {
-        login: Login,
-        password_hash: String,
-    },
+    Operator { id: OperatorId, username: String, password_hash: String },
+    Login { login: Login, password_hash: String },
 }
 
 /// Filters of the `users` connection.
@@ -152,18 +129,12 @@ fn like_pattern(text: &str) -> String {
 
 impl Store {
     pub async fn operator_count(&self) -> StoreResult<i64> {
-        let row = self
-            .fetch_optional(sqlx::query("SELECT COUNT(*) AS n FROM operators"))
-            .await?;
+        let row = self.fetch_optional(sqlx::query("SELECT COUNT(*) AS n FROM operators")).await?;
         Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
     }
 
     /// The live owner of an unexpired, unrevoked session.
-    pub async fn session_owner(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> StoreResult<Option<SessionOwner>> {
+    pub async fn session_owner(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionOwner>> {
         let sql = "SELECT s.operator_id, o.username AS operator_username, \
                    l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, \
                    l.occupying, l.created_at, l.deleted_at AS login_deleted_at, p.deleted_at AS person_deleted_at \
@@ -172,10 +143,7 @@ impl Store {
                    LEFT JOIN logins l ON l.id = s.login_id \
                    LEFT JOIN people p ON p.id = l.person_id \
                    WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
-        let Some(row) = self
-            .fetch_optional(sqlx::query(sql).bind(token_hash.to_string()).bind(now))
-            .await?
-        else {
+        let Some(row) = self.fetch_optional(sqlx::query(sql).bind(token_hash.to_string()).bind(now)).await? else {
             return Ok(None);
         };
         if let Some(id) = row.try_get::<Option<i64>, _>("operator_id")? {
@@ -186,9 +154,7 @@ impl Store {
         }
         Ok(Some(SessionOwner::Login {
             login: login_from(&row)?,
-            person_deleted: row
-                .try_get::<Option<i64>, _>("person_deleted_at")?
-                .is_some(),
+            person_deleted: row.try_get::<Option<i64>, _>("person_deleted_at")?.is_some(),
             login_deleted: row.try_get::<Option<i64>, _>("login_deleted_at")?.is_some(),
         }))
     }
@@ -198,20 +164,14 @@ impl Store {
         let sql = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, \
                    l.occupying, l.created_at, l.password_hash FROM logins l JOIN people p ON p.id = l.person_id \
                    WHERE l.username_key = $1 AND l.deleted_at IS NULL AND p.deleted_at IS NULL";
-        if let Some(row) = self
-            .fetch_optional(sqlx::query(sql).bind(username_key.to_string()))
-            .await?
-        {
+        if let Some(row) = self.fetch_optional(sqlx::query(sql).bind(username_key.to_string())).await? {
             return Ok(Some(Credentials::Login {
                 login: login_from(&row)?,
                 password_hash: row.try_get("password_hash")?,
             }));
         }
         let sql = "SELECT id, username, password_hash FROM operators WHERE username_key = $1";
-        let Some(row) = self
-            .fetch_optional(sqlx::query(sql).bind(username_key.to_string()))
-            .await?
-        else {
+        let Some(row) = self.fetch_optional(sqlx::query(sql).bind(username_key.to_string())).await? else {
             return Ok(None);
         };
         Ok(Some(Credentials::Operator {
@@ -222,11 +182,7 @@ impl Store {
     }
 
     pub async fn modules(&self) -> StoreResult<Vec<Module>> {
-        let rows = self
-            .fetch_all(sqlx::query(
-                "SELECT id, code, name FROM modules ORDER BY id",
-            ))
-            .await?;
+        let rows = self.fetch_all(sqlx::query("SELECT id, code, name FROM modules ORDER BY id")).await?;
         rows.iter().map(module_from).collect()
     }
 
@@ -247,15 +203,12 @@ impl Store {
     /// Sites ordered by id, after `after`, at most `limit`.
     pub async fn sites_page(&self, after: Option<i64>, limit: i64) -> StoreResult<Vec<Site>> {
         let sql = "SELECT id, name, created_at FROM sites WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows = self
-            .fetch_all(sqlx::query(sql).bind(after.unwrap_or(0)).bind(limit))
-            .await?;
+        let rows = self.fetch_all(sqlx::query(sql).bind(after.unwrap_or(0)).bind(limit)).await?;
         rows.iter().map(site_from).collect()
     }
 
     pub async fn agreements_by_sites(&self, ids: &[SiteId]) -> StoreResult<Vec<Agreement>> {
-        let mut qb =
-            Sql::new("SELECT id, site_id, name, self_service FROM agreements WHERE site_id IN ");
+        let mut qb = Sql::new("SELECT id, site_id, name, self_service FROM agreements WHERE site_id IN ");
         qb.bind_list(ids.iter().map(|s| s.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(agreement_from).collect()
@@ -263,8 +216,7 @@ impl Store {
 
     /// Pools with their maintained counters: never a recount on read.
     pub async fn pools_by_sites(&self, ids: &[SiteId]) -> StoreResult<Vec<Pool>> {
-        let mut qb =
-            Sql::new("SELECT site_id, module_id, total, used FROM license_pools WHERE site_id IN ");
+        let mut qb = Sql::new("SELECT site_id, module_id, total, used FROM license_pools WHERE site_id IN ");
         qb.bind_list(ids.iter().map(|s| s.0));
         qb.push(" ORDER BY site_id, module_id");
         let rows = self.fetch_all(qb.build()).await?;
@@ -273,16 +225,14 @@ impl Store {
 
     pub async fn people_by_ids(&self, ids: &[PersonId]) -> StoreResult<Vec<Person>> {
         let mut qb = Sql::new(PERSON_SELECT);
-        qb.push(" WHERE p.id IN ")
-            .bind_list(ids.iter().map(|p| p.0));
+        qb.push(" WHERE p.id IN ").bind_list(ids.iter().map(|p| p.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(person_from).collect()
     }
 
     pub async fn logins_by_ids(&self, ids: &[LoginId]) -> StoreResult<Vec<Login>> {
         let mut qb = Sql::new(LOGIN_SELECT);
-        qb.push(" WHERE l.deleted_at IS NULL AND l.id IN ")
-            .bind_list(ids.iter().map(|l| l.0));
+        qb.push(" WHERE l.deleted_at IS NULL AND l.id IN ").bind_list(ids.iter().map(|l| l.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(login_from).collect()
     }
@@ -290,8 +240,7 @@ impl Store {
     /// The live login of each person, if any.
     pub async fn logins_by_people(&self, ids: &[PersonId]) -> StoreResult<Vec<Login>> {
         let mut qb = Sql::new(LOGIN_SELECT);
-        qb.push(" WHERE l.deleted_at IS NULL AND l.person_id IN ")
-            .bind_list(ids.iter().map(|p| p.0));
+        qb.push(" WHERE l.deleted_at IS NULL AND l.person_id IN ").bind_list(ids.iter().map(|p| p.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(login_from).collect()
     }
@@ -310,10 +259,7 @@ impl Store {
     }
 
     /// The modules of each profile, modules joined in so one statement serves the loader.
-    pub async fn modules_of_profiles(
-        &self,
-        ids: &[ProfileId],
-    ) -> StoreResult<HashMap<ProfileId, Vec<Module>>> {
+    pub async fn modules_of_profiles(&self, ids: &[ProfileId]) -> StoreResult<HashMap<ProfileId, Vec<Module>>> {
         let mut qb = Sql::new(
             "SELECT pm.profile_id, m.id, m.code, m.name FROM profile_modules pm \
              JOIN modules m ON m.id = pm.module_id WHERE pm.profile_id IN ",
@@ -321,12 +267,9 @@ impl Store {
         qb.bind_list(ids.iter().map(|p| p.0));
         qb.push(" ORDER BY pm.profile_id, m.id");
         let rows = self.fetch_all(qb.build()).await?;
-        let mut map: HashMap<ProfileId, Vec<Module>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
+        let mut map: HashMap<ProfileId, Vec<Module>> = ids.iter().map(|id| (*id, Vec::new())).collect();
         for row in &rows {
-            map.entry(ProfileId(row.try_get("profile_id")?))
-                .or_default()
-                .push(module_from(row)?);
+            map.entry(ProfileId(row.try_get("profile_id")?)).or_default().push(module_from(row)?);
         }
         Ok(map)
     }
@@ -358,9 +301,7 @@ impl Store {
         }
         match filter.active_on {
             Some((true, today)) => {
-                qb.push(" AND (l.valid_until IS NULL OR l.valid_until >= ")
-                    .bind(today.format())
-                    .push(")");
+                qb.push(" AND (l.valid_until IS NULL OR l.valid_until >= ").bind(today.format()).push(")");
             }
             Some((false, today)) => {
                 qb.push(" AND l.valid_until < ").bind(today.format());
@@ -368,9 +309,7 @@ impl Store {
             None => {}
         }
         if let Some(text) = &filter.name_contains {
-            qb.push(" AND lower(p.name) LIKE ")
-                .bind(like_pattern(text))
-                .push(" ESCAPE '\\'");
+            qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
         qb.push(" ORDER BY l.username_key LIMIT ").bind(limit);
         let rows = self.fetch_all(qb.build()).await?;
@@ -413,9 +352,7 @@ impl Store {
                 .push("))");
         }
         if let Some(text) = &filter.name_contains {
-            qb.push(" AND lower(p.name) LIKE ")
-                .bind(like_pattern(text))
-                .push(" ESCAPE '\\'");
+            qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
         match filter.has_login {
             Some(true) => {
@@ -440,9 +377,7 @@ impl Store {
                     AND l.deleted_at IS NULL AND p.deleted_at IS NULL) AS recount \
                    FROM license_pools lp ORDER BY lp.site_id, lp.module_id";
         let rows = self.fetch_all(sqlx::query(sql)).await?;
-        rows.iter()
-            .map(|r| Ok((pool_from(r)?, r.try_get("recount")?)))
-            .collect()
+        rows.iter().map(|r| Ok((pool_from(r)?, r.try_get("recount")?))).collect()
     }
 
     /// Each profile's user counter beside a fresh recount.
@@ -452,9 +387,7 @@ impl Store {
                     WHERE l.profile_id = pr.id AND l.deleted_at IS NULL AND p.deleted_at IS NULL) AS recount \
                    FROM profiles pr ORDER BY pr.id";
         let rows = self.fetch_all(sqlx::query(sql)).await?;
-        rows.iter()
-            .map(|r| Ok((profile_from(r)?, r.try_get("recount")?)))
-            .collect()
+        rows.iter().map(|r| Ok((profile_from(r)?, r.try_get("recount")?))).collect()
     }
 }
 
@@ -471,10 +404,7 @@ impl Store {
     pub async fn site_of(&self, object: Owned) -> StoreResult<Option<SiteId>> {
         let (sql, id) = match object {
             Owned::Person(id) => ("SELECT site_id FROM people WHERE id = $1", id.0),
-            Owned::Login(id) => (
-                "SELECT site_id FROM logins WHERE id = $1 AND deleted_at IS NULL",
-                id.0,
-            ),
+            Owned::Login(id) => ("SELECT site_id FROM logins WHERE id = $1 AND deleted_at IS NULL", id.0),
             Owned::Profile(id) => ("SELECT site_id FROM profiles WHERE id = $1", id.0),
         };
         let row = self.fetch_optional(sqlx::query(sql).bind(id)).await?;
@@ -484,8 +414,7 @@ impl Store {
     pub async fn module_by_code(&self, code: &ModuleCode) -> StoreResult<Option<Module>> {
         let row = self
             .fetch_optional(
-                sqlx::query("SELECT id, code, name FROM modules WHERE code = $1")
-                    .bind(code.as_str().to_string()),
+                sqlx::query("SELECT id, code, name FROM modules WHERE code = $1").bind(code.as_str().to_string()),
             )
             .await?;
         row.as_ref().map(module_from).transpose()

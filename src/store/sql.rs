@@ -19,11 +19,7 @@ pub(super) struct Sql {
 
 impl Sql {
     pub fn new(text: &'static str) -> Self {
-        Sql {
-            text: text.to_string(),
-            args: AnyArguments::default(),
-            count: 0,
-        }
+        Sql { text: text.to_string(), args: AnyArguments::default(), count: 0 }
     }
 
     pub fn push(&mut self, text: &'static str) -> &mut Self {

@@ -8,9 +8,7 @@ use sqlx::Row;
 
 use super::sql::Sql;
 
-use super::reads::{
-    LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from,
-};
+use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
 use super::{StoreResult, Tx};
 use crate::domain::*;
 
@@ -44,12 +42,7 @@ pub struct AuditEvent<'a> {
 }
 
 impl Tx {
-    pub async fn insert_operator(
-        &mut self,
-        username: &Username,
-        password_hash: &str,
-        now: i64,
-    ) -> StoreResult<bool> {
+    pub async fn insert_operator(&mut self, username: &Username, password_hash: &str, now: i64) -> StoreResult<bool> {
         if !self.reserve_username(&username.key(), "OPERATOR").await? {
             return Ok(false);
         }
@@ -66,30 +59,18 @@ impl Tx {
     }
 
     pub async fn operator_count(&mut self) -> StoreResult<i64> {
-        let row = self
-            .fetch_optional(sqlx::query("SELECT COUNT(*) AS n FROM operators"))
-            .await?;
+        let row = self.fetch_optional(sqlx::query("SELECT COUNT(*) AS n FROM operators")).await?;
         Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
     }
 
     /// Claims `key` in the installation-wide username registry; false when taken.
     pub async fn reserve_username(&mut self, key: &str, kind: &str) -> StoreResult<bool> {
         let sql = "INSERT INTO usernames (username_key, kind) VALUES ($1, $2) ON CONFLICT (username_key) DO NOTHING";
-        Ok(self
-            .execute(
-                sqlx::query(sql)
-                    .bind(key.to_string())
-                    .bind(kind.to_string()),
-            )
-            .await?
-            == 1)
+        Ok(self.execute(sqlx::query(sql).bind(key.to_string()).bind(kind.to_string())).await? == 1)
     }
 
     pub async fn release_username(&mut self, key: &str) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("DELETE FROM usernames WHERE username_key = $1").bind(key.to_string()),
-        )
-        .await?;
+        self.execute(sqlx::query("DELETE FROM usernames WHERE username_key = $1").bind(key.to_string())).await?;
         Ok(())
     }
 
@@ -97,14 +78,8 @@ impl Tx {
     pub async fn insert_site(&mut self, name: &SiteName, now: i64) -> StoreResult<Option<SiteId>> {
         let sql = "INSERT INTO sites (name, name_key, created_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (name_key) DO NOTHING RETURNING id";
-        let row = self
-            .fetch_optional(
-                sqlx::query(sql)
-                    .bind(name.as_str().to_string())
-                    .bind(name.key())
-                    .bind(now),
-            )
-            .await?;
+        let row =
+            self.fetch_optional(sqlx::query(sql).bind(name.as_str().to_string()).bind(name.key()).bind(now)).await?;
         row.map(|r| r.try_get("id").map(SiteId)).transpose()
     }
 
@@ -116,70 +91,33 @@ impl Tx {
         now: i64,
     ) -> StoreResult<()> {
         let sql = "INSERT INTO agreements (site_id, name, self_service, created_at) VALUES ($1, $2, $3, $4)";
-        self.execute(
-            sqlx::query(sql)
-                .bind(site.0)
-                .bind(name.as_str().to_string())
-                .bind(self_service as i64)
-                .bind(now),
-        )
-        .await?;
+        self.execute(sqlx::query(sql).bind(site.0).bind(name.as_str().to_string()).bind(self_service as i64).bind(now))
+            .await?;
         Ok(())
     }
 
-    pub async fn insert_pool(
-        &mut self,
-        site: SiteId,
-        module: ModuleId,
-        total: LicenseTotal,
-    ) -> StoreResult<()> {
-        let sql =
-            "INSERT INTO license_pools (site_id, module_id, total, used) VALUES ($1, $2, $3, 0)";
-        self.execute(
-            sqlx::query(sql)
-                .bind(site.0)
-                .bind(module.0)
-                .bind(total.get()),
-        )
-        .await?;
+    pub async fn insert_pool(&mut self, site: SiteId, module: ModuleId, total: LicenseTotal) -> StoreResult<()> {
+        let sql = "INSERT INTO license_pools (site_id, module_id, total, used) VALUES ($1, $2, $3, 0)";
+        self.execute(sqlx::query(sql).bind(site.0).bind(module.0).bind(total.get())).await?;
         Ok(())
     }
 
     pub async fn modules(&mut self) -> StoreResult<Vec<Module>> {
-        let rows = self
-            .fetch_all(sqlx::query(
-                "SELECT id, code, name FROM modules ORDER BY id",
-            ))
-            .await?;
+        let rows = self.fetch_all(sqlx::query("SELECT id, code, name FROM modules ORDER BY id")).await?;
         rows.iter()
-            .map(|r| {
-                Ok(Module {
-                    id: ModuleId(r.try_get("id")?),
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                })
-            })
+            .map(|r| Ok(Module { id: ModuleId(r.try_get("id")?), code: r.try_get("code")?, name: r.try_get("name")? }))
             .collect()
     }
 
     pub async fn self_service(&mut self, site: SiteId) -> StoreResult<bool> {
         let row = self
-            .fetch_optional(
-                sqlx::query("SELECT self_service FROM agreements WHERE site_id = $1").bind(site.0),
-            )
+            .fetch_optional(sqlx::query("SELECT self_service FROM agreements WHERE site_id = $1").bind(site.0))
             .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>("self_service"))
-            .transpose()?
-            .unwrap_or(0)
-            != 0)
+        Ok(row.map(|r| r.try_get::<i64, _>("self_service")).transpose()?.unwrap_or(0) != 0)
     }
 
     pub async fn site_exists(&mut self, site: SiteId) -> StoreResult<bool> {
-        Ok(self
-            .fetch_optional(sqlx::query("SELECT id FROM sites WHERE id = $1").bind(site.0))
-            .await?
-            .is_some())
+        Ok(self.fetch_optional(sqlx::query("SELECT id FROM sites WHERE id = $1").bind(site.0)).await?.is_some())
     }
 
     pub async fn pools(&mut self, site: SiteId) -> StoreResult<Vec<Pool>> {
@@ -190,18 +128,10 @@ impl Tx {
 
     /// Adds `delta` to a pool's usage if the result stays within its total
     /// (R4); false when it would not. Negative deltas (R6) always apply.
-    pub async fn apply_pool_delta(
-        &mut self,
-        site: SiteId,
-        module: ModuleId,
-        delta: i64,
-    ) -> StoreResult<bool> {
+    pub async fn apply_pool_delta(&mut self, site: SiteId, module: ModuleId, delta: i64) -> StoreResult<bool> {
         let sql = "UPDATE license_pools SET used = used + $1 \
                    WHERE site_id = $2 AND module_id = $3 AND used + $1 <= total";
-        Ok(self
-            .execute(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0))
-            .await?
-            == 1)
+        Ok(self.execute(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? == 1)
     }
 
     /// Sets a pool's total unless that is below its usage (R5). Returns the
@@ -227,13 +157,7 @@ impl Tx {
             return Ok(Err(before));
         }
         let sql = "UPDATE license_pools SET total = $1 WHERE site_id = $2 AND module_id = $3 AND used <= $1";
-        self.execute(
-            sqlx::query(sql)
-                .bind(total.get())
-                .bind(site.0)
-                .bind(module.0),
-        )
-        .await?;
+        self.execute(sqlx::query(sql).bind(total.get()).bind(site.0).bind(module.0)).await?;
         Ok(Ok(Some(before)))
     }
 
@@ -261,63 +185,32 @@ impl Tx {
 
     /// Locks a person row of `site` and returns it (deleted or not).
     pub async fn lock_person(&mut self, site: SiteId, id: PersonId) -> StoreResult<Option<Person>> {
-        let sql = format!(
-            "UPDATE people SET name = name WHERE id = $1 AND site_id = $2 RETURNING {PERSON_RETURNING}"
-        );
-        let row = self
-            .fetch_optional(
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .bind(site.0),
-            )
-            .await?;
+        let sql = format!("UPDATE people SET name = name WHERE id = $1 AND site_id = $2 RETURNING {PERSON_RETURNING}");
+        let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(person_from).transpose()
     }
 
-    pub async fn update_person(
-        &mut self,
-        id: PersonId,
-        name: &PersonName,
-        email: Option<&Email>,
-    ) -> StoreResult<()> {
+    pub async fn update_person(&mut self, id: PersonId, name: &PersonName, email: Option<&Email>) -> StoreResult<()> {
         let sql = "UPDATE people SET name = $1, email = $2 WHERE id = $3";
         self.execute(
-            sqlx::query(sql)
-                .bind(name.as_str().to_string())
-                .bind(email.map(|e| e.as_str().to_string()))
-                .bind(id.0),
+            sqlx::query(sql).bind(name.as_str().to_string()).bind(email.map(|e| e.as_str().to_string())).bind(id.0),
         )
         .await?;
         Ok(())
     }
 
     pub async fn mark_person_deleted(&mut self, id: PersonId, now: i64) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("UPDATE people SET deleted_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query("UPDATE people SET deleted_at = $1 WHERE id = $2").bind(now).bind(id.0)).await?;
         Ok(())
     }
 
     /// Locks the live login of a person, if any.
-    pub async fn lock_login_of_person(
-        &mut self,
-        site: SiteId,
-        person: PersonId,
-    ) -> StoreResult<Option<Login>> {
+    pub async fn lock_login_of_person(&mut self, site: SiteId, person: PersonId) -> StoreResult<Option<Login>> {
         let sql = format!(
             "UPDATE logins SET lock_version = lock_version + 1 \
              WHERE person_id = $1 AND site_id = $2 AND deleted_at IS NULL RETURNING {LOGIN_RETURNING}"
         );
-        let row = self
-            .fetch_optional(
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(person.0)
-                    .bind(site.0),
-            )
-            .await?;
+        let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person.0).bind(site.0)).await?;
         row.as_ref().map(login_from).transpose()
     }
 
@@ -327,13 +220,7 @@ impl Tx {
             "UPDATE logins SET lock_version = lock_version + 1 \
              WHERE id = $1 AND site_id = $2 AND deleted_at IS NULL RETURNING {LOGIN_RETURNING}"
         );
-        let row = self
-            .fetch_optional(
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .bind(site.0),
-            )
-            .await?;
+        let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(login_from).transpose()
     }
 
@@ -361,46 +248,23 @@ impl Tx {
     }
 
     pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("UPDATE logins SET profile_id = $1 WHERE id = $2")
-                .bind(profile.0)
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query("UPDATE logins SET profile_id = $1 WHERE id = $2").bind(profile.0).bind(id.0)).await?;
         Ok(())
     }
 
     pub async fn set_login_occupying(&mut self, id: LoginId, occupying: bool) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("UPDATE logins SET occupying = $1 WHERE id = $2")
-                .bind(occupying as i64)
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query("UPDATE logins SET occupying = $1 WHERE id = $2").bind(occupying as i64).bind(id.0))
+            .await?;
         Ok(())
     }
 
-    pub async fn set_login_username(
-        &mut self,
-        id: LoginId,
-        username: &Username,
-    ) -> StoreResult<()> {
+    pub async fn set_login_username(&mut self, id: LoginId, username: &Username) -> StoreResult<()> {
         let sql = "UPDATE logins SET username = $1, username_key = $2 WHERE id = $3";
-        self.execute(
-            sqlx::query(sql)
-                .bind(username.as_str().to_string())
-                .bind(username.key())
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query(sql).bind(username.as_str().to_string()).bind(username.key()).bind(id.0)).await?;
         Ok(())
     }
 
-    pub async fn set_login_password(
-        &mut self,
-        id: LoginId,
-        password_hash: &str,
-    ) -> StoreResult<()> {
+    pub async fn set_login_password(&mut self, id: LoginId, password_hash: &str) -> StoreResult<()> {
         self.execute(
             sqlx::query("UPDATE logins SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash.to_string())
@@ -410,28 +274,15 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn set_login_valid_until(
-        &mut self,
-        id: LoginId,
-        valid_until: Option<Date>,
-    ) -> StoreResult<()> {
+    pub async fn set_login_valid_until(&mut self, id: LoginId, valid_until: Option<Date>) -> StoreResult<()> {
         let sql = "UPDATE logins SET valid_until = $1 WHERE id = $2";
-        self.execute(
-            sqlx::query(sql)
-                .bind(valid_until.map(|d| d.format()))
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query(sql).bind(valid_until.map(|d| d.format())).bind(id.0)).await?;
         Ok(())
     }
 
     pub async fn set_login_admin(&mut self, id: LoginId, is_admin: bool) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("UPDATE logins SET is_admin = $1 WHERE id = $2")
-                .bind(is_admin as i64)
-                .bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query("UPDATE logins SET is_admin = $1 WHERE id = $2").bind(is_admin as i64).bind(id.0))
+            .await?;
         Ok(())
     }
 
@@ -457,29 +308,16 @@ impl Tx {
         let sql = "INSERT INTO profiles (site_id, name, name_key, user_count, created_at) VALUES ($1, $2, $3, 0, $4) \
                    ON CONFLICT (site_id, name_key) DO NOTHING RETURNING id";
         let row = self
-            .fetch_optional(
-                sqlx::query(sql)
-                    .bind(site.0)
-                    .bind(name.as_str().to_string())
-                    .bind(name.key())
-                    .bind(now),
-            )
+            .fetch_optional(sqlx::query(sql).bind(site.0).bind(name.as_str().to_string()).bind(name.key()).bind(now))
             .await?;
         row.map(|r| r.try_get("id").map(ProfileId)).transpose()
     }
 
     /// Locks a profile of `site` and adds `user_delta` to its user count.
-    pub async fn lock_profile(
-        &mut self,
-        site: SiteId,
-        id: ProfileId,
-        user_delta: i64,
-    ) -> StoreResult<Option<Profile>> {
+    pub async fn lock_profile(&mut self, site: SiteId, id: ProfileId, user_delta: i64) -> StoreResult<Option<Profile>> {
         let sql = "UPDATE profiles SET user_count = user_count + $1 WHERE id = $2 AND site_id = $3 \
                    RETURNING id, site_id, name, user_count";
-        let row = self
-            .fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0))
-            .await?;
+        let row = self.fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(profile_from).transpose()
     }
 
@@ -487,75 +325,38 @@ impl Tx {
     pub async fn rename_profile(&mut self, id: ProfileId, name: &ProfileName) -> StoreResult<bool> {
         let sql = "UPDATE profiles SET name = $1, name_key = $2 WHERE id = $3 AND NOT EXISTS \
                    (SELECT 1 FROM profiles o WHERE o.site_id = profiles.site_id AND o.name_key = $2 AND o.id <> $3)";
-        Ok(self
-            .execute(
-                sqlx::query(sql)
-                    .bind(name.as_str().to_string())
-                    .bind(name.key())
-                    .bind(id.0),
-            )
-            .await?
-            == 1)
+        Ok(self.execute(sqlx::query(sql).bind(name.as_str().to_string()).bind(name.key()).bind(id.0)).await? == 1)
     }
 
     pub async fn delete_profile(&mut self, id: ProfileId) -> StoreResult<()> {
-        self.execute(
-            sqlx::query("DELETE FROM profiles WHERE id = $1 AND user_count = 0").bind(id.0),
-        )
-        .await?;
+        self.execute(sqlx::query("DELETE FROM profiles WHERE id = $1 AND user_count = 0").bind(id.0)).await?;
         Ok(())
     }
 
     /// Logins (live or deleted) that still refer to the profile.
     pub async fn logins_referencing_profile(&mut self, id: ProfileId) -> StoreResult<i64> {
         let row = self
-            .fetch_optional(
-                sqlx::query("SELECT COUNT(*) AS n FROM logins WHERE profile_id = $1").bind(id.0),
-            )
+            .fetch_optional(sqlx::query("SELECT COUNT(*) AS n FROM logins WHERE profile_id = $1").bind(id.0))
             .await?;
         Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
     }
 
-    pub async fn profile_module_ids(
-        &mut self,
-        ids: &[ProfileId],
-    ) -> StoreResult<Vec<(ProfileId, ModuleId)>> {
-        let mut qb =
-            Sql::new("SELECT profile_id, module_id FROM profile_modules WHERE profile_id IN ");
-        qb.bind_list(ids.iter().map(|p| p.0))
-            .push(" ORDER BY module_id");
+    pub async fn profile_module_ids(&mut self, ids: &[ProfileId]) -> StoreResult<Vec<(ProfileId, ModuleId)>> {
+        let mut qb = Sql::new("SELECT profile_id, module_id FROM profile_modules WHERE profile_id IN ");
+        qb.bind_list(ids.iter().map(|p| p.0)).push(" ORDER BY module_id");
         let rows = self.fetch_all(qb.build()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    ProfileId(r.try_get("profile_id")?),
-                    ModuleId(r.try_get("module_id")?),
-                ))
-            })
-            .collect()
+        rows.iter().map(|r| Ok((ProfileId(r.try_get("profile_id")?), ModuleId(r.try_get("module_id")?)))).collect()
     }
 
-    pub async fn add_profile_module(
-        &mut self,
-        site: SiteId,
-        profile: ProfileId,
-        module: ModuleId,
-    ) -> StoreResult<()> {
-        let sql =
-            "INSERT INTO profile_modules (site_id, profile_id, module_id) VALUES ($1, $2, $3)";
-        self.execute(sqlx::query(sql).bind(site.0).bind(profile.0).bind(module.0))
-            .await?;
+    pub async fn add_profile_module(&mut self, site: SiteId, profile: ProfileId, module: ModuleId) -> StoreResult<()> {
+        let sql = "INSERT INTO profile_modules (site_id, profile_id, module_id) VALUES ($1, $2, $3)";
+        self.execute(sqlx::query(sql).bind(site.0).bind(profile.0).bind(module.0)).await?;
         Ok(())
     }
 
-    pub async fn remove_profile_module(
-        &mut self,
-        profile: ProfileId,
-        module: ModuleId,
-    ) -> StoreResult<()> {
+    pub async fn remove_profile_module(&mut self, profile: ProfileId, module: ModuleId) -> StoreResult<()> {
         let sql = "DELETE FROM profile_modules WHERE profile_id = $1 AND module_id = $2";
-        self.execute(sqlx::query(sql).bind(profile.0).bind(module.0))
-            .await?;
+        self.execute(sqlx::query(sql).bind(profile.0).bind(module.0)).await?;
         Ok(())
     }
 
@@ -572,24 +373,15 @@ impl Tx {
         };
         let sql = "INSERT INTO sessions (token_hash, operator_id, login_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
         self.execute(
-            sqlx::query(sql)
-                .bind(token_hash.to_string())
-                .bind(operator)
-                .bind(login)
-                .bind(now)
-                .bind(expires_at),
+            sqlx::query(sql).bind(token_hash.to_string()).bind(operator).bind(login).bind(now).bind(expires_at),
         )
         .await?;
         Ok(())
     }
 
     pub async fn revoke_session(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
-        let sql =
-            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
-        Ok(self
-            .execute(sqlx::query(sql).bind(now).bind(token_hash.to_string()))
-            .await?
-            == 1)
+        let sql = "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
+        Ok(self.execute(sqlx::query(sql).bind(now).bind(token_hash.to_string())).await? == 1)
     }
 
     pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {

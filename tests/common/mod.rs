@@ -43,9 +43,7 @@ macro_rules! both_backends {
 /// the terminal, when there is none.
 pub fn postgres_url() -> Option<String> {
     static NOTICE: Once = Once::new();
-    let url = std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let url = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
     if url.is_none() {
         NOTICE.call_once(|| {
             // Written straight to stderr so the test harness does not capture it.
@@ -63,10 +61,7 @@ fn init_logs() {
     static LOGS: Once = Once::new();
     LOGS.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_test_writer()
-                .try_init();
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
     });
 }
@@ -78,10 +73,7 @@ fn unique(prefix: &str) -> String {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{}{}", N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
 }
 
@@ -91,26 +83,15 @@ pub async fn fresh_database(db: Db) -> String {
         Db::Sqlite => {
             let dir = std::env::temp_dir().join("license-gateway-tests");
             std::fs::create_dir_all(&dir).unwrap();
-            format!(
-                "sqlite:{}",
-                dir.join(format!("{}.db", unique("t"))).display()
-            )
+            format!("sqlite:{}", dir.join(format!("{}.db", unique("t"))).display())
         }
         Db::Postgres => {
             let server = postgres_url().expect("TEST_POSTGRES_URL");
             let name = unique("lg_test");
-            let admin = Store::connect(&server, 1)
-                .await
-                .expect("connect to TEST_POSTGRES_URL");
-            admin
-                .execute_raw(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
+            let admin = Store::connect(&server, 1).await.expect("connect to TEST_POSTGRES_URL");
+            admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await;
-            let base = server
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .unwrap_or(server.clone());
+            let base = server.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(server.clone());
             format!("{base}/{name}")
         }
     }
@@ -139,18 +120,9 @@ impl TestApp {
         let app = Application::build(&config).await.expect("server starts");
         let url = format!("http://127.0.0.1:{}", app.port());
         let store = app.store();
-        let operator_password = app
-            .operator_password
-            .clone()
-            .expect("fresh database creates the operator");
+        let operator_password = app.operator_password.clone().expect("fresh database creates the operator");
         tokio::spawn(app.run());
-        TestApp {
-            url,
-            database_url,
-            store,
-            operator_password,
-            client: reqwest::Client::new(),
-        }
+        TestApp { url, database_url, store, operator_password, client: reqwest::Client::new() }
     }
 
     /// Runs a GraphQL request; returns the whole response body.
@@ -159,12 +131,7 @@ impl TestApp {
     }
 
     /// Like [`TestApp::gql`], also returning the SQL statements the request ran.
-    pub async fn gql_counted(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> (Value, u64) {
+    pub async fn gql_counted(&self, token: Option<&str>, query: &str, variables: Value) -> (Value, u64) {
         let mut req = self
             .client
             .post(format!("{}/graphql", self.url))
@@ -173,13 +140,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let body: Value = req
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json body");
+        let body: Value = req.send().await.expect("request").json().await.expect("json body");
         let statements = body["extensions"]["sqlStatements"].as_u64().unwrap_or(0);
         (body, statements)
     }
@@ -199,10 +160,7 @@ impl TestApp {
                 json!({ "u": username, "p": password }),
             )
             .await;
-        data["signIn"]["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("sign-in refused: {data}"))
-            .to_string()
+        data["signIn"]["token"].as_str().unwrap_or_else(|| panic!("sign-in refused: {data}")).to_string()
     }
 
     pub async fn operator(&self) -> String {
@@ -214,10 +172,7 @@ impl TestApp {
     pub async fn site(&self, name: &str, pools: &[(&str, i64)], self_service: bool) -> Site {
         let op = self.operator().await;
         let admin = format!("{}-admin", name.to_lowercase().replace(' ', "-"));
-        let pools: Vec<Value> = pools
-            .iter()
-            .map(|(m, t)| json!({ "module": m, "total": t }))
-            .collect();
+        let pools: Vec<Value> = pools.iter().map(|(m, t)| json!({ "module": m, "total": t })).collect();
         let data = self
             .ok(
                 Some(&op),
@@ -233,14 +188,8 @@ impl TestApp {
             id: created["site"]["id"].as_str().unwrap().to_string(),
             admin_token: token,
             admin_login: created["administrator"]["id"].as_str().unwrap().to_string(),
-            admin_person: created["administrator"]["person"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-            parking_profile: created["administrator"]["profile"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
+            admin_person: created["administrator"]["person"]["id"].as_str().unwrap().to_string(),
+            parking_profile: created["administrator"]["profile"]["id"].as_str().unwrap().to_string(),
             operator_token: op,
         }
     }
@@ -268,10 +217,7 @@ impl Site {
                 json!({ "i": { "name": name, "modules": modules } }),
             )
             .await;
-        data["createProfile"]["profile"]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{data}"))
-            .to_string()
+        data["createProfile"]["profile"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_string()
     }
 
     pub async fn person(&self, app: &TestApp, name: &str) -> String {
@@ -282,10 +228,7 @@ impl Site {
                 json!({ "i": { "name": name } }),
             )
             .await;
-        data["createPerson"]["person"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        data["createPerson"]["person"]["id"].as_str().unwrap().to_string()
     }
 
     /// Tries to create a login; returns the `createLogin` result.
@@ -339,11 +282,7 @@ impl Site {
     /// The pools as (code, total, used, available).
     pub async fn pools(&self, app: &TestApp) -> Vec<(String, i64, i64, i64)> {
         let data = app
-            .ok(
-                Some(&self.admin_token),
-                "{ licensePools { module { code } total used available } }",
-                json!({}),
-            )
+            .ok(Some(&self.admin_token), "{ licensePools { module { code } total used available } }", json!({}))
             .await;
         data["licensePools"]
             .as_array()
@@ -363,25 +302,18 @@ impl Site {
     /// (total, used, available) of one module's pool.
     pub async fn pool(&self, app: &TestApp, code: &str) -> (i64, i64, i64) {
         let pools = self.pools(app).await;
-        let p = pools
-            .iter()
-            .find(|p| p.0 == code)
-            .unwrap_or_else(|| panic!("no {code} pool in {pools:?}"));
+        let p = pools.iter().find(|p| p.0 == code).unwrap_or_else(|| panic!("no {code} pool in {pools:?}"));
         (p.1, p.2, p.3)
     }
 }
 
 /// Asserts that every counter equals a fresh recount and no pool is over-allocated.
 pub async fn assert_counters_match(store: &Store) {
-    let v = license_gateway::service::bootstrap::verify(store)
-        .await
-        .expect("verify");
+    let v = license_gateway::service::bootstrap::verify(store).await.expect("verify");
     assert_eq!(v.problems, 0, "counter drift:\n{}", v.report.join("\n"));
 }
 
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
 }

@@ -1,0 +1,63 @@
+//! The contract: `schema.graphql` equals the served schema, and every type,
+//! field, argument and enum value the schema ships is documented.
+
+use license_gateway::graphql::{Limits, schema, sdl};
+use serde_json::Value;
+
+#[test]
+fn schema_graphql_equals_the_served_schema() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql at the top level");
+    let served = sdl();
+    if committed != served {
+        let line = committed.lines().zip(served.lines()).position(|(a, b)| a != b).map_or(0, |i| i + 1);
+        panic!(
+            "schema.graphql differs from the served schema (first difference near line {line}).\n\
+             If the change is intended, update it with:\n    cargo run --quiet -- schema > schema.graphql"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_type_field_argument_and_enum_value_is_documented() {
+    let q = "{ __schema { types { name kind description
+        fields { name description args { name description } }
+        inputFields { name description }
+        enumValues { name description } } } }";
+    let resp = schema(Limits::default()).execute(q).await;
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+    let data: Value = resp.data.into_json().unwrap();
+    let mut missing = Vec::new();
+    let empty = |v: &Value| v.as_str().is_none_or(|s| s.trim().is_empty());
+    for t in data["__schema"]["types"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        // Introspection types, and `ID`, which async-graphql ships without a description.
+        if name.starts_with("__") || name == "ID" {
+            continue;
+        }
+        if empty(&t["description"]) {
+            missing.push(name.to_string());
+        }
+        for f in t["fields"].as_array().into_iter().flatten() {
+            if empty(&f["description"]) {
+                missing.push(format!("{name}.{}", f["name"]));
+            }
+            for a in f["args"].as_array().into_iter().flatten() {
+                if empty(&a["description"]) {
+                    missing.push(format!("{name}.{}({})", f["name"], a["name"]));
+                }
+            }
+        }
+        for f in t["inputFields"].as_array().into_iter().flatten() {
+            if empty(&f["description"]) {
+                missing.push(format!("{name}.{}", f["name"]));
+            }
+        }
+        for v in t["enumValues"].as_array().into_iter().flatten() {
+            if empty(&v["description"]) {
+                missing.push(format!("{name}.{}", v["name"]));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented schema elements:\n{}", missing.join("\n"));
+}
