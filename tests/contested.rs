@@ -1,0 +1,153 @@
+//! R4 under contention: a pool with k free licenses and 40 concurrent
+//! requests each consuming one, sent over HTTP to real server processes
+//! (the built binary): two sharing one Postgres, and one on SQLite. Exactly
+//! k succeed, the rest get `LicenseLimitExceeded`, and the counter equals a
+//! fresh recount (checked with the binary's own `verify` command).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+
+const FREE: usize = 5;
+const CONTENDERS: usize = 40;
+
+/// A server process of the built binary, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    operator_password: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(database_url: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
+        .env("DATABASE_URL", database_url)
+        .env("LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server binary");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut operator_password = None;
+    loop {
+        let line = lines.next().expect("server printed its address").expect("stdout");
+        if let Some(rest) = line.split("password `").nth(1) {
+            operator_password = rest.split('`').next().map(str::to_string);
+        }
+        if let Some(rest) = line.strip_prefix("license-gateway listening on ") {
+            let url = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Server { child, url, operator_password };
+        }
+    }
+}
+
+async fn post(client: &reqwest::Client, server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut req = client.post(format!("{}/graphql", server.url)).json(&json!({ "query": query, "variables": variables }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.expect("request").json().await.expect("json")
+}
+
+async fn contested_allocation(database_url: String, servers: Vec<Server>) {
+    let client = reqwest::Client::new();
+    let first = &servers[0];
+    let op_password = servers.iter().find_map(|s| s.operator_password.clone()).expect("operator created once");
+    let sign_in = "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { ... on SignInSuccess { token } } }";
+    let op = post(&client, first, None, sign_in, json!({ "u": "operator", "p": op_password })).await;
+    let op = op["data"]["signIn"]["token"].as_str().unwrap().to_string();
+    let created = post(
+        &client,
+        first,
+        Some(&op),
+        "mutation($i: CreateSiteInput!) { createSite(input: $i) { ... on CreateSiteSuccess { site { id } administrator { profile { id } } } } }",
+        json!({ "i": { "name": "Contested", "agreementName": "C-1", "pools": [{ "module": "CASE", "total": FREE }],
+                "administrator": { "name": "Cont Admin", "username": "cont-admin", "password": PASSWORD } } }),
+    )
+    .await;
+    let parking = created["data"]["createSite"]["administrator"]["profile"]["id"].as_str().unwrap().to_string();
+    let admin = post(&client, first, None, sign_in, json!({ "u": "cont-admin", "p": PASSWORD })).await;
+    let admin = admin["data"]["signIn"]["token"].as_str().unwrap().to_string();
+    let case = post(&client, first, Some(&admin), "mutation { createProfile(input: { name: \"Case\", modules: [\"CASE\"] }) { ... on CreateProfileSuccess { profile { id } } } }", json!({})).await;
+    let case = case["data"]["createProfile"]["profile"]["id"].as_str().unwrap().to_string();
+    // 40 parked users (no license) who will all ask for a Case license at once.
+    let mut users = Vec::new();
+    for i in 0..CONTENDERS {
+        let p = post(&client, first, Some(&admin), "mutation($n: String!) { createPerson(input: { name: $n }) { ... on CreatePersonSuccess { person { id } } } }", json!({ "n": format!("Contender {i}") })).await;
+        let person = p["data"]["createPerson"]["person"]["id"].as_str().unwrap().to_string();
+        let l = post(
+            &client,
+            first,
+            Some(&admin),
+            "mutation($i: CreateLoginInput!) { createLogin(input: $i) { ... on CreateLoginSuccess { user { id } } } }",
+            json!({ "i": { "personId": person, "username": format!("contender{i}"), "password": PASSWORD, "profileId": parking } }),
+        )
+        .await;
+        users.push(l["data"]["createLogin"]["user"]["id"].as_str().unwrap().to_string());
+    }
+    let change = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename ... on LicenseLimitExceeded { shortages { needed available shortfall } } } }";
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CONTENDERS));
+    let mut tasks = Vec::new();
+    for (i, user) in users.into_iter().enumerate() {
+        let (client, url, admin, case, barrier) = (client.clone(), servers[i % servers.len()].url.clone(), admin.clone(), case.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let body = json!({ "query": change, "variables": { "id": user, "p": case } });
+            let resp: Value = client.post(format!("{url}/graphql")).bearer_auth(admin).json(&body).send().await.unwrap().json().await.unwrap();
+            resp
+        }));
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for t in tasks {
+        let resp = t.await.unwrap();
+        assert!(resp.get("errors").is_none(), "no request may fail outright: {resp}");
+        match resp["data"]["changeLoginProfile"]["__typename"].as_str().unwrap() {
+            "UpdateLoginSuccess" => accepted += 1,
+            "LicenseLimitExceeded" => {
+                refused += 1;
+                let s = &resp["data"]["changeLoginProfile"]["shortages"][0];
+                assert_eq!((s["needed"].as_i64(), s["available"].as_i64(), s["shortfall"].as_i64()), (Some(1), Some(0), Some(1)));
+            }
+            other => panic!("unexpected result {other}"),
+        }
+    }
+    assert_eq!((accepted, refused), (FREE, CONTENDERS - FREE), "exactly the free licenses were handed out");
+    let pools = post(&client, &servers[servers.len() - 1], Some(&admin), "{ licensePools { module { code } total used available } }", json!({})).await;
+    assert_eq!(pools["data"]["licensePools"][0], json!({ "module": { "code": "CASE" }, "total": FREE, "used": FREE, "available": 0 }));
+    // The binary's own recount agrees with the counters.
+    let verify = Command::new(env!("CARGO_BIN_EXE_license-gateway")).arg("verify").env("DATABASE_URL", &database_url).env("RUST_LOG", "warn").output().unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "verify found drift:\n{report}");
+    assert!(report.contains(&format!("total {FREE} used {FREE} recount {FREE}")), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r4_contested_allocation_on_two_processes_sharing_postgres() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let url = fresh_database(Db::Postgres).await;
+    let a = start_server(&url);
+    let b = start_server(&url);
+    contested_allocation(url, vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r4_contested_allocation_on_one_process_with_sqlite() {
+    let url = fresh_database(Db::Sqlite).await;
+    let server = start_server(&url);
+    contested_allocation(url, vec![server]).await;
+}
