@@ -61,3 +61,21 @@ async fn every_type_field_argument_and_enum_value_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented schema elements:\n{}", missing.join("\n"));
 }
+
+/// The introspection query GraphiQL sends on load (graphql-js
+/// `getIntrospectionQuery`, with its nine-deep `ofType` chain) passes the
+/// depth and complexity limits, so the playground's docs pane works.
+#[tokio::test]
+async fn the_playground_introspection_query_passes_the_limits() {
+    let type_ref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+    let q = format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }}
+          types {{ kind name description fields(includeDeprecated: true) {{ name description args {{ name description type {{ {type_ref} }} defaultValue }}
+          type {{ {type_ref} }} isDeprecated deprecationReason }} inputFields {{ name description type {{ {type_ref} }} defaultValue }}
+          interfaces {{ {type_ref} }} enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }}
+          possibleTypes {{ {type_ref} }} }}
+          directives {{ name description locations args {{ name description type {{ {type_ref} }} defaultValue }} }} }} }}"
+    );
+    let resp = schema(Limits::default()).execute(q.as_str()).await;
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+}
