@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use crate::graphql::{self, Limits};
+use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
 use crate::service::bootstrap;
 use crate::store::Store;
@@ -26,6 +26,9 @@ pub struct Config {
     /// Username of the vendor operator created on the first start.
     #[arg(long, env = "OPERATOR_USERNAME", default_value = "operator")]
     pub operator_username: String,
+    /// A pool counts as near its limit from this usage, in percent of its total.
+    #[arg(long, env = "NEAR_LIMIT_PERCENT", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub near_limit_percent: u8,
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
@@ -64,7 +67,10 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let state = AppState { schema: graphql::schema(Limits::default()), store };
+        let state = AppState {
+            schema: graphql::schema(Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() }),
+            store,
+        };
         Ok(Application { listener, state, operator_password })
     }
 

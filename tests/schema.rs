@@ -1,7 +1,7 @@
 //! The contract: `schema.graphql` equals the served schema, and every type,
 //! field, argument and enum value the schema ships is documented.
 
-use license_gateway::graphql::{Limits, schema, sdl};
+use license_gateway::graphql::{Settings, schema, sdl};
 use serde_json::Value;
 
 #[test]
@@ -24,7 +24,7 @@ async fn every_type_field_argument_and_enum_value_is_documented() {
         fields { name description args { name description } }
         inputFields { name description }
         enumValues { name description } } } }";
-    let resp = schema(Limits::default()).execute(q).await;
+    let resp = schema(Settings::default()).execute(q).await;
     assert!(resp.errors.is_empty(), "{:?}", resp.errors);
     let data: Value = resp.data.into_json().unwrap();
     let mut missing = Vec::new();
@@ -76,6 +76,6 @@ async fn the_playground_introspection_query_passes_the_limits() {
           possibleTypes {{ {type_ref} }} }}
           directives {{ name description locations args {{ name description type {{ {type_ref} }} defaultValue }} }} }} }}"
     );
-    let resp = schema(Limits::default()).execute(q.as_str()).await;
+    let resp = schema(Settings::default()).execute(q.as_str()).await;
     assert!(resp.errors.is_empty(), "{:?}", resp.errors);
 }

@@ -25,6 +25,18 @@ pub struct ModuleId(pub i64);
 /// Database id of a vendor operator account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OperatorId(pub i64);
+/// Database id of an agreement owner's own account (R11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerId(pub i64);
+/// Database id of a license order (R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrderId(pub i64);
+/// Database id of a change request (R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub i64);
+/// Database id of a responsibility (R12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResponsibilityId(pub i64);
 
 /// Who is asking. Every query and mutation except `signIn` resolves to one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,23 +44,62 @@ pub enum Principal {
     /// A vendor operator: creates sites, sets pool totals, reads everything.
     Operator { id: OperatorId, username: String },
     /// A site login; `is_admin` makes it a site administrator.
-    SiteLogin { login_id: LoginId, person_id: PersonId, site_id: SiteId, username: String, is_admin: bool },
+    SiteLogin {
+        login_id: LoginId,
+        person_id: PersonId,
+        site_id: SiteId,
+        username: String,
+        /// The person's name, recorded on what they do (R7).
+        name: String,
+        is_admin: bool,
+    },
+    /// An agreement owner's own account: manages the pools of the sites
+    /// whose agreements it owns, and nothing of their staff (R11).
+    Owner { id: OwnerId, username: String, name: String, sites: Vec<SiteId> },
+}
+
+/// Who did something, as records keep it: the name is copied, so it
+/// survives deletion (R7); `person` lets the API mark a deleted one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `OPERATOR`, `OWNER`, `LOGIN` or `SYSTEM`.
+    pub kind: &'static str,
+    /// The account id within its kind.
+    pub id: i64,
+    pub name: String,
+    pub person: Option<PersonId>,
 }
 
 impl Principal {
-    /// The name recorded as actor on audit events.
-    pub fn actor_name(&self) -> String {
+    /// The principal as recorded on audit events, orders and requests.
+    pub fn actor(&self) -> Actor {
         match self {
-            Principal::Operator { username, .. } => format!("operator:{username}"),
-            Principal::SiteLogin { username, .. } => format!("login:{username}"),
+            Principal::Operator { id, username } => {
+                Actor { kind: "OPERATOR", id: id.0, name: format!("{username} (vendor operator)"), person: None }
+            }
+            Principal::Owner { id, name, .. } => {
+                Actor { kind: "OWNER", id: id.0, name: format!("{name} (agreement owner)"), person: None }
+            }
+            Principal::SiteLogin { login_id, person_id, name, .. } => {
+                Actor { kind: "LOGIN", id: login_id.0, name: name.clone(), person: Some(*person_id) }
+            }
         }
     }
 
-    /// The site a site principal belongs to; `None` for operators.
+    /// The site a site principal belongs to; `None` for operators and owners.
     pub fn site(&self) -> Option<SiteId> {
         match self {
-            Principal::Operator { .. } => None,
+            Principal::Operator { .. } | Principal::Owner { .. } => None,
             Principal::SiteLogin { site_id, .. } => Some(*site_id),
+        }
+    }
+
+    /// The one site a principal acts on when it names none: a site login's
+    /// own, or an owner's only site.
+    pub fn default_site(&self) -> Option<SiteId> {
+        match self {
+            Principal::Owner { sites, .. } if sites.len() == 1 => Some(sites[0]),
+            other => other.site(),
         }
     }
 }
@@ -77,6 +128,144 @@ impl Pool {
     }
 }
 
+/// What one change did (or, refused, would have done) to one pool: the
+/// numbers of audit events and previews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolChange {
+    pub module_id: ModuleId,
+    pub used_before: i64,
+    pub used_after: i64,
+    pub total_before: i64,
+    pub total_after: i64,
+}
+
+impl PoolChange {
+    /// Licenses missing for the change to fit (0 when it fits).
+    pub fn shortfall(&self) -> i64 {
+        (self.used_after - self.total_after).max(0)
+    }
+}
+
+/// Status of a license order (R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Draft,
+    CheckedOut,
+    Discarded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Draft => "DRAFT",
+            OrderStatus::CheckedOut => "CHECKED_OUT",
+            OrderStatus::Discarded => "DISCARDED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [OrderStatus::Draft, OrderStatus::CheckedOut, OrderStatus::Discarded].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Status of a change request (R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "PENDING",
+            RequestStatus::Approved => "APPROVED",
+            RequestStatus::Rejected => "REJECTED",
+            RequestStatus::Cancelled => "CANCELLED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [RequestStatus::Pending, RequestStatus::Approved, RequestStatus::Rejected, RequestStatus::Cancelled]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// One line of an order or change request: a module's new total, and once
+/// applied, the totals before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalLine {
+    pub module_id: ModuleId,
+    pub new_total: i64,
+    pub total_before: Option<i64>,
+    pub total_after: Option<i64>,
+}
+
+/// A record of who did something (R7): a copied name, and the person for site logins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorRef {
+    pub name: String,
+    pub person: Option<PersonId>,
+}
+
+/// A license order (R10).
+#[derive(Debug, Clone)]
+pub struct LicenseOrder {
+    pub id: OrderId,
+    pub site_id: SiteId,
+    pub status: OrderStatus,
+    pub created_by: ActorRef,
+    pub created_at: i64,
+    pub checked_out_by: Option<ActorRef>,
+    pub checked_out_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A change request to the vendor (R10).
+#[derive(Debug, Clone)]
+pub struct ChangeRequest {
+    pub id: RequestId,
+    pub site_id: SiteId,
+    pub status: RequestStatus,
+    pub message: String,
+    pub requested_by: ActorRef,
+    pub requested_by_kind: String,
+    pub requested_by_id: i64,
+    pub created_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A thing a person is responsible for on the site (R12).
+#[derive(Debug, Clone)]
+pub struct Responsibility {
+    pub id: ResponsibilityId,
+    pub site_id: SiteId,
+    pub person_id: PersonId,
+    pub kind: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// One audit event.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub site_id: Option<SiteId>,
+    pub at: i64,
+    pub actor: ActorRef,
+    pub actor_kind: String,
+    pub action: String,
+    pub target: String,
+    pub target_person: Option<PersonId>,
+    pub outcome: String,
+    pub rule: Option<String>,
+    pub detail: String,
+    pub pools: Vec<PoolChange>,
+}
+
 /// A site (tenant).
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -92,6 +281,15 @@ pub struct Agreement {
     pub site_id: SiteId,
     pub name: String,
     pub self_service: bool,
+    pub owner: Option<Owner>,
+}
+
+/// An agreement owner (R11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: OwnerId,
+    pub name: String,
+    pub username: String,
 }
 
 /// A staff record (R1); `deleted_at` marks a tombstone (R7).

@@ -30,6 +30,15 @@ pub const NO_SELF_REMOVAL: Rule = Rule {
     says: "an administrator cannot delete their own login or person, nor take their own administrator rights",
 };
 
+/// Agreement owners manage licenses, never staff (R11).
+pub const OWNER_MANAGES_LICENSES_ONLY: Rule = Rule {
+    name: "OWNER_MANAGES_LICENSES_ONLY",
+    says: "an agreement owner manages pools, orders and change requests, not people, logins or profiles",
+};
+/// Only the one who submitted a change request may cancel it.
+pub const REQUESTER_ONLY: Rule =
+    Rule { name: "REQUESTER_ONLY", says: "only the one who submitted a change request may cancel it" };
+
 /// What a principal asks to do, and on which site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -49,12 +58,19 @@ pub enum Action {
     ReadUser(SiteId, LoginId),
     /// Read one profile of the site; `own` when it is the principal's own profile.
     ReadProfile { site: SiteId, own: bool },
+    /// Draft, check out and read license orders; submit change requests (R10, R11).
+    ManageLicenses(SiteId),
+    /// Read the site's audit trail.
+    ReadAudit(SiteId),
+    /// Approve or reject change requests, set self-service and owners (operators).
+    VendorDecision(SiteId),
 }
 
 impl Action {
     fn site(&self) -> Option<SiteId> {
         match *self {
             Action::ListSites | Action::CreateSite => None,
+            Action::ManageLicenses(s) | Action::ReadAudit(s) | Action::VendorDecision(s) => Some(s),
             Action::SetPoolTotal(s)
             | Action::ReadSite(s)
             | Action::ReadStaff(s)
@@ -78,16 +94,33 @@ pub enum Denied {
 pub fn authorize(principal: &Principal, action: Action) -> Result<(), Denied> {
     match principal {
         Principal::Operator { .. } => Ok(()),
+        Principal::Owner { sites, .. } => {
+            if action.site().is_some_and(|s| !sites.contains(&s)) {
+                return Err(Denied::NotFound);
+            }
+            match action {
+                Action::ReadSite(_) | Action::ManageLicenses(_) | Action::ReadAudit(_) => Ok(()),
+                Action::ListSites | Action::CreateSite | Action::SetPoolTotal(_) | Action::VendorDecision(_) => {
+                    Err(Denied::Forbidden(OPERATOR_ONLY))
+                }
+                _ => Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY)),
+            }
+        }
         Principal::SiteLogin { site_id, is_admin, login_id, .. } => {
             if action.site().is_some_and(|s| s != *site_id) {
                 return Err(Denied::NotFound);
             }
             match action {
-                Action::ListSites | Action::CreateSite | Action::SetPoolTotal(_) => {
+                Action::ListSites | Action::CreateSite | Action::SetPoolTotal(_) | Action::VendorDecision(_) => {
                     Err(Denied::Forbidden(OPERATOR_ONLY))
                 }
                 Action::ReadSite(_) => Ok(()),
-                Action::ReadStaff(_) | Action::ManageStaff(_) if *is_admin => Ok(()),
+                Action::ReadStaff(_) | Action::ManageStaff(_) | Action::ManageLicenses(_) | Action::ReadAudit(_)
+                    if *is_admin =>
+                {
+                    Ok(())
+                }
+                Action::ManageLicenses(_) | Action::ReadAudit(_) => Err(Denied::Forbidden(STAFF_REQUIRES_ADMIN)),
                 Action::ReadStaff(_) | Action::ManageStaff(_) => Err(Denied::Forbidden(STAFF_REQUIRES_ADMIN)),
                 Action::ReadUser(_, target) if *is_admin || target == *login_id => Ok(()),
                 Action::ReadProfile { own, .. } if *is_admin || own => Ok(()),
@@ -163,7 +196,7 @@ pub fn module_deltas(before: &[ModuleId], after: &[ModuleId], users: i64) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{OperatorId, PersonId};
+    use crate::domain::{OperatorId, OwnerId, PersonId};
 
     fn admin(site: i64) -> Principal {
         Principal::SiteLogin {
@@ -171,6 +204,7 @@ mod tests {
             person_id: PersonId(1),
             site_id: SiteId(site),
             username: "a".into(),
+            name: "A".into(),
             is_admin: true,
         }
     }
@@ -186,6 +220,17 @@ mod tests {
         let op = Principal::Operator { id: OperatorId(1), username: "op".into() };
         assert_eq!(authorize(&op, Action::SetPoolTotal(SiteId(9))), Ok(()));
         assert_eq!(authorize(&admin(1), Action::SetPoolTotal(SiteId(1))), Err(Denied::Forbidden(OPERATOR_ONLY)));
+    }
+
+    #[test]
+    fn r11_owners_manage_licenses_of_their_sites_and_never_staff() {
+        let owner = Principal::Owner { id: OwnerId(1), username: "o".into(), name: "O".into(), sites: vec![SiteId(1)] };
+        assert_eq!(authorize(&owner, Action::ManageLicenses(SiteId(1))), Ok(()));
+        assert_eq!(authorize(&owner, Action::ManageLicenses(SiteId(2))), Err(Denied::NotFound));
+        assert_eq!(
+            authorize(&owner, Action::ReadStaff(SiteId(1))),
+            Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY))
+        );
     }
 
     #[test]

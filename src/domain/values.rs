@@ -69,6 +69,39 @@ text_value!(
     AgreementName, "agreementName", 100
 );
 
+text_value!(
+    /// What a responsibility is called, e.g. a form's or a folder's name: 1–200 characters.
+    ResponsibilityName, "name", 200
+);
+text_value!(
+    /// A change request's message to the vendor: 1–2000 characters.
+    RequestMessage, "message", 2000
+);
+text_value!(
+    /// Why a change request was rejected: 1–2000 characters.
+    RejectionReason, "reason", 2000
+);
+text_value!(
+    /// A checkout's idempotency key: 1–200 characters chosen by the client.
+    IdempotencyKey, "idempotencyKey", 200
+);
+
+/// Kinds of things a person can be responsible for (R12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsibilityKind {
+    Form,
+    DocumentFolder,
+}
+
+impl ResponsibilityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponsibilityKind::Form => "FORM",
+            ResponsibilityKind::DocumentFolder => "DOCUMENT_FOLDER",
+        }
+    }
+}
+
 /// A username: 3–64 characters of letters, digits and `. _ - @`, unique in
 /// the whole installation without case.
 #[derive(Debug, Clone, PartialEq, Eq)]

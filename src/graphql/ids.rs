@@ -17,6 +17,10 @@ pub enum Kind {
     User,
     Profile,
     Module,
+    LicenseOrder,
+    ChangeRequest,
+    Responsibility,
+    Owner,
 }
 
 impl Kind {
@@ -27,11 +31,27 @@ impl Kind {
             Kind::User => "User",
             Kind::Profile => "Profile",
             Kind::Module => "Module",
+            Kind::LicenseOrder => "LicenseOrder",
+            Kind::ChangeRequest => "ChangeRequest",
+            Kind::Responsibility => "Responsibility",
+            Kind::Owner => "AgreementOwner",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Kind::Site, Kind::Person, Kind::User, Kind::Profile, Kind::Module].into_iter().find(|k| k.name() == name)
+        [
+            Kind::Site,
+            Kind::Person,
+            Kind::User,
+            Kind::Profile,
+            Kind::Module,
+            Kind::LicenseOrder,
+            Kind::ChangeRequest,
+            Kind::Responsibility,
+            Kind::Owner,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 

@@ -23,6 +23,16 @@ pub struct PoolsOfSite(pub SiteId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AgreementOfSite(pub SiteId);
 
+/// The lines of a license order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinesOfOrder(pub OrderId);
+/// The lines of a change request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinesOfRequest(pub RequestId);
+/// What a person is responsible for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResponsibilitiesOf(pub PersonId);
+
 /// Batches reads of one request through that request's counting store.
 pub struct StoreLoader {
     pub store: Store,
@@ -52,6 +62,26 @@ by_id!(LoginId, Login, logins_by_ids, id);
 by_id!(ProfileId, Profile, profiles_by_ids, id);
 by_id!(ModuleId, Module, modules_by_ids, id);
 by_id!(SiteId, Site, sites_by_ids, id);
+by_id!(OrderId, LicenseOrder, orders_by_ids, id);
+by_id!(RequestId, ChangeRequest, requests_by_ids, id);
+
+/// Loads a map-valued relation keyed by a wrapper of an id.
+macro_rules! grouped {
+    ($key:ident, $id:ty, $value:ty, $method:ident) => {
+        impl Loader<$key> for StoreLoader {
+            type Value = $value;
+            type Error = ServiceError;
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, ServiceError> {
+                let ids: Vec<$id> = keys.iter().map(|k| k.0).collect();
+                Ok(self.store.$method(&ids).await?.into_iter().map(|(k, v)| ($key(k), v)).collect())
+            }
+        }
+    };
+}
+
+grouped!(LinesOfOrder, OrderId, Vec<TotalLine>, order_lines);
+grouped!(LinesOfRequest, RequestId, Vec<TotalLine>, request_lines);
+grouped!(ResponsibilitiesOf, PersonId, Vec<Responsibility>, responsibilities_of);
 
 impl Loader<LoginOfPerson> for StoreLoader {
     type Value = Login;

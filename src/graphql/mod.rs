@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod ids;
+pub mod lifecycle;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -12,29 +13,37 @@ pub mod types;
 
 pub use mutation::AppSchema;
 
-/// Limits every request is held to.
+/// Server-wide settings of the API: the limits every request is held to,
+/// and the near-limit threshold of pools.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Settings {
     pub depth: usize,
     pub complexity: usize,
+    /// A pool is near its limit at this usage, in percent of its total.
+    pub near_limit_percent: u8,
 }
 
-impl Default for Limits {
+impl Default for Settings {
     fn default() -> Self {
-        Limits { depth: 16, complexity: 20_000 }
+        Settings { depth: 16, complexity: 20_000, near_limit_percent: 90 }
     }
 }
 
-/// Builds the schema. Nothing request-specific lives in schema data.
-pub fn schema(limits: Limits) -> AppSchema {
-    async_graphql::Schema::build(query::QueryRoot, mutation::MutationRoot, async_graphql::EmptySubscription)
-        .register_output_type::<results::RefusalInterface>()
-        .limit_depth(limits.depth)
-        .limit_complexity(limits.complexity)
-        .finish()
+/// Builds the schema. Nothing request- or user-specific lives in schema data.
+pub fn schema(settings: Settings) -> AppSchema {
+    async_graphql::Schema::build(
+        mutation::Query::default(),
+        mutation::Mutation::default(),
+        async_graphql::EmptySubscription,
+    )
+    .register_output_type::<results::RefusalInterface>()
+    .limit_depth(settings.depth)
+    .limit_complexity(settings.complexity)
+    .data(settings)
+    .finish()
 }
 
 /// The SDL that `schema.graphql` must equal.
 pub fn sdl() -> String {
-    schema(Limits::default()).sdl()
+    schema(Settings::default()).sdl()
 }

@@ -10,7 +10,7 @@ use super::results::*;
 use super::types::*;
 use crate::domain::*;
 use crate::service::auth::{self, SignInRefusal};
-use crate::service::{ServiceError, sites, staff};
+use crate::service::{Mode, ServiceError, sites, staff};
 
 type R<T> = Result<T, ServiceError>;
 
@@ -140,11 +140,10 @@ async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
     rc(ctx).loaders.load_one(id).await?.map(ProfileNode).ok_or(ServiceError::Internal)
 }
 
+#[derive(Default)]
 pub struct MutationRoot;
 
-/// Changes. Each mutation writes all of its effects or none; expected
-/// refusals are members of its result union, never errors.
-#[Object(name = "Mutation")]
+#[Object]
 impl MutationRoot {
     /// Signs in with username (any case) and password; returns a bearer token.
     /// A login past its validUntil cannot sign in (R9).
@@ -276,11 +275,14 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the person.")] id: ID,
+        #[graphql(desc = "A colleague to hand the person's responsibilities to, in the same operation (R12).")]
+        hand_over_to: Option<ID>,
     ) -> R<DeletePersonResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
-        match staff::delete_person(&rcx.store, principal, id).await? {
+        let heir = hand_over_to.as_ref().map(|h| decode(h, Kind::Person, "handOverTo")).transpose()?.map(PersonId);
+        match staff::delete_person(&rcx.store, principal, id, heir).await? {
             Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
                 pools: PoolsAfter(removed.person.site_id),
                 person: PersonNode(removed.person),
@@ -306,7 +308,7 @@ impl MutationRoot {
             valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
             is_admin: input.is_administrator.unwrap_or(false),
         };
-        match staff::create_login(&rcx.store, principal, parsed).await? {
+        match staff::create_login(&rcx.store, principal, parsed, Mode::Apply).await?.outcome {
             Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess {
                 pools: PoolsAfter(login.site_id),
                 user: UserNode(login),
@@ -408,7 +410,7 @@ impl MutationRoot {
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
         let name = input.name.as_deref().map(ProfileName::parse).transpose()?;
         let modules = input.modules.as_deref().map(codes).transpose()?;
-        match staff::update_profile(&rcx.store, principal, id, name, modules).await? {
+        match staff::update_profile(&rcx.store, principal, id, name, modules, Mode::Apply).await?.outcome {
             Ok(id) => {
                 let profile = load_profile(ctx, id).await?;
                 Ok(UpdateProfileResult::UpdateProfileSuccess(UpdateProfileSuccess {
@@ -441,7 +443,7 @@ impl MutationRoot {
 async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
-    match staff::update_login(&rcx.store, principal, id, changes).await? {
+    match staff::update_login(&rcx.store, principal, id, changes, Mode::Apply).await?.outcome {
         Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
             pools: PoolsAfter(login.site_id),
             user: UserNode(login),
@@ -450,5 +452,17 @@ async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChang
     }
 }
 
+/// Changes. Each mutation writes all of its effects or none; expected
+/// refusals are members of its result union, never errors.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct Mutation(MutationRoot, super::lifecycle::LifecycleMutation);
+
+/// Reads. Everything needs a signed-in principal (see `signIn`); site
+/// principals see only their own site (R13).
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct Query(QueryRoot, super::lifecycle::LifecycleQuery);
+
 /// The schema type.
-pub type AppSchema = async_graphql::Schema<QueryRoot, MutationRoot, async_graphql::EmptySubscription>;
+pub type AppSchema = async_graphql::Schema<Query, Mutation, async_graphql::EmptySubscription>;

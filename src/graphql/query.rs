@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::context::rc;
 use super::ids::{Kind, decode, decode_any};
-use super::loaders::{AgreementOfSite, LoginOfPerson, ModulesOfProfile, PoolsOfSite};
+use super::loaders::{AgreementOfSite, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf};
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
@@ -19,7 +19,7 @@ type R<T> = Result<T, ServiceError>;
 pub const MAX_PAGE: i32 = 100;
 const DEFAULT_PAGE: i32 = 20;
 
-fn page_size(first: Option<i32>) -> R<i64> {
+pub(super) fn page_size(first: Option<i32>) -> R<i64> {
     match first.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(i64::from(n)),
         n => Err(ServiceError::Invalid(InvalidInput::new(
@@ -31,11 +31,11 @@ fn page_size(first: Option<i32>) -> R<i64> {
 
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-fn encode_cursor(parts: &str) -> String {
+pub(super) fn encode_cursor(parts: &str) -> String {
     CURSOR.encode(parts)
 }
 
-fn decode_cursor(cursor: &str) -> R<String> {
+pub(super) fn decode_cursor(cursor: &str) -> R<String> {
     CURSOR
         .decode(cursor)
         .ok()
@@ -72,7 +72,7 @@ async fn prefetch_for_users(ctx: &Context<'_>, prefix: &[&str], logins: &[Login]
     Ok(())
 }
 
-fn site_arg(principal: &Principal, site_id: Option<&ID>) -> R<SiteId> {
+pub(super) fn site_arg(principal: &Principal, site_id: Option<&ID>) -> R<SiteId> {
     target_site(principal, site_id.map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))
 }
 
@@ -100,11 +100,10 @@ pub struct PeopleFilter {
     pub include_deleted: Option<bool>,
 }
 
+#[derive(Default)]
 pub struct QueryRoot;
 
-/// Reads. Everything needs a signed-in principal (see `signIn`); site
-/// principals see only their own site (R13).
-#[Object(name = "Query")]
+#[Object]
 impl QueryRoot {
     /// Who is signed in, and their site.
     async fn viewer(&self, ctx: &Context<'_>) -> R<Viewer> {
@@ -331,10 +330,33 @@ impl QueryRoot {
                     Principal::SiteLogin { login_id, .. } => {
                         rcx.loaders.load_one(*login_id).await?.is_some_and(|l| l.profile_id == profile.id)
                     }
-                    Principal::Operator { .. } => false,
+                    Principal::Operator { .. } | Principal::Owner { .. } => false,
                 };
                 authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
                 Ok(Node::Profile(ProfileNode(profile)))
+            }
+            Kind::LicenseOrder => {
+                let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;
+                authorize(principal, Action::ManageLicenses(order.site_id), "node")?;
+                Ok(Node::LicenseOrder(LicenseOrderNode(order)))
+            }
+            Kind::ChangeRequest => {
+                let request = rcx.loaders.load_one(RequestId(n)).await?.ok_or_else(not_found)?;
+                authorize(principal, Action::ManageLicenses(request.site_id), "node")?;
+                Ok(Node::ChangeRequest(ChangeRequestNode(request)))
+            }
+            Kind::Responsibility => {
+                let site = rcx.store.site_of_responsibility(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
+                authorize(principal, Action::ReadStaff(site), "node")?;
+                let person = rcx.store.responsibility_holder(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
+                let held = rcx.loaders.load_one(ResponsibilitiesOf(person)).await?.unwrap_or_default();
+                let r = held.into_iter().find(|r| r.id.0 == n).ok_or_else(not_found)?;
+                Ok(Node::Responsibility(ResponsibilityNode(r)))
+            }
+            Kind::Owner => {
+                authorize(principal, Action::ListSites, "node")?;
+                let owner = rcx.store.owner_by_id(OwnerId(n)).await?.ok_or_else(not_found)?;
+                Ok(Node::AgreementOwner(OwnerNode(owner)))
             }
         }
     }

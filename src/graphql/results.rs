@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
 
 use super::types::*;
 use crate::domain::policy::Remedy;
+use crate::domain::{OrderStatus, RequestStatus};
 use crate::service::{Refusal, ServiceError};
 
 type R<T> = Result<T, ServiceError>;
@@ -33,6 +34,16 @@ pub enum RefusalCode {
     InvalidCredentials,
     /// R9: the login's validUntil date has passed.
     LoginExpired,
+    /// R12: the person still holds responsibilities.
+    PersonHasResponsibilities,
+    /// R5: new totals below usage (orders, change requests).
+    TotalsBelowUsage,
+    /// R10: the agreement calls for the other path (order vs change request).
+    WrongLicensePath,
+    /// The order is no longer a draft.
+    OrderNotDraft,
+    /// The change request is no longer pending.
+    RequestNotPending,
 }
 
 impl From<&RefusalCode> for RefusalCode {
@@ -58,6 +69,11 @@ pub enum RefusalInterface {
     PersonAlreadyHasLogin(PersonAlreadyHasLogin),
     PersonDeleted(PersonDeleted),
     SignInRefused(SignInRefused),
+    PersonHasResponsibilities(PersonHasResponsibilities),
+    TotalsBelowUsage(TotalsBelowUsage),
+    WrongLicensePath(WrongLicensePath),
+    OrderNotDraft(OrderNotDraft),
+    RequestNotPending(RequestNotPending),
 }
 
 /// R4: the change needs more licenses than are free. Nothing was written.
@@ -194,6 +210,111 @@ pub struct PersonDeleted {
     pub message: String,
 }
 
+/// R12: the person still holds responsibilities; name a colleague in
+/// `handOverTo` to hand them over in the same operation. Nothing was written.
+pub struct PersonHasResponsibilities {
+    pub message: String,
+    pub responsibilities: Vec<crate::domain::Responsibility>,
+}
+
+/// R12: the person still holds responsibilities; name a colleague in
+/// `handOverTo` to hand them over in the same operation. Nothing was written.
+#[Object]
+impl PersonHasResponsibilities {
+    /// Always `PERSON_HAS_RESPONSIBILITIES`.
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::PersonHasResponsibilities
+    }
+    /// What happened and what to do.
+    async fn message(&self) -> &str {
+        &self.message
+    }
+    /// What the person still holds.
+    async fn responsibilities(&self) -> Vec<ResponsibilityNode> {
+        self.responsibilities.iter().cloned().map(ResponsibilityNode).collect()
+    }
+}
+
+/// One pool that new totals would put below its usage (R5).
+pub struct PoolBelowUsageLine(pub crate::service::BelowUsage);
+
+/// One pool that new totals would put below its usage (R5).
+#[Object]
+impl PoolBelowUsageLine {
+    /// The pool's module.
+    async fn module(&self) -> ModuleNode {
+        ModuleNode(self.0.module.clone())
+    }
+    /// The total asked for.
+    async fn requested_total(&self) -> i64 {
+        self.0.requested_total
+    }
+    /// Licenses in use now.
+    async fn used(&self) -> i64 {
+        self.0.used
+    }
+    /// Users who must lose this module first.
+    async fn users_to_remove(&self) -> i64 {
+        self.0.users_to_remove
+    }
+}
+
+/// R5: the new totals would put pools below their usage. Nothing was applied (every line or none).
+pub struct TotalsBelowUsage {
+    pub message: String,
+    pub pools: Vec<crate::service::BelowUsage>,
+}
+
+/// R5: the new totals would put pools below their usage. Nothing was applied (every line or none).
+#[Object]
+impl TotalsBelowUsage {
+    /// Always `TOTALS_BELOW_USAGE`.
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::TotalsBelowUsage
+    }
+    /// What happened and what to do.
+    async fn message(&self) -> &str {
+        &self.message
+    }
+    /// Every pool that would go below its usage.
+    async fn pools(&self) -> Vec<PoolBelowUsageLine> {
+        self.pools.iter().cloned().map(PoolBelowUsageLine).collect()
+    }
+}
+
+/// R10: the agreement calls for the other way of changing totals. Nothing was written.
+#[derive(SimpleObject)]
+pub struct WrongLicensePath {
+    /// Always `WRONG_LICENSE_PATH`.
+    pub code: RefusalCode,
+    /// What happened and what to do.
+    pub message: String,
+    /// The path to take instead.
+    pub remedy: LicenseRemedy,
+}
+
+/// The order was already checked out or discarded. Nothing was written.
+#[derive(SimpleObject)]
+pub struct OrderNotDraft {
+    /// Always `ORDER_NOT_DRAFT`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+    /// The order's status.
+    pub status: LicenseOrderStatus,
+}
+
+/// The change request was already decided or cancelled. Nothing was written.
+#[derive(SimpleObject)]
+pub struct RequestNotPending {
+    /// Always `REQUEST_NOT_PENDING`.
+    pub code: RefusalCode,
+    /// What happened.
+    pub message: String,
+    /// The request's status.
+    pub status: ChangeRequestStatus,
+}
+
 /// Signing in did not work.
 #[derive(SimpleObject)]
 pub struct SignInRefused {
@@ -213,6 +334,11 @@ pub enum AnyRefusal {
     SiteNameTaken(SiteNameTaken),
     PersonAlreadyHasLogin(PersonAlreadyHasLogin),
     PersonDeleted(PersonDeleted),
+    PersonHasResponsibilities(PersonHasResponsibilities),
+    TotalsBelowUsage(TotalsBelowUsage),
+    WrongLicensePath(WrongLicensePath),
+    OrderNotDraft(OrderNotDraft),
+    RequestNotPending(RequestNotPending),
 }
 
 impl From<Refusal> for AnyRefusal {
@@ -247,6 +373,34 @@ impl From<Refusal> for AnyRefusal {
             Refusal::PersonIsDeleted { .. } => {
                 AnyRefusal::PersonDeleted(PersonDeleted { code: RefusalCode::PersonDeleted, message })
             }
+            Refusal::PersonHasResponsibilities { responsibilities } => {
+                AnyRefusal::PersonHasResponsibilities(PersonHasResponsibilities { message, responsibilities })
+            }
+            Refusal::TotalsBelowUsage { pools } => AnyRefusal::TotalsBelowUsage(TotalsBelowUsage { message, pools }),
+            Refusal::WrongLicensePath { remedy } => AnyRefusal::WrongLicensePath(WrongLicensePath {
+                code: RefusalCode::WrongLicensePath,
+                message,
+                remedy: remedy.into(),
+            }),
+            Refusal::OrderNotDraft { status } => AnyRefusal::OrderNotDraft(OrderNotDraft {
+                code: RefusalCode::OrderNotDraft,
+                message,
+                status: match status {
+                    OrderStatus::Draft => LicenseOrderStatus::Draft,
+                    OrderStatus::CheckedOut => LicenseOrderStatus::CheckedOut,
+                    OrderStatus::Discarded => LicenseOrderStatus::Discarded,
+                },
+            }),
+            Refusal::RequestNotPending { status } => AnyRefusal::RequestNotPending(RequestNotPending {
+                code: RefusalCode::RequestNotPending,
+                message,
+                status: match status {
+                    RequestStatus::Pending => ChangeRequestStatus::Pending,
+                    RequestStatus::Approved => ChangeRequestStatus::Approved,
+                    RequestStatus::Rejected => ChangeRequestStatus::Rejected,
+                    RequestStatus::Cancelled => ChangeRequestStatus::Cancelled,
+                },
+            }),
         }
     }
 }
@@ -434,7 +588,7 @@ result_union!(
 );
 result_union!(
     /// Result of `deletePerson`.
-    DeletePersonResult: DeletePersonSuccess
+    DeletePersonResult: DeletePersonSuccess | PersonHasResponsibilities | PersonDeleted
 );
 result_union!(
     /// Result of `createProfile`.
@@ -456,3 +610,145 @@ result_union!(
     /// Result of `createSite`.
     CreateSiteResult: CreateSiteSuccess | SiteNameTaken | UsernameTaken
 );
+
+success_with_pools!(
+    /// The person is back, with the login deleted together with them (R4 applied).
+    RestorePersonSuccess { /// The restored person.
+        person: PersonNode }
+);
+success_with_pools!(
+    /// The login is back and occupies its licenses again (R4 applied).
+    RestoreLoginSuccess { /// The restored user.
+        user: UserNode }
+);
+
+/// The responsibility was given.
+#[derive(SimpleObject)]
+pub struct AssignResponsibilitySuccess {
+    /// The new responsibility.
+    pub responsibility: ResponsibilityNode,
+}
+
+/// The order was drafted or changed.
+#[derive(SimpleObject)]
+pub struct LicenseOrderSuccess {
+    /// The order.
+    pub order: LicenseOrderNode,
+}
+
+success_with_pools!(
+    /// The order was checked out: every line applied (or, for a retried key, the first checkout's result).
+    CheckoutSuccess { /// The checked-out order with before/after totals.
+        order: LicenseOrderNode }
+);
+
+/// The change request was submitted, cancelled or rejected.
+#[derive(SimpleObject)]
+pub struct ChangeRequestSuccess {
+    /// The request.
+    pub request: ChangeRequestNode,
+}
+
+success_with_pools!(
+    /// The change request was approved and applied.
+    ApproveChangeRequestSuccess { /// The approved request with before/after totals.
+        request: ChangeRequestNode }
+);
+
+/// The owner account was created.
+#[derive(SimpleObject)]
+pub struct CreateOwnerAccountSuccess {
+    /// The new owner account.
+    pub owner: OwnerNode,
+}
+
+/// The agreement was changed.
+#[derive(SimpleObject)]
+pub struct UpdateAgreementSuccess {
+    /// The site whose agreement changed.
+    pub site: SiteNode,
+}
+
+result_union!(
+    /// Result of `restorePerson`.
+    RestorePersonResult: RestorePersonSuccess | LicenseLimitExceeded | UsernameTaken
+);
+result_union!(
+    /// Result of `restoreLogin`.
+    RestoreLoginResult: RestoreLoginSuccess | LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted
+);
+result_union!(
+    /// Result of `assignResponsibility`.
+    AssignResponsibilityResult: AssignResponsibilitySuccess | PersonDeleted
+);
+result_union!(
+    /// Result of `createLicenseOrder`, `updateLicenseOrder` and `discardLicenseOrder`.
+    LicenseOrderResult: LicenseOrderSuccess | WrongLicensePath | OrderNotDraft
+);
+result_union!(
+    /// Result of `checkoutLicenseOrder`.
+    CheckoutResult: CheckoutSuccess | TotalsBelowUsage | WrongLicensePath | OrderNotDraft
+);
+result_union!(
+    /// Result of `submitChangeRequest`, `cancelChangeRequest` and `rejectChangeRequest`.
+    ChangeRequestResult: ChangeRequestSuccess | WrongLicensePath | RequestNotPending
+);
+result_union!(
+    /// Result of `approveChangeRequest`.
+    ApproveChangeRequestResult: ApproveChangeRequestSuccess | TotalsBelowUsage | RequestNotPending
+);
+result_union!(
+    /// Result of `createOwnerAccount`.
+    CreateOwnerAccountResult: CreateOwnerAccountSuccess | UsernameTaken
+);
+
+/// What a change would decide right now, written nowhere: the same code as
+/// the mutation, run in a transaction that is rolled back.
+pub struct LicensePreview {
+    pub refusal: Option<RefusalInterface>,
+    pub pools: Vec<crate::domain::PoolChange>,
+}
+
+/// What a change would decide right now, written nowhere: the same code as
+/// the mutation, run in a transaction that is rolled back.
+#[Object]
+impl LicensePreview {
+    /// Whether the mutation would be accepted now.
+    async fn allowed(&self) -> bool {
+        self.refusal.is_none()
+    }
+    /// Per pool: used and total before and after, available, shortfall.
+    async fn pools(&self) -> Vec<PoolImpactNode> {
+        self.pools.iter().cloned().map(PoolImpactNode).collect()
+    }
+    /// The refusal the mutation would answer with, if any.
+    async fn refusal(&self) -> Option<&RefusalInterface> {
+        self.refusal.as_ref()
+    }
+}
+
+impl LicensePreview {
+    pub fn of<T>(decided: crate::service::Decided<T>) -> Self {
+        LicensePreview { refusal: decided.outcome.err().map(|r| AnyRefusal::from(r).into()), pools: decided.pools }
+    }
+}
+
+impl From<AnyRefusal> for RefusalInterface {
+    fn from(r: AnyRefusal) -> Self {
+        match r {
+            AnyRefusal::LicenseLimitExceeded(x) => RefusalInterface::LicenseLimitExceeded(x),
+            AnyRefusal::PoolBelowUsage(x) => RefusalInterface::PoolBelowUsage(x),
+            AnyRefusal::UsernameTaken(x) => RefusalInterface::UsernameTaken(x),
+            AnyRefusal::ProfileInUse(x) => RefusalInterface::ProfileInUse(x),
+            AnyRefusal::ProfileNameTaken(x) => RefusalInterface::ProfileNameTaken(x),
+            AnyRefusal::SiteNameTaken(x) => RefusalInterface::SiteNameTaken(x),
+            AnyRefusal::PersonAlreadyHasLogin(x) => RefusalInterface::PersonAlreadyHasLogin(x),
+            AnyRefusal::PersonDeleted(x) => RefusalInterface::PersonDeleted(x),
+            AnyRefusal::PersonHasResponsibilities(x) => RefusalInterface::PersonHasResponsibilities(x),
+            AnyRefusal::TotalsBelowUsage(x) => RefusalInterface::TotalsBelowUsage(x),
+            AnyRefusal::WrongLicensePath(x) => RefusalInterface::WrongLicensePath(x),
+            AnyRefusal::OrderNotDraft(x) => RefusalInterface::OrderNotDraft(x),
+            AnyRefusal::RequestNotPending(x) => RefusalInterface::RequestNotPending(x),
+        }
+    }
+}

@@ -6,7 +6,9 @@ use async_graphql::{Context, Enum, ID, Interface, Object};
 
 use super::context::rc;
 use super::ids::{Kind, encode};
-use super::loaders::{AgreementOfSite, LoginOfPerson, ModulesOfProfile, PoolsOfSite};
+use super::loaders::{
+    AgreementOfSite, LinesOfOrder, LinesOfRequest, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf,
+};
 use crate::domain::policy::Remedy;
 use crate::domain::{self, Principal};
 use crate::service::{ServiceError, remedy_text};
@@ -29,6 +31,10 @@ pub enum Node {
     User(UserNode),
     Profile(ProfileNode),
     Module(ModuleNode),
+    LicenseOrder(LicenseOrderNode),
+    ChangeRequest(ChangeRequestNode),
+    Responsibility(ResponsibilityNode),
+    AgreementOwner(OwnerNode),
 }
 
 /// A customer site: the tenant. Everything else belongs to exactly one site.
@@ -100,6 +106,32 @@ impl AgreementNode {
     async fn remedy(&self) -> LicenseRemedy {
         Remedy::for_agreement(self.0.self_service).into()
     }
+    /// The agreement's owner, if one is set (R11).
+    async fn owner(&self) -> Option<OwnerNode> {
+        self.0.owner.clone().map(OwnerNode)
+    }
+}
+
+/// An agreement owner: the person responsible for an agreement, with an
+/// account of their own outside the site's users (R11).
+pub struct OwnerNode(pub domain::Owner);
+
+/// An agreement owner: the person responsible for an agreement, with an
+/// account of their own outside the site's users (R11).
+#[Object(name = "AgreementOwner")]
+impl OwnerNode {
+    /// Opaque global id of the owner account.
+    async fn id(&self) -> ID {
+        encode(Kind::Owner, self.0.id.0)
+    }
+    /// The owner's name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The owner's username.
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
 }
 
 /// A licensed part of the system, such as Case or Document. Modules are data.
@@ -145,6 +177,16 @@ impl LicensePoolNode {
     async fn available(&self) -> i64 {
         self.0.available()
     }
+    /// `used / total` (1 when the total is 0).
+    async fn usage_ratio(&self) -> f64 {
+        if self.0.total == 0 { 1.0 } else { self.0.used as f64 / self.0.total as f64 }
+    }
+    /// True when usage has reached the near-limit threshold (default 90%,
+    /// server setting `--near-limit-percent`): warn before anything is refused.
+    async fn near_limit(&self, ctx: &Context<'_>) -> bool {
+        let percent = ctx.data_opt::<super::Settings>().map_or(90, |s| s.near_limit_percent);
+        self.0.used * 100 >= self.0.total * i64::from(percent)
+    }
 }
 
 /// A staff record. A person becomes a user when they get a login (R1).
@@ -182,6 +224,11 @@ impl PersonNode {
     /// The person's user (their login), if they have one.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode))
+    }
+    /// What the person is responsible for on the site (R12).
+    async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
+        let held = rc(ctx).loaders.load_one(ResponsibilitiesOf(self.0.id)).await?.unwrap_or_default();
+        Ok(held.into_iter().map(ResponsibilityNode).collect())
     }
 }
 
@@ -274,6 +321,8 @@ pub enum ViewerKind {
     SiteAdministrator,
     /// A site login without administrator rights.
     SiteUser,
+    /// An agreement owner's own account: manages licenses of owned agreements (R11).
+    AgreementOwner,
 }
 
 /// The signed-in principal.
@@ -288,19 +337,32 @@ impl Viewer {
             Principal::Operator { .. } => ViewerKind::Operator,
             Principal::SiteLogin { is_admin: true, .. } => ViewerKind::SiteAdministrator,
             Principal::SiteLogin { .. } => ViewerKind::SiteUser,
+            Principal::Owner { .. } => ViewerKind::AgreementOwner,
         }
     }
     /// The username signed in with.
     async fn username(&self) -> &str {
         match &self.0 {
-            Principal::Operator { username, .. } | Principal::SiteLogin { username, .. } => username,
+            Principal::Operator { username, .. }
+            | Principal::SiteLogin { username, .. }
+            | Principal::Owner { username, .. } => username,
         }
     }
     /// The signed-in user, for site logins.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         match &self.0 {
-            Principal::Operator { .. } => Ok(None),
+            Principal::Operator { .. } | Principal::Owner { .. } => Ok(None),
             Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode)),
+        }
+    }
+    /// For agreement owners: the sites whose agreements they own (R11).
+    async fn owned_sites(&self, ctx: &Context<'_>) -> R<Vec<SiteNode>> {
+        match &self.0 {
+            Principal::Owner { sites, .. } => {
+                let found = rc(ctx).loaders.load_many(sites.iter().copied()).await?;
+                Ok(sites.iter().filter_map(|s| found.get(s).cloned()).map(SiteNode).collect())
+            }
+            _ => Ok(Vec::new()),
         }
     }
     /// The site of a site login.
@@ -419,3 +481,316 @@ connection!(
     /// A page of sites, ordered by creation.
     SiteConnection, SiteEdge, SiteNode, "sites"
 );
+
+connection!(
+    /// A page of license orders, newest first.
+    LicenseOrderConnection, LicenseOrderEdge, LicenseOrderNode, "license orders"
+);
+connection!(
+    /// A page of change requests, newest first.
+    ChangeRequestConnection, ChangeRequestEdge, ChangeRequestNode, "change requests"
+);
+connection!(
+    /// A page of audit events, newest first.
+    AuditEventConnection, AuditEventEdge, AuditEventNode, "audit events"
+);
+
+/// Who did something. The name is kept as it was, so it survives the
+/// person's deletion (R7); `deleted` marks a person who is gone.
+pub struct ActorNode(pub domain::ActorRef);
+
+/// Who did something. The name is kept as it was, so it survives the
+/// person's deletion (R7); `deleted` marks a person who is gone.
+#[Object(name = "Actor")]
+impl ActorNode {
+    /// The actor's name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The actor's person (site logins only), also when deleted.
+    async fn person(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
+        match self.0.person {
+            Some(p) => Ok(rc(ctx).loaders.load_one(p).await?.map(PersonNode)),
+            None => Ok(None),
+        }
+    }
+    /// Whether the actor's person has been deleted since.
+    async fn deleted(&self, ctx: &Context<'_>) -> R<bool> {
+        match self.0.person {
+            Some(p) => Ok(rc(ctx).loaders.load_one(p).await?.is_some_and(|p| p.deleted_at.is_some())),
+            None => Ok(false),
+        }
+    }
+}
+
+/// One module's line of an order or change request.
+pub struct TotalLineNode(pub domain::TotalLine);
+
+/// One module's line of an order or change request.
+#[Object(name = "TotalLine")]
+impl TotalLineNode {
+    /// The module.
+    async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
+        let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
+        Ok(ModuleNode(m))
+    }
+    /// The total asked for.
+    async fn new_total(&self) -> i64 {
+        self.0.new_total
+    }
+    /// The pool's total just before the change was applied (null until applied).
+    async fn total_before(&self) -> Option<i64> {
+        self.0.total_before
+    }
+    /// The pool's total right after (null until applied).
+    async fn total_after(&self) -> Option<i64> {
+        self.0.total_after
+    }
+}
+
+/// Status of a license order.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseOrderStatus {
+    /// Being drafted; can be edited, discarded or checked out.
+    Draft,
+    /// Applied: every line's total was set.
+    CheckedOut,
+    /// Discarded; nothing was applied.
+    Discarded,
+}
+
+/// A self-service change of pool totals: a draft, then a checkout (R10).
+pub struct LicenseOrderNode(pub domain::LicenseOrder);
+
+/// A self-service change of pool totals: a draft, then a checkout (R10).
+#[Object(name = "LicenseOrder")]
+impl LicenseOrderNode {
+    /// Opaque global id of the order.
+    async fn id(&self) -> ID {
+        encode(Kind::LicenseOrder, self.0.id.0)
+    }
+    /// Where the order stands.
+    async fn status(&self) -> LicenseOrderStatus {
+        match self.0.status {
+            domain::OrderStatus::Draft => LicenseOrderStatus::Draft,
+            domain::OrderStatus::CheckedOut => LicenseOrderStatus::CheckedOut,
+            domain::OrderStatus::Discarded => LicenseOrderStatus::Discarded,
+        }
+    }
+    /// New total per module, with before/after totals once checked out.
+    async fn lines(&self, ctx: &Context<'_>) -> R<Vec<TotalLineNode>> {
+        let lines = rc(ctx).loaders.load_one(LinesOfOrder(self.0.id)).await?.unwrap_or_default();
+        Ok(lines.into_iter().map(TotalLineNode).collect())
+    }
+    /// Who drafted it.
+    async fn created_by(&self) -> ActorNode {
+        ActorNode(self.0.created_by.clone())
+    }
+    /// When it was drafted (RFC 3339, UTC).
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    /// Who checked it out.
+    async fn checked_out_by(&self) -> Option<ActorNode> {
+        self.0.checked_out_by.clone().map(ActorNode)
+    }
+    /// When it was checked out.
+    async fn checked_out_at(&self) -> Option<String> {
+        self.0.checked_out_at.map(timestamp)
+    }
+}
+
+/// Status of a change request.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeRequestStatus {
+    /// Waiting for the vendor; the requester may cancel it.
+    Pending,
+    /// Approved and applied.
+    Approved,
+    /// Rejected with a reason; nothing applied.
+    Rejected,
+    /// Cancelled by the requester; nothing applied.
+    Cancelled,
+}
+
+/// A request to the vendor to change pool totals, for agreements without
+/// self-service (R10).
+pub struct ChangeRequestNode(pub domain::ChangeRequest);
+
+/// A request to the vendor to change pool totals, for agreements without
+/// self-service (R10).
+#[Object(name = "ChangeRequest")]
+impl ChangeRequestNode {
+    /// Opaque global id of the request.
+    async fn id(&self) -> ID {
+        encode(Kind::ChangeRequest, self.0.id.0)
+    }
+    /// Where the request stands.
+    async fn status(&self) -> ChangeRequestStatus {
+        match self.0.status {
+            domain::RequestStatus::Pending => ChangeRequestStatus::Pending,
+            domain::RequestStatus::Approved => ChangeRequestStatus::Approved,
+            domain::RequestStatus::Rejected => ChangeRequestStatus::Rejected,
+            domain::RequestStatus::Cancelled => ChangeRequestStatus::Cancelled,
+        }
+    }
+    /// The site asking.
+    async fn site(&self, ctx: &Context<'_>) -> R<Option<SiteNode>> {
+        Ok(rc(ctx).loaders.load_one(self.0.site_id).await?.map(SiteNode))
+    }
+    /// New total per module, with before/after totals once approved.
+    async fn lines(&self, ctx: &Context<'_>) -> R<Vec<TotalLineNode>> {
+        let lines = rc(ctx).loaders.load_one(LinesOfRequest(self.0.id)).await?.unwrap_or_default();
+        Ok(lines.into_iter().map(TotalLineNode).collect())
+    }
+    /// The requester's message to the vendor.
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+    /// Who submitted it.
+    async fn requested_by(&self) -> ActorNode {
+        ActorNode(self.0.requested_by.clone())
+    }
+    /// When it was submitted.
+    async fn created_at(&self) -> String {
+        timestamp(self.0.created_at)
+    }
+    /// Who approved, rejected or cancelled it.
+    async fn decided_by(&self) -> Option<&str> {
+        self.0.decided_by.as_deref()
+    }
+    /// When it was decided.
+    async fn decided_at(&self) -> Option<String> {
+        self.0.decided_at.map(timestamp)
+    }
+    /// Why it was rejected.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+}
+
+/// Kinds of responsibility (R12).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsibilityKindValue {
+    /// A form.
+    Form,
+    /// A document folder.
+    DocumentFolder,
+}
+
+/// Something a person is responsible for on the site (R12).
+pub struct ResponsibilityNode(pub domain::Responsibility);
+
+/// Something a person is responsible for on the site (R12).
+#[Object(name = "Responsibility")]
+impl ResponsibilityNode {
+    /// Opaque global id of the responsibility.
+    async fn id(&self) -> ID {
+        encode(Kind::Responsibility, self.0.id.0)
+    }
+    /// What kind of thing it is.
+    async fn kind(&self) -> ResponsibilityKindValue {
+        if self.0.kind == "FORM" { ResponsibilityKindValue::Form } else { ResponsibilityKindValue::DocumentFolder }
+    }
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Who holds it now.
+    async fn holder(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
+        Ok(rc(ctx).loaders.load_one(self.0.person_id).await?.map(PersonNode))
+    }
+}
+
+/// What a change did, or (refused, previewed) would do, to one pool.
+pub struct PoolImpactNode(pub domain::PoolChange);
+
+/// What a change did, or (refused, previewed) would do, to one pool.
+#[Object(name = "PoolImpact")]
+impl PoolImpactNode {
+    /// The pool's module.
+    async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
+        let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
+        Ok(ModuleNode(m))
+    }
+    /// Licenses in use before the change.
+    async fn used_before(&self) -> i64 {
+        self.0.used_before
+    }
+    /// Licenses in use after it.
+    async fn used_after(&self) -> i64 {
+        self.0.used_after
+    }
+    /// Total before the change.
+    async fn total_before(&self) -> i64 {
+        self.0.total_before
+    }
+    /// Total after it.
+    async fn total_after(&self) -> i64 {
+        self.0.total_after
+    }
+    /// Free licenses before the change.
+    async fn available(&self) -> i64 {
+        self.0.total_before - self.0.used_before
+    }
+    /// Licenses missing for the change to fit (0 when it fits).
+    async fn shortfall(&self) -> i64 {
+        self.0.shortfall()
+    }
+}
+
+/// Whether a change was accepted or refused.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// The change was applied.
+    Accepted,
+    /// The change was refused; nothing was written.
+    Refused,
+}
+
+/// One accepted or refused change, with its actor (R7) and pool numbers.
+pub struct AuditEventNode(pub domain::AuditRecord);
+
+/// One accepted or refused change, with its actor (R7) and pool numbers.
+#[Object(name = "AuditEvent")]
+impl AuditEventNode {
+    /// When it happened (RFC 3339, UTC).
+    async fn at(&self) -> String {
+        timestamp(self.0.at)
+    }
+    /// Who did it.
+    async fn actor(&self) -> ActorNode {
+        ActorNode(self.0.actor.clone())
+    }
+    /// What was done: the mutation's name, e.g. `createLogin`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// What it was done to, e.g. `person:12`.
+    async fn target(&self) -> &str {
+        &self.0.target
+    }
+    /// The person it was about, if any (also when deleted since).
+    async fn target_person(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
+        match self.0.target_person {
+            Some(p) => Ok(rc(ctx).loaders.load_one(p).await?.map(PersonNode)),
+            None => Ok(None),
+        }
+    }
+    /// Accepted or refused.
+    async fn outcome(&self) -> AuditOutcome {
+        if self.0.outcome == "ACCEPTED" { AuditOutcome::Accepted } else { AuditOutcome::Refused }
+    }
+    /// The rule that refused it, e.g. `R4`.
+    async fn rule(&self) -> Option<&str> {
+        self.0.rule.as_deref()
+    }
+    /// The refusal's code and message, if refused.
+    async fn detail(&self) -> &str {
+        &self.0.detail
+    }
+    /// Pool numbers before and after (for refusals: what the change would have needed).
+    async fn pools(&self) -> Vec<PoolImpactNode> {
+        self.0.pools.iter().cloned().map(PoolImpactNode).collect()
+    }
+}

@@ -51,13 +51,19 @@ pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceRe
         Some(Credentials::Operator { id, username, password_hash }) => {
             (password_hash.clone(), Some(Principal::Operator { id: *id, username: username.clone() }), false)
         }
-        Some(Credentials::Login { login, password_hash }) => (
+        Some(Credentials::Owner { id, username, name, password_hash }) => (
+            password_hash.clone(),
+            Some(Principal::Owner { id: *id, username: username.clone(), name: name.clone(), sites: Vec::new() }),
+            false,
+        ),
+        Some(Credentials::Login { login, person_name, password_hash }) => (
             password_hash.clone(),
             Some(Principal::SiteLogin {
                 login_id: login.id,
                 person_id: login.person_id,
                 site_id: login.site_id,
                 username: login.username.clone(),
+                name: person_name.clone(),
                 is_admin: login.is_admin,
             }),
             !login.active_on(Date::today()),
@@ -95,17 +101,23 @@ pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal
     match store.session_owner(&token_hash(token), now()).await? {
         None => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
         Some(SessionOwner::Operator { id, username }) => Ok(Principal::Operator { id, username }),
+        Some(SessionOwner::Owner { id, username, name }) => {
+            // An owner acts on the sites whose agreements it owns now (R11).
+            let sites = store.owner_sites(id).await?;
+            Ok(Principal::Owner { id, username, name, sites })
+        }
         Some(SessionOwner::Login { login_deleted: true, .. } | SessionOwner::Login { person_deleted: true, .. }) => {
             Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN))
         }
         Some(SessionOwner::Login { login, .. }) if !login.active_on(Date::today()) => {
             Err(ServiceError::Unauthenticated("the login's validUntil date has passed; its sessions no longer work"))
         }
-        Some(SessionOwner::Login { login, .. }) => Ok(Principal::SiteLogin {
+        Some(SessionOwner::Login { login, person_name, .. }) => Ok(Principal::SiteLogin {
             login_id: login.id,
             person_id: login.person_id,
             site_id: login.site_id,
             username: login.username,
+            name: person_name,
             is_admin: login.is_admin,
         }),
     }

@@ -90,7 +90,7 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
                 valid_until: None,
                 is_admin: false,
             };
-            let _ = create_login(store, &operator, input).await?;
+            let _ = create_login(store, &operator, input, Mode::Apply).await?;
         }
     }
     Ok(Some(DemoCredentials { admin_username: "admin".into(), admin_password }))

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod licenses;
 pub mod sites;
 pub mod staff;
 
@@ -77,6 +78,25 @@ pub enum Refusal {
     PersonAlreadyHasLogin { person: PersonId },
     /// The person is deleted; restore them first.
     PersonIsDeleted { person: PersonId },
+    /// R12: the person still holds responsibilities; name a colleague to hand them to.
+    PersonHasResponsibilities { responsibilities: Vec<Responsibility> },
+    /// R5 for orders and change requests: every pool the new totals would put below usage.
+    TotalsBelowUsage { pools: Vec<BelowUsage> },
+    /// R10: the agreement decides the path; `remedy` is the one to take.
+    WrongLicensePath { remedy: Remedy },
+    /// The order is no longer a draft (checked out or discarded).
+    OrderNotDraft { status: OrderStatus },
+    /// The change request is no longer pending.
+    RequestNotPending { status: RequestStatus },
+}
+
+/// One pool a change of totals would put below its usage (R5).
+#[derive(Debug, Clone)]
+pub struct BelowUsage {
+    pub module: Module,
+    pub requested_total: i64,
+    pub used: i64,
+    pub users_to_remove: i64,
 }
 
 impl Refusal {
@@ -91,6 +111,11 @@ impl Refusal {
             Refusal::SiteNameTaken { .. } => "SITE_NAME_TAKEN",
             Refusal::PersonAlreadyHasLogin { .. } => "PERSON_ALREADY_HAS_LOGIN",
             Refusal::PersonIsDeleted { .. } => "PERSON_DELETED",
+            Refusal::PersonHasResponsibilities { .. } => "PERSON_HAS_RESPONSIBILITIES",
+            Refusal::TotalsBelowUsage { .. } => "TOTALS_BELOW_USAGE",
+            Refusal::WrongLicensePath { .. } => "WRONG_LICENSE_PATH",
+            Refusal::OrderNotDraft { .. } => "ORDER_NOT_DRAFT",
+            Refusal::RequestNotPending { .. } => "REQUEST_NOT_PENDING",
         }
     }
 
@@ -101,6 +126,10 @@ impl Refusal {
             Refusal::PoolBelowUsage { .. } => "R5",
             Refusal::PersonAlreadyHasLogin { .. } => "R1",
             Refusal::PersonIsDeleted { .. } => "R7",
+            Refusal::PersonHasResponsibilities { .. } => "R12",
+            Refusal::TotalsBelowUsage { .. } => "R5",
+            Refusal::WrongLicensePath { .. } => "R10",
+            Refusal::OrderNotDraft { .. } | Refusal::RequestNotPending { .. } => "R10",
             Refusal::ProfileInUse { .. } => "PROFILE_IN_USE_CANNOT_BE_DELETED",
             Refusal::UsernameTaken { .. } => "USERNAMES_UNIQUE_WITHOUT_CASE",
             Refusal::ProfileNameTaken { .. } | Refusal::SiteNameTaken { .. } => "NAMES_UNIQUE",
@@ -151,6 +180,44 @@ impl Refusal {
             Refusal::SiteNameTaken { name } => format!("A site named `{name}` already exists."),
             Refusal::PersonAlreadyHasLogin { .. } => "This person already has a login.".to_string(),
             Refusal::PersonIsDeleted { .. } => "This person is deleted.".to_string(),
+            Refusal::PersonHasResponsibilities { responsibilities } => format!(
+                "This person is still responsible for {} thing{} ({}); name a colleague to hand {} to.",
+                responsibilities.len(),
+                if responsibilities.len() == 1 { "" } else { "s" },
+                responsibilities.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+                if responsibilities.len() == 1 { "it" } else { "them" },
+            ),
+            Refusal::TotalsBelowUsage { pools } => {
+                let parts: Vec<String> = pools
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} cannot go to {} with {} in use ({} user{} must lose access first)",
+                            p.module.name,
+                            p.requested_total,
+                            p.used,
+                            p.users_to_remove,
+                            if p.users_to_remove == 1 { "" } else { "s" }
+                        )
+                    })
+                    .collect();
+                format!("Nothing was changed: {}.", parts.join("; "))
+            }
+            Refusal::WrongLicensePath { remedy: Remedy::LicenseOrder } => {
+                "This agreement allows self-service: change totals with a license order instead.".to_string()
+            }
+            Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest } => {
+                "This agreement does not allow self-service: submit a change request to the vendor instead.".to_string()
+            }
+            Refusal::OrderNotDraft { status } => {
+                format!(
+                    "The order is {} and can no longer be changed.",
+                    status.as_str().to_lowercase().replace('_', " ")
+                )
+            }
+            Refusal::RequestNotPending { status } => {
+                format!("The change request is already {}.", status.as_str().to_lowercase())
+            }
         }
     }
 }
@@ -166,9 +233,41 @@ pub fn remedy_text(remedy: Remedy) -> &'static str {
 /// What a mutation decided: the success value or a typed refusal.
 pub type Outcome<T> = Result<T, Refusal>;
 
+/// Whether a use case writes, or only says what it would decide (a preview
+/// runs the very same code in a transaction that is rolled back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Preview,
+}
+
+/// What a use case decided, with what it did (or would do) to the pools.
+#[derive(Debug, Clone)]
+pub struct Decided<T> {
+    pub outcome: Outcome<T>,
+    pub pools: Vec<PoolChange>,
+}
+
+/// What an audit event is about.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub label: String,
+    pub person: Option<PersonId>,
+}
+
+impl Target {
+    pub fn new(label: String) -> Self {
+        Target { label, person: None }
+    }
+    pub fn person(id: PersonId) -> Self {
+        Target { label: format!("person:{}", id.0), person: Some(id) }
+    }
+}
+
 /// Applies license deltas (module order) in `tx`. Every module that does
-/// not fit is collected; if any, the refusal names them all with numbers and
-/// the caller must roll back (dropping `tx` does).
+/// not fit is collected (and noted in the journal with the numbers it would
+/// have reached); if any, the refusal names them all and the caller must
+/// roll back (dropping `tx` does).
 pub(crate) async fn apply_deltas(
     tx: &mut Tx,
     site: SiteId,
@@ -184,6 +283,17 @@ pub(crate) async fn apply_deltas(
         return Ok(Ok(()));
     }
     let pools = tx.pools(site).await?;
+    for &(module, delta) in &short {
+        if let Some(p) = pools.iter().find(|p| p.module_id == module) {
+            tx.note(PoolChange {
+                module_id: module,
+                used_before: p.used,
+                used_after: p.used + delta,
+                total_before: p.total,
+                total_after: p.total,
+            });
+        }
+    }
     let modules = tx.modules().await?;
     let remedy = Remedy::for_agreement(tx.self_service(site).await?);
     let shortages = policy::shortages(&short, &pools)
@@ -201,12 +311,22 @@ pub(crate) async fn audit_accepted(
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
-    target: &str,
-    detail: String,
+    target: &Target,
 ) -> ServiceResult<()> {
-    let actor = principal.actor_name();
-    tx.insert_audit(AuditEvent { site, actor: &actor, action, target, outcome: "ACCEPTED", rule: None, detail }, now())
-        .await?;
+    let actor = principal.actor();
+    let pools = tx.journal().to_vec();
+    let event = AuditEvent {
+        site,
+        actor: &actor,
+        action,
+        target: &target.label,
+        target_person: target.person,
+        outcome: "ACCEPTED",
+        rule: None,
+        detail: String::new(),
+        pools: &pools,
+    };
+    tx.insert_audit(event, now()).await?;
     Ok(())
 }
 
@@ -216,46 +336,70 @@ pub(crate) async fn audit_refused(
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
-    target: &str,
+    target: &Target,
     refusal: &Refusal,
+    pools: &[PoolChange],
 ) -> ServiceResult<()> {
-    let actor = principal.actor_name();
+    let actor = principal.actor();
     let mut tx = store.begin().await?;
     let event = AuditEvent {
         site,
         actor: &actor,
         action,
-        target,
+        target: &target.label,
+        target_person: target.person,
         outcome: "REFUSED",
         rule: Some(refusal.rule()),
         detail: format!("{}: {}", refusal.code(), refusal.message()),
+        pools,
     };
     tx.insert_audit(event, now()).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Finishes a mutation: commits on success; on refusal the transaction is
-/// dropped (rolled back) and the refusal audited.
-pub(crate) async fn finish<T>(
+/// Finishes a use case. Applying: commits with its audit event on success;
+/// on refusal rolls back and audits the refusal. Previewing: always rolls
+/// back and audits nothing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_with<T>(
     store: &Store,
     mut tx: Tx,
+    mode: Mode,
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
-    target: &str,
+    target: &Target,
     outcome: Outcome<T>,
-) -> ServiceResult<Outcome<T>> {
-    match outcome {
-        Ok(value) => {
-            audit_accepted(&mut tx, principal, site, action, target, String::new()).await?;
-            tx.commit().await?;
-            Ok(Ok(value))
+) -> ServiceResult<Decided<T>> {
+    let pools = tx.journal().to_vec();
+    match (mode, outcome) {
+        (Mode::Preview, outcome) => {
+            tx.rollback().await?;
+            Ok(Decided { outcome, pools })
         }
-        Err(refusal) => {
-            drop(tx);
-            audit_refused(store, principal, site, action, target, &refusal).await?;
-            Ok(Err(refusal))
+        (Mode::Apply, Ok(value)) => {
+            audit_accepted(&mut tx, principal, site, action, target).await?;
+            tx.commit().await?;
+            Ok(Decided { outcome: Ok(value), pools })
+        }
+        (Mode::Apply, Err(refusal)) => {
+            tx.rollback().await?;
+            audit_refused(store, principal, site, action, target, &refusal, &pools).await?;
+            Ok(Decided { outcome: Err(refusal), pools })
         }
     }
+}
+
+/// [`finish_with`] for use cases that have no preview.
+pub(crate) async fn finish<T>(
+    store: &Store,
+    tx: Tx,
+    principal: &Principal,
+    site: Option<SiteId>,
+    action: &str,
+    target: &Target,
+    outcome: Outcome<T>,
+) -> ServiceResult<Outcome<T>> {
+    Ok(finish_with(store, tx, Mode::Apply, principal, site, action, target, outcome).await?.outcome)
 }

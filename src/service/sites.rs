@@ -43,7 +43,8 @@ pub async fn create_site(
     let mut tx = store.begin().await?;
     let outcome = create_site_in(&mut tx, &modules, &input, &password_hash).await?;
     let site = outcome.as_ref().ok().map(|c| c.site);
-    finish(store, tx, principal, site, "createSite", &format!("site:{}", input.name.as_str()), outcome).await
+    finish(store, tx, principal, site, "createSite", &Target::new(format!("site:{}", input.name.as_str())), outcome)
+        .await
 }
 
 async fn create_site_in(
@@ -111,6 +112,7 @@ pub async fn set_pool_total(
             module,
         }),
     };
-    let target = format!("pool:{}:{}", site.0, outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default());
+    let target =
+        Target::new(format!("pool:{}:{}", site.0, outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default()));
     finish(store, tx, principal, Some(site), "setPoolTotal", &target, outcome).await
 }

@@ -20,12 +20,13 @@ async fn managed_site(
 
 /// The site a new object goes to: the principal's own, or the one an operator names.
 pub fn target_site(principal: &Principal, requested: Option<SiteId>) -> ServiceResult<SiteId> {
-    match (principal.site(), requested) {
+    match (principal.default_site(), requested) {
         (Some(own), None) => Ok(own),
         (_, Some(site)) => Ok(site),
-        (None, None) => {
-            Err(ServiceError::Invalid(InvalidInput::new("siteId", "an operator must name the site (siteId)")))
-        }
+        (None, None) => Err(ServiceError::Invalid(InvalidInput::new(
+            "siteId",
+            "name the site (siteId): operators and owners of several agreements act on more than one",
+        ))),
     }
 }
 
@@ -52,7 +53,7 @@ pub async fn resolve_modules(store: &Store, codes: &[ModuleCode]) -> ServiceResu
 fn is_self(principal: &Principal, login: Option<LoginId>, person: Option<PersonId>) -> bool {
     match principal {
         Principal::SiteLogin { login_id, person_id, .. } => Some(*login_id) == login || Some(*person_id) == person,
-        Principal::Operator { .. } => false,
+        Principal::Operator { .. } | Principal::Owner { .. } => false,
     }
 }
 
@@ -91,8 +92,7 @@ pub async fn create_person(
         return Err(ServiceError::NotFound("site"));
     }
     let person = tx.insert_person(site, &input.name, input.email.as_ref(), now()).await?;
-    audit_accepted(&mut tx, principal, Some(site), "createPerson", &format!("person:{}", person.id.0), String::new())
-        .await?;
+    audit_accepted(&mut tx, principal, Some(site), "createPerson", &Target::person(person.id)).await?;
     tx.commit().await?;
     Ok(person)
 }
@@ -116,7 +116,7 @@ pub async fn update_person(
             ..person
         })
     };
-    finish(store, tx, principal, Some(site), "updatePerson", &format!("person:{}", id.0), outcome).await
+    finish(store, tx, principal, Some(site), "updatePerson", &Target::person(id), outcome).await
 }
 
 /// What a removal freed (R6): the pools after it, totals unchanged.
@@ -126,7 +126,7 @@ pub struct Removed {
 }
 
 /// Frees the licenses of a live login inside `tx` and marks it deleted (R6).
-async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult<Vec<ModuleId>> {
+async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: bool) -> ServiceResult<Vec<ModuleId>> {
     let mut freed = Vec::new();
     if login.occupying {
         tx.lock_profile(site, login.profile_id, -1).await?;
@@ -137,31 +137,198 @@ async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult
         apply_deltas(tx, site, &deltas).await?.map_err(|_| ServiceError::Internal)?;
         freed = modules;
     }
-    tx.mark_login_deleted(login.id, now()).await?;
+    tx.mark_login_deleted(login.id, now(), with_person).await?;
     tx.release_username(&login.username.to_ascii_lowercase()).await?;
     tx.revoke_login_sessions(login.id, now()).await?;
     Ok(freed)
 }
 
-/// Deletes a person (a tombstone, R7) and their login, freeing its licenses (R6).
-pub async fn delete_person(store: &Store, principal: &Principal, id: PersonId) -> ServiceResult<Outcome<Removed>> {
+/// Deletes a person (a tombstone, R7) and their login, freeing its licenses
+/// (R6). A person who still holds responsibilities is refused with the list,
+/// unless `hand_over_to` names a live colleague of the same site, who gets
+/// them in the same transaction (R12).
+pub async fn delete_person(
+    store: &Store,
+    principal: &Principal,
+    id: PersonId,
+    hand_over_to: Option<PersonId>,
+) -> ServiceResult<Outcome<Removed>> {
     let site = managed_site(store, principal, Owned::Person(id), "person").await?;
     if is_self(principal, None, Some(id)) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
+    if hand_over_to == Some(id) {
+        return Err(
+            InvalidInput::new("handOverTo", "responsibilities cannot be handed to the person being deleted").into()
+        );
+    }
     let mut tx = store.begin().await?;
-    let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
+    let outcome = delete_person_in(&mut tx, site, id, hand_over_to).await?;
+    finish(store, tx, principal, Some(site), "deletePerson", &Target::person(id), outcome).await
+}
+
+async fn delete_person_in(
+    tx: &mut Tx,
+    site: SiteId,
+    id: PersonId,
+    hand_over_to: Option<PersonId>,
+) -> ServiceResult<Outcome<Removed>> {
+    // Lock order: people by id, then the login.
+    let mut ids = vec![id];
+    ids.extend(hand_over_to);
+    ids.sort();
+    let mut person = None;
+    let mut heir = None;
+    for pid in ids {
+        let locked = tx.lock_person(site, pid).await?;
+        if pid == id {
+            person = locked;
+        } else {
+            heir = Some(locked.ok_or(ServiceError::NotFound("person to hand over to"))?);
+        }
+    }
+    let person = person.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
         return Err(ServiceError::NotFound("person"));
     }
+    let held = tx.responsibilities_of_person(id).await?;
+    if !held.is_empty() {
+        match heir {
+            None => return Ok(Err(Refusal::PersonHasResponsibilities { responsibilities: held })),
+            Some(heir) if heir.deleted_at.is_some() => return Ok(Err(Refusal::PersonIsDeleted { person: heir.id })),
+            Some(heir) => {
+                tx.hand_over_responsibilities(id, heir.id).await?;
+            }
+        }
+    }
     let freed_modules = match tx.lock_login_of_person(site, id).await? {
-        Some(login) => remove_login(&mut tx, site, &login).await?,
+        Some(login) => remove_login(tx, site, &login, true).await?,
         None => Vec::new(),
     };
     let at = now();
     tx.mark_person_deleted(id, at).await?;
-    let outcome = Ok(Removed { person: Person { deleted_at: Some(at), ..person }, freed_modules });
-    finish(store, tx, principal, Some(site), "deletePerson", &format!("person:{}", id.0), outcome).await
+    Ok(Ok(Removed { person: Person { deleted_at: Some(at), ..person }, freed_modules }))
+}
+
+/// Restores a deleted person and the login deleted with them; the login's
+/// licenses are consumed again, so R4 applies, and its username must still
+/// be free.
+pub async fn restore_person(
+    store: &Store,
+    principal: &Principal,
+    id: PersonId,
+    mode: Mode,
+) -> ServiceResult<Decided<Person>> {
+    let site = managed_site(store, principal, Owned::Person(id), "person").await?;
+    let mut tx = store.begin().await?;
+    let outcome = restore_person_in(&mut tx, site, id).await?;
+    finish_with(store, tx, mode, principal, Some(site), "restorePerson", &Target::person(id), outcome).await
+}
+
+async fn restore_person_in(tx: &mut Tx, site: SiteId, id: PersonId) -> ServiceResult<Outcome<Person>> {
+    let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
+    if person.deleted_at.is_none() {
+        return Err(InvalidInput::new("id", "this person is not deleted").into());
+    }
+    if let Some(login) = tx.lock_login_deleted_with(site, id).await?
+        && let Err(refusal) = bring_back_login(tx, site, &login).await?
+    {
+        return Ok(Err(refusal));
+    }
+    tx.mark_person_restored(id).await?;
+    Ok(Ok(Person { deleted_at: None, ..person }))
+}
+
+/// Brings a deleted login back: its username, its place on the profile and
+/// its licenses (R4).
+async fn bring_back_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult<Outcome<()>> {
+    if !tx.reserve_username(&login.username.to_ascii_lowercase(), "LOGIN").await? {
+        return Ok(Err(Refusal::UsernameTaken { username: login.username.clone() }));
+    }
+    tx.lock_profile(site, login.profile_id, 1).await?.ok_or(ServiceError::NotFound("profile"))?;
+    let modules: Vec<ModuleId> =
+        tx.profile_module_ids(&[login.profile_id]).await?.into_iter().map(|(_, m)| m).collect();
+    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
+        return Ok(Err(refusal));
+    }
+    tx.mark_login_restored(login.id).await?;
+    Ok(Ok(()))
+}
+
+/// Restores a deleted login of a live person who has no other login (R4 applies).
+pub async fn restore_login(
+    store: &Store,
+    principal: &Principal,
+    id: LoginId,
+    mode: Mode,
+) -> ServiceResult<Decided<Login>> {
+    let (site, person_id) = match store.last_login_by_id(id).await? {
+        Some(login) => (login.site_id, login.person_id),
+        None => return Err(ServiceError::NotFound("login")),
+    };
+    authorize(principal, Action::ManageStaff(site), "login")?;
+    let mut tx = store.begin().await?;
+    let outcome = restore_login_in(&mut tx, site, person_id, id).await?;
+    finish_with(store, tx, mode, principal, Some(site), "restoreLogin", &Target::person(person_id), outcome).await
+}
+
+async fn restore_login_in(
+    tx: &mut Tx,
+    site: SiteId,
+    person_id: PersonId,
+    id: LoginId,
+) -> ServiceResult<Outcome<Login>> {
+    let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
+    if person.deleted_at.is_some() {
+        return Ok(Err(Refusal::PersonIsDeleted { person: person_id }));
+    }
+    if tx.lock_login_of_person(site, person_id).await?.is_some() {
+        return Ok(Err(Refusal::PersonAlreadyHasLogin { person: person_id }));
+    }
+    let login = tx.lock_deleted_login(site, id).await?.ok_or(ServiceError::NotFound("deleted login"))?;
+    if let Err(refusal) = bring_back_login(tx, site, &login).await? {
+        return Ok(Err(refusal));
+    }
+    Ok(Ok(Login { occupying: true, ..login }))
+}
+
+/// Gives a person a responsibility (a form, a document folder) (R12).
+pub async fn assign_responsibility(
+    store: &Store,
+    principal: &Principal,
+    person: PersonId,
+    kind: ResponsibilityKind,
+    name: ResponsibilityName,
+) -> ServiceResult<Outcome<ResponsibilityId>> {
+    let site = managed_site(store, principal, Owned::Person(person), "person").await?;
+    let mut tx = store.begin().await?;
+    let holder = tx.lock_person(site, person).await?.ok_or(ServiceError::NotFound("person"))?;
+    let outcome = if holder.deleted_at.is_some() {
+        Err(Refusal::PersonIsDeleted { person })
+    } else {
+        Ok(tx.insert_responsibility(site, person, kind.as_str(), name.as_str(), now()).await?)
+    };
+    finish(store, tx, principal, Some(site), "assignResponsibility", &Target::person(person), outcome).await
+}
+
+/// Removes a responsibility.
+pub async fn remove_responsibility(store: &Store, principal: &Principal, id: ResponsibilityId) -> ServiceResult<()> {
+    let site = store.site_of_responsibility(id).await?.ok_or(ServiceError::NotFound("responsibility"))?;
+    authorize(principal, Action::ManageStaff(site), "responsibility")?;
+    let mut tx = store.begin().await?;
+    if !tx.delete_responsibility(site, id).await? {
+        return Err(ServiceError::NotFound("responsibility"));
+    }
+    audit_accepted(
+        &mut tx,
+        principal,
+        Some(site),
+        "removeResponsibility",
+        &Target::new(format!("responsibility:{}", id.0)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A new login, parsed.
@@ -176,13 +343,22 @@ pub struct LoginInput {
 
 /// Creates a login: the person becomes a user and occupies one license per
 /// module of the profile (R1, R2), if the pools have room (R4).
-pub async fn create_login(store: &Store, principal: &Principal, input: LoginInput) -> ServiceResult<Outcome<Login>> {
+pub async fn create_login(
+    store: &Store,
+    principal: &Principal,
+    input: LoginInput,
+    mode: Mode,
+) -> ServiceResult<Decided<Login>> {
     let site = managed_site(store, principal, Owned::Person(input.person), "person").await?;
-    let password_hash = hash_password(&input.password).await?;
+    // A preview writes nothing, so it needs no real hash.
+    let password_hash = match mode {
+        Mode::Apply => hash_password(&input.password).await?,
+        Mode::Preview => String::new(),
+    };
     let mut tx = store.begin().await?;
     let outcome = create_login_in(&mut tx, site, &input, &password_hash).await?;
-    let target = format!("person:{}", input.person.0);
-    finish(store, tx, principal, Some(site), "createLogin", &target, outcome).await
+    let target = Target::person(input.person);
+    finish_with(store, tx, mode, principal, Some(site), "createLogin", &target, outcome).await
 }
 
 async fn create_login_in(
@@ -261,18 +437,21 @@ pub async fn update_login(
     principal: &Principal,
     id: LoginId,
     changes: LoginChanges,
-) -> ServiceResult<Outcome<Login>> {
+    mode: Mode,
+) -> ServiceResult<Decided<Login>> {
     let site = managed_site(store, principal, Owned::Login(id), "login").await?;
     if changes.is_admin == Some(false) && is_self(principal, Some(id), None) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
-    let password_hash = match &changes.password {
-        Some(p) => Some(hash_password(p).await?),
-        None => None,
+    let password_hash = match (&changes.password, mode) {
+        (Some(p), Mode::Apply) => Some(hash_password(p).await?),
+        (Some(_), Mode::Preview) => Some(String::new()),
+        (None, _) => None,
     };
     let mut tx = store.begin().await?;
     let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
-    finish(store, tx, principal, Some(site), "updateLogin", &format!("login:{}", id.0), outcome).await
+    finish_with(store, tx, mode, principal, Some(site), "updateLogin", &Target::new(format!("login:{}", id.0)), outcome)
+        .await
 }
 
 async fn update_login_in(
@@ -327,9 +506,9 @@ pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> 
     let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
     let login =
         tx.lock_login(site, id).await?.filter(|l| l.person_id == person_id).ok_or(ServiceError::NotFound("login"))?;
-    let freed_modules = remove_login(&mut tx, site, &login).await?;
+    let freed_modules = remove_login(&mut tx, site, &login, false).await?;
     let outcome = Ok(Removed { person, freed_modules });
-    finish(store, tx, principal, Some(site), "deleteLogin", &format!("login:{}", id.0), outcome).await
+    finish(store, tx, principal, Some(site), "deleteLogin", &Target::new(format!("login:{}", id.0)), outcome).await
 }
 
 /// A new profile, parsed.
@@ -359,7 +538,7 @@ pub async fn create_profile(
             Ok(id)
         }
     };
-    finish(store, tx, principal, Some(site), "createProfile", &format!("site:{}", site.0), outcome).await
+    finish(store, tx, principal, Some(site), "createProfile", &Target::new(format!("site:{}", site.0)), outcome).await
 }
 
 /// Renames a profile and/or sets its modules. Adding a module needs one
@@ -370,7 +549,8 @@ pub async fn update_profile(
     id: ProfileId,
     name: Option<ProfileName>,
     modules: Option<Vec<ModuleCode>>,
-) -> ServiceResult<Outcome<ProfileId>> {
+    mode: Mode,
+) -> ServiceResult<Decided<ProfileId>> {
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
     let modules = match modules {
         Some(codes) => Some(resolve_modules(store, &codes).await?),
@@ -378,7 +558,17 @@ pub async fn update_profile(
     };
     let mut tx = store.begin().await?;
     let outcome = update_profile_in(&mut tx, site, id, name, modules).await?;
-    finish(store, tx, principal, Some(site), "updateProfile", &format!("profile:{}", id.0), outcome).await
+    finish_with(
+        store,
+        tx,
+        mode,
+        principal,
+        Some(site),
+        "updateProfile",
+        &Target::new(format!("profile:{}", id.0)),
+        outcome,
+    )
+    .await
 }
 
 async fn update_profile_in(
@@ -426,5 +616,5 @@ pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId)
             Ok(id)
         }
     };
-    finish(store, tx, principal, Some(site), "deleteProfile", &format!("profile:{}", id.0), outcome).await
+    finish(store, tx, principal, Some(site), "deleteProfile", &Target::new(format!("profile:{}", id.0)), outcome).await
 }

@@ -3,10 +3,12 @@
 //! sit in [`Backend`]. Every statement goes through a counting helper so that
 //! tests and benchmarks can report SQL statements per request.
 
+mod lifecycle;
 mod reads;
 mod sql;
 mod writes;
 
+pub use lifecycle::*;
 pub use reads::*;
 pub use writes::*;
 
@@ -136,7 +138,7 @@ impl Store {
     pub async fn begin(&self) -> StoreResult<Tx> {
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx { inner, statements: self.statements.clone() })
+        Ok(Tx { inner, statements: self.statements.clone(), journal: Vec::new() })
     }
 
     fn tick(&self) {
@@ -158,9 +160,27 @@ impl Store {
 pub struct Tx {
     inner: Transaction<'static, Any>,
     statements: Arc<AtomicU64>,
+    /// Every pool change applied in this transaction, for audit and previews.
+    journal: Vec<crate::domain::PoolChange>,
 }
 
 impl Tx {
+    /// The pool changes applied so far, in order.
+    pub fn journal(&self) -> &[crate::domain::PoolChange] {
+        &self.journal
+    }
+
+    /// Notes what a refused change would have done to a pool (never applied).
+    pub fn note(&mut self, change: crate::domain::PoolChange) {
+        self.journal.push(change);
+    }
+
+    /// Ends the transaction without writing anything (previews).
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.inner.rollback().await
+    }
+
     pub async fn commit(self) -> StoreResult<()> {
         self.statements.fetch_add(1, Ordering::Relaxed);
         self.inner.commit().await

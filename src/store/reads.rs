@@ -75,11 +75,18 @@ fn site_from(row: &AnyRow) -> StoreResult<Site> {
 }
 
 fn agreement_from(row: &AnyRow) -> StoreResult<Agreement> {
+    let owner = match row.try_get::<Option<i64>, _>("owner_id")? {
+        Some(id) => {
+            Some(Owner { id: OwnerId(id), name: row.try_get("owner_name")?, username: row.try_get("owner_username")? })
+        }
+        None => None,
+    };
     Ok(Agreement {
         id: row.try_get("id")?,
         site_id: SiteId(row.try_get("site_id")?),
         name: row.try_get("name")?,
         self_service: row.try_get::<i64, _>("self_service")? != 0,
+        owner,
     })
 }
 
@@ -87,14 +94,16 @@ fn agreement_from(row: &AnyRow) -> StoreResult<Agreement> {
 #[derive(Debug, Clone)]
 pub enum SessionOwner {
     Operator { id: OperatorId, username: String },
-    Login { login: Login, person_deleted: bool, login_deleted: bool },
+    Owner { id: OwnerId, username: String, name: String },
+    Login { login: Login, person_name: String, person_deleted: bool, login_deleted: bool },
 }
 
 /// Credentials found for a sign-in attempt.
 #[derive(Debug, Clone)]
 pub enum Credentials {
     Operator { id: OperatorId, username: String, password_hash: String },
-    Login { login: Login, password_hash: String },
+    Owner { id: OwnerId, username: String, name: String, password_hash: String },
+    Login { login: Login, person_name: String, password_hash: String },
 }
 
 /// Filters of the `users` connection.
@@ -115,7 +124,7 @@ pub struct PersonFilter {
     pub include_deleted: bool,
 }
 
-fn like_pattern(text: &str) -> String {
+pub(super) fn like_pattern(text: &str) -> String {
     let escaped: String = text
         .to_lowercase()
         .chars()
@@ -136,10 +145,13 @@ impl Store {
     /// The live owner of an unexpired, unrevoked session.
     pub async fn session_owner(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionOwner>> {
         let sql = "SELECT s.operator_id, o.username AS operator_username, \
+                   s.owner_id, w.username AS owner_username, w.name AS owner_name, \
                    l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, \
-                   l.occupying, l.created_at, l.deleted_at AS login_deleted_at, p.deleted_at AS person_deleted_at \
+                   l.occupying, l.created_at, l.deleted_at AS login_deleted_at, p.deleted_at AS person_deleted_at, \
+                   p.name AS person_name \
                    FROM sessions s \
                    LEFT JOIN operators o ON o.id = s.operator_id \
+                   LEFT JOIN owner_accounts w ON w.id = s.owner_id \
                    LEFT JOIN logins l ON l.id = s.login_id \
                    LEFT JOIN people p ON p.id = l.person_id \
                    WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
@@ -152,8 +164,16 @@ impl Store {
                 username: row.try_get("operator_username")?,
             }));
         }
+        if let Some(id) = row.try_get::<Option<i64>, _>("owner_id")? {
+            return Ok(Some(SessionOwner::Owner {
+                id: OwnerId(id),
+                username: row.try_get("owner_username")?,
+                name: row.try_get("owner_name")?,
+            }));
+        }
         Ok(Some(SessionOwner::Login {
             login: login_from(&row)?,
+            person_name: row.try_get("person_name")?,
             person_deleted: row.try_get::<Option<i64>, _>("person_deleted_at")?.is_some(),
             login_deleted: row.try_get::<Option<i64>, _>("login_deleted_at")?.is_some(),
         }))
@@ -162,11 +182,22 @@ impl Store {
     /// Credentials for `username_key`: a live login of a live person, or an operator.
     pub async fn credentials(&self, username_key: &str) -> StoreResult<Option<Credentials>> {
         let sql = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, \
-                   l.occupying, l.created_at, l.password_hash FROM logins l JOIN people p ON p.id = l.person_id \
+                   l.occupying, l.created_at, l.password_hash, p.name AS person_name \
+                   FROM logins l JOIN people p ON p.id = l.person_id \
                    WHERE l.username_key = $1 AND l.deleted_at IS NULL AND p.deleted_at IS NULL";
         if let Some(row) = self.fetch_optional(sqlx::query(sql).bind(username_key.to_string())).await? {
             return Ok(Some(Credentials::Login {
                 login: login_from(&row)?,
+                person_name: row.try_get("person_name")?,
+                password_hash: row.try_get("password_hash")?,
+            }));
+        }
+        let sql = "SELECT id, username, name, password_hash FROM owner_accounts WHERE username_key = $1";
+        if let Some(row) = self.fetch_optional(sqlx::query(sql).bind(username_key.to_string())).await? {
+            return Ok(Some(Credentials::Owner {
+                id: OwnerId(row.try_get("id")?),
+                username: row.try_get("username")?,
+                name: row.try_get("name")?,
                 password_hash: row.try_get("password_hash")?,
             }));
         }
@@ -179,6 +210,14 @@ impl Store {
             username: row.try_get("username")?,
             password_hash: row.try_get("password_hash")?,
         }))
+    }
+
+    /// The sites whose agreements an owner owns (R11).
+    pub async fn owner_sites(&self, owner: OwnerId) -> StoreResult<Vec<SiteId>> {
+        let rows = self
+            .fetch_all(sqlx::query("SELECT site_id FROM agreements WHERE owner_id = $1 ORDER BY site_id").bind(owner.0))
+            .await?;
+        rows.iter().map(|r| r.try_get("site_id").map(SiteId)).collect()
     }
 
     pub async fn modules(&self) -> StoreResult<Vec<Module>> {
@@ -208,7 +247,11 @@ impl Store {
     }
 
     pub async fn agreements_by_sites(&self, ids: &[SiteId]) -> StoreResult<Vec<Agreement>> {
-        let mut qb = Sql::new("SELECT id, site_id, name, self_service FROM agreements WHERE site_id IN ");
+        let mut qb = Sql::new(
+            "SELECT a.id, a.site_id, a.name, a.self_service, a.owner_id, o.name AS owner_name, \
+             o.username AS owner_username FROM agreements a LEFT JOIN owner_accounts o ON o.id = a.owner_id \
+             WHERE a.site_id IN ",
+        );
         qb.bind_list(ids.iter().map(|s| s.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(agreement_from).collect()

@@ -33,12 +33,14 @@ pub struct NewLogin<'a> {
 /// An audit event: every accepted and every refused change.
 pub struct AuditEvent<'a> {
     pub site: Option<SiteId>,
-    pub actor: &'a str,
+    pub actor: &'a Actor,
     pub action: &'a str,
     pub target: &'a str,
+    pub target_person: Option<PersonId>,
     pub outcome: &'a str,
     pub rule: Option<&'a str>,
     pub detail: String,
+    pub pools: &'a [PoolChange],
 }
 
 impl Tx {
@@ -128,10 +130,22 @@ impl Tx {
 
     /// Adds `delta` to a pool's usage if the result stays within its total
     /// (R4); false when it would not. Negative deltas (R6) always apply.
+    /// The row lock and the check are one statement.
     pub async fn apply_pool_delta(&mut self, site: SiteId, module: ModuleId, delta: i64) -> StoreResult<bool> {
         let sql = "UPDATE license_pools SET used = used + $1 \
-                   WHERE site_id = $2 AND module_id = $3 AND used + $1 <= total";
-        Ok(self.execute(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? == 1)
+                   WHERE site_id = $2 AND module_id = $3 AND used + $1 <= total RETURNING used, total";
+        let Some(row) = self.fetch_optional(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? else {
+            return Ok(false);
+        };
+        let (used, total): (i64, i64) = (row.try_get("used")?, row.try_get("total")?);
+        self.journal.push(PoolChange {
+            module_id: module,
+            used_before: used - delta,
+            used_after: used,
+            total_before: total,
+            total_after: total,
+        });
+        Ok(true)
     }
 
     /// Sets a pool's total unless that is below its usage (R5). Returns the
@@ -158,6 +172,13 @@ impl Tx {
         }
         let sql = "UPDATE license_pools SET total = $1 WHERE site_id = $2 AND module_id = $3 AND used <= $1";
         self.execute(sqlx::query(sql).bind(total.get()).bind(site.0).bind(module.0)).await?;
+        self.journal.push(PoolChange {
+            module_id: module,
+            used_before: before.used,
+            used_after: before.used,
+            total_before: before.total,
+            total_after: total.get(),
+        });
         Ok(Ok(Some(before)))
     }
 
@@ -286,9 +307,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn mark_login_deleted(&mut self, id: LoginId, now: i64) -> StoreResult<()> {
-        let sql = "UPDATE logins SET deleted_at = $1, occupying = 0 WHERE id = $2";
-        self.execute(sqlx::query(sql).bind(now).bind(id.0)).await?;
+    /// Deletes a login (kept for restoring); `with_person` marks one that
+    /// comes back when its person is restored.
+    pub async fn mark_login_deleted(&mut self, id: LoginId, now: i64, with_person: bool) -> StoreResult<()> {
+        let sql = "UPDATE logins SET deleted_at = $1, occupying = 0, deleted_with_person = $2 WHERE id = $3";
+        self.execute(sqlx::query(sql).bind(now).bind(with_person as i64).bind(id.0)).await?;
         Ok(())
     }
 
@@ -367,13 +390,21 @@ impl Tx {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let (operator, login) = match owner {
-            Principal::Operator { id, .. } => (Some(id.0), None),
-            Principal::SiteLogin { login_id, .. } => (None, Some(login_id.0)),
+        let (operator, login, account) = match owner {
+            Principal::Operator { id, .. } => (Some(id.0), None, None),
+            Principal::SiteLogin { login_id, .. } => (None, Some(login_id.0), None),
+            Principal::Owner { id, .. } => (None, None, Some(id.0)),
         };
-        let sql = "INSERT INTO sessions (token_hash, operator_id, login_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+        let sql = "INSERT INTO sessions (token_hash, operator_id, login_id, owner_id, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
         self.execute(
-            sqlx::query(sql).bind(token_hash.to_string()).bind(operator).bind(login).bind(now).bind(expires_at),
+            sqlx::query(sql)
+                .bind(token_hash.to_string())
+                .bind(operator)
+                .bind(login)
+                .bind(account)
+                .bind(now)
+                .bind(expires_at),
         )
         .await?;
         Ok(())
@@ -385,18 +416,28 @@ impl Tx {
     }
 
     pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
-        let sql = "INSERT INTO audit_events (site_id, at, actor, action, target, outcome, rule, detail) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let pools: Vec<serde_json::Value> = event
+            .pools
+            .iter()
+            .map(|p| serde_json::json!([p.module_id.0, p.used_before, p.used_after, p.total_before, p.total_after]))
+            .collect();
+        let sql = "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
+                   target_person_id, outcome, rule, detail, pools) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
         self.execute(
             sqlx::query(sql)
                 .bind(event.site.map(|s| s.0))
                 .bind(now)
-                .bind(event.actor.to_string())
+                .bind(event.actor.name.clone())
+                .bind(event.actor.kind.to_string())
+                .bind(event.actor.person.map(|p| p.0))
                 .bind(event.action.to_string())
                 .bind(event.target.to_string())
+                .bind(event.target_person.map(|p| p.0))
                 .bind(event.outcome.to_string())
                 .bind(event.rule.map(str::to_string))
-                .bind(event.detail),
+                .bind(event.detail)
+                .bind(serde_json::Value::Array(pools).to_string()),
         )
         .await?;
         Ok(())

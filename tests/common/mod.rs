@@ -115,6 +115,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             operator_username: "operator".into(),
+            near_limit_percent: 90,
             demo: false,
         };
         let app = Application::build(&config).await.expect("server starts");

@@ -1,0 +1,571 @@
+//! The license lifecycle in the API (R6, R7, R10, R11, R12): orders, change
+//! requests, owners, restoring, responsibilities, the audit trail, and
+//! previews that answer exactly what a mutation would decide.
+
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::context::rc;
+use super::ids::{Kind, decode};
+use super::query::{decode_cursor, encode_cursor, page_size, site_arg};
+use super::results::*;
+use super::types::*;
+use crate::domain::policy::Action;
+use crate::domain::*;
+use crate::service::{Mode, ServiceError, authorize, licenses, staff};
+use crate::store::AuditFilter;
+
+type R<T> = Result<T, ServiceError>;
+
+/// One module's new total.
+#[derive(InputObject)]
+pub struct TotalLineInput {
+    /// Module code, e.g. `DOCUMENT`.
+    pub module: String,
+    /// The new total, 0 or more.
+    pub total: i32,
+}
+
+fn lines(input: &[TotalLineInput]) -> R<Vec<(ModuleCode, LicenseTotal)>> {
+    input
+        .iter()
+        .map(|l| Ok((ModuleCode::parse(&l.module)?, LicenseTotal::parse(i64::from(l.total), "total")?)))
+        .collect::<Result<_, InvalidInput>>()
+        .map_err(ServiceError::from)
+}
+
+/// Filters of the audit trail; all given must match.
+#[derive(InputObject, Default)]
+pub struct AuditEventsFilter {
+    /// Actor name contains this text (case-insensitive).
+    pub actor_contains: Option<String>,
+    /// Exact action, e.g. `createLogin`.
+    pub action: Option<String>,
+    /// Exact target, e.g. `person:UGVyc29uOjE` is not it: targets read `person:12`.
+    pub target: Option<String>,
+    /// From this time on (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    pub until: Option<String>,
+}
+
+fn parse_time(raw: &str, field: &'static str) -> R<i64> {
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| {
+            InvalidInput::new(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")).into()
+        })
+}
+
+fn before_cursor(after: Option<String>) -> R<Option<i64>> {
+    after
+        .map(|c| decode_cursor(&c)?.parse::<i64>().map_err(|_| InvalidInput::new("after", "bad cursor").into()))
+        .transpose()
+}
+
+#[derive(Default)]
+pub struct LifecycleQuery;
+
+#[Object]
+impl LifecycleQuery {
+    /// A site's license orders, newest first (administrators, owners, operators).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn license_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Only orders with this status.")] status: Option<LicenseOrderStatus>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> R<LicenseOrderConnection> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = site_arg(principal, site_id.as_ref())?;
+        authorize(principal, Action::ManageLicenses(site), "site")?;
+        let limit = page_size(first)?;
+        let before = before_cursor(after)?;
+        let status = status.map(|s| match s {
+            LicenseOrderStatus::Draft => OrderStatus::Draft,
+            LicenseOrderStatus::CheckedOut => OrderStatus::CheckedOut,
+            LicenseOrderStatus::Discarded => OrderStatus::Discarded,
+        });
+        let mut rows = rcx.store.orders_page(site, status, before, limit + 1).await?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges = rows
+            .into_iter()
+            .map(|o| LicenseOrderEdge { cursor: encode_cursor(&o.id.0.to_string()), node: LicenseOrderNode(o) })
+            .collect();
+        Ok(LicenseOrderConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+    }
+
+    /// Change requests, newest first: of one site, or (operators, no siteId) of every site.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn change_requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site; operators may omit it to see every site.")] site_id: Option<ID>,
+        #[graphql(desc = "Only requests with this status.")] status: Option<ChangeRequestStatus>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> R<ChangeRequestConnection> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = match (principal, &site_id) {
+            (Principal::Operator { .. }, None) => None,
+            _ => {
+                let site = site_arg(principal, site_id.as_ref())?;
+                authorize(principal, Action::ManageLicenses(site), "site")?;
+                Some(site)
+            }
+        };
+        let limit = page_size(first)?;
+        let before = before_cursor(after)?;
+        let status = status.map(|s| match s {
+            ChangeRequestStatus::Pending => RequestStatus::Pending,
+            ChangeRequestStatus::Approved => RequestStatus::Approved,
+            ChangeRequestStatus::Rejected => RequestStatus::Rejected,
+            ChangeRequestStatus::Cancelled => RequestStatus::Cancelled,
+        });
+        let mut rows = rcx.store.requests_page(site, status, before, limit + 1).await?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges = rows
+            .into_iter()
+            .map(|r| ChangeRequestEdge { cursor: encode_cursor(&r.id.0.to_string()), node: ChangeRequestNode(r) })
+            .collect();
+        Ok(ChangeRequestConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+    }
+
+    /// The site's audit trail, newest first: every accepted and refused change
+    /// with its actor (administrators, owners of the agreement, operators).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Filters; all given must match.")] filter: Option<AuditEventsFilter>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> R<AuditEventConnection> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = site_arg(principal, site_id.as_ref())?;
+        authorize(principal, Action::ReadAudit(site), "site")?;
+        let limit = page_size(first)?;
+        let before = before_cursor(after)?;
+        let f = filter.unwrap_or_default();
+        let filter = AuditFilter {
+            actor_contains: f.actor_contains.filter(|t| !t.trim().is_empty()),
+            action: f.action,
+            target: f.target,
+            from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
+            until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
+        };
+        let mut rows = rcx.store.audit_page(site, &filter, before, limit + 1).await?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        // Actors and targets are people: one batch for the page.
+        let people: Vec<PersonId> =
+            rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
+        if !people.is_empty() {
+            rcx.loaders.load_many(people).await?;
+        }
+        let edges = rows
+            .into_iter()
+            .map(|e| AuditEventEdge { cursor: encode_cursor(&e.id.to_string()), node: AuditEventNode(e) })
+            .collect();
+        Ok(AuditEventConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+    }
+
+    /// Preview of `createLogin`: the license impact and the refusal, if any. Writes nothing.
+    async fn preview_create_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person who would get the login.")] person_id: ID,
+        #[graphql(desc = "The username it would have.")] username: String,
+        #[graphql(desc = "The profile it would have.")] profile_id: ID,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let input = staff::LoginInput {
+            person: PersonId(decode(&person_id, Kind::Person, "personId")?),
+            username: Username::parse(&username)?,
+            // Never stored: a preview rolls back.
+            password: Password::parse("preview-only-password")?,
+            profile: ProfileId(decode(&profile_id, Kind::Profile, "profileId")?),
+            valid_until: None,
+            is_admin: false,
+        };
+        Ok(LicensePreview::of(staff::create_login(&rcx.store, principal, input, Mode::Preview).await?))
+    }
+
+    /// Preview of `changeLoginProfile`. Writes nothing.
+    async fn preview_change_login_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the user.")] id: ID,
+        #[graphql(desc = "Global id of the new profile.")] profile_id: ID,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = LoginId(decode(&id, Kind::User, "id")?);
+        let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
+        let changes = staff::LoginChanges { profile: Some(profile), ..Default::default() };
+        Ok(LicensePreview::of(staff::update_login(&rcx.store, principal, id, changes, Mode::Preview).await?))
+    }
+
+    /// Preview of setting a profile's modules with `updateProfile`. Writes nothing.
+    async fn preview_update_profile_modules(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the profile.")] id: ID,
+        #[graphql(desc = "The complete new set of module codes.")] modules: Vec<String>,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = ProfileId(decode(&id, Kind::Profile, "id")?);
+        let codes = modules.iter().map(|c| ModuleCode::parse(c)).collect::<Result<Vec<_>, _>>()?;
+        Ok(LicensePreview::of(
+            staff::update_profile(&rcx.store, principal, id, None, Some(codes), Mode::Preview).await?,
+        ))
+    }
+
+    /// Preview of `restorePerson`. Writes nothing.
+    async fn preview_restore_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the person.")] id: ID,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = PersonId(decode(&id, Kind::Person, "id")?);
+        Ok(LicensePreview::of(staff::restore_person(&rcx.store, principal, id, Mode::Preview).await?))
+    }
+
+    /// Preview of `checkoutLicenseOrder`. Writes nothing.
+    async fn preview_checkout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the order.")] order_id: ID,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = OrderId(decode(&order_id, Kind::LicenseOrder, "orderId")?);
+        let key = IdempotencyKey::parse("preview")?;
+        Ok(LicensePreview::of(licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Preview).await?))
+    }
+
+    /// Preview of `approveChangeRequest` (operators). Writes nothing.
+    async fn preview_approve_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the change request.")] id: ID,
+    ) -> R<LicensePreview> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
+        Ok(LicensePreview::of(licenses::approve_request(&rcx.store, principal, id, Mode::Preview).await?))
+    }
+}
+
+async fn order_node(ctx: &Context<'_>, id: OrderId) -> R<LicenseOrderNode> {
+    // Freshly written: bypass the request cache.
+    let order = rc(ctx).store.orders_by_ids(&[id]).await?.into_iter().next().ok_or(ServiceError::Internal)?;
+    Ok(LicenseOrderNode(order))
+}
+
+async fn request_node(ctx: &Context<'_>, id: RequestId) -> R<ChangeRequestNode> {
+    let request = rc(ctx).store.requests_by_ids(&[id]).await?.into_iter().next().ok_or(ServiceError::Internal)?;
+    Ok(ChangeRequestNode(request))
+}
+
+#[derive(Default)]
+pub struct LifecycleMutation;
+
+#[Object]
+impl LifecycleMutation {
+    /// Restores a deleted person and the login deleted with them. The login
+    /// occupies its licenses again, so R4 applies.
+    async fn restore_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the person.")] id: ID,
+    ) -> R<RestorePersonResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = PersonId(decode(&id, Kind::Person, "id")?);
+        match staff::restore_person(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+            Ok(person) => Ok(RestorePersonResult::RestorePersonSuccess(RestorePersonSuccess {
+                pools: PoolsAfter(person.site_id),
+                person: PersonNode(person),
+            })),
+            Err(refusal) => RestorePersonResult::refused(refusal),
+        }
+    }
+
+    /// Restores a deleted login of a person who is on staff and has no other login (R4 applies).
+    async fn restore_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the deleted user.")] id: ID,
+    ) -> R<RestoreLoginResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = LoginId(decode(&id, Kind::User, "id")?);
+        match staff::restore_login(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+            Ok(login) => Ok(RestoreLoginResult::RestoreLoginSuccess(RestoreLoginSuccess {
+                pools: PoolsAfter(login.site_id),
+                user: UserNode(login),
+            })),
+            Err(refusal) => RestoreLoginResult::refused(refusal),
+        }
+    }
+
+    /// Makes a person responsible for something on the site (R12).
+    async fn assign_responsibility(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the person.")] person_id: ID,
+        #[graphql(desc = "What kind of thing.")] kind: ResponsibilityKindValue,
+        #[graphql(desc = "Its name, 1–200 characters.")] name: String,
+    ) -> R<AssignResponsibilityResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let person = PersonId(decode(&person_id, Kind::Person, "personId")?);
+        let kind = match kind {
+            ResponsibilityKindValue::Form => ResponsibilityKind::Form,
+            ResponsibilityKindValue::DocumentFolder => ResponsibilityKind::DocumentFolder,
+        };
+        let name = ResponsibilityName::parse(&name)?;
+        match staff::assign_responsibility(&rcx.store, principal, person, kind, name).await? {
+            Ok(id) => {
+                let held = rcx.store.responsibilities_of(&[person]).await?;
+                let r = held
+                    .get(&person)
+                    .and_then(|v| v.iter().find(|r| r.id == id).cloned())
+                    .ok_or(ServiceError::Internal)?;
+                Ok(AssignResponsibilityResult::AssignResponsibilitySuccess(AssignResponsibilitySuccess {
+                    responsibility: ResponsibilityNode(r),
+                }))
+            }
+            Err(refusal) => AssignResponsibilityResult::refused(refusal),
+        }
+    }
+
+    /// Removes a responsibility; true when done.
+    async fn remove_responsibility(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the responsibility.")] id: ID,
+    ) -> R<bool> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = ResponsibilityId(decode(&id, Kind::Responsibility, "id")?);
+        staff::remove_responsibility(&rcx.store, principal, id).await?;
+        Ok(true)
+    }
+
+    /// Drafts a license order (self-service agreements; administrators and owners).
+    async fn create_license_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "New total per module.")] lines: Vec<TotalLineInput>,
+    ) -> R<LicenseOrderResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = site_arg(principal, site_id.as_ref())?;
+        match licenses::create_order(&rcx.store, principal, Some(site), &self::lines(&lines)?).await? {
+            Ok(id) => {
+                Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
+            }
+            Err(refusal) => LicenseOrderResult::refused(refusal),
+        }
+    }
+
+    /// Replaces a draft order's lines.
+    async fn update_license_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the order.")] id: ID,
+        #[graphql(desc = "New total per module.")] lines: Vec<TotalLineInput>,
+    ) -> R<LicenseOrderResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
+        match licenses::update_order(&rcx.store, principal, id, &self::lines(&lines)?).await? {
+            Ok(id) => {
+                Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
+            }
+            Err(refusal) => LicenseOrderResult::refused(refusal),
+        }
+    }
+
+    /// Discards a draft order.
+    async fn discard_license_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the order.")] id: ID,
+    ) -> R<LicenseOrderResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
+        match licenses::discard_order(&rcx.store, principal, id).await? {
+            Ok(id) => {
+                Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
+            }
+            Err(refusal) => LicenseOrderResult::refused(refusal),
+        }
+    }
+
+    /// Checks an order out: applies every line or none, re-checking R5 now.
+    /// Retrying with the same idempotency key returns the first result and
+    /// never applies twice.
+    async fn checkout_license_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the order.")] id: ID,
+        #[graphql(desc = "A key the client chooses per checkout attempt; retries reuse it.")] idempotency_key: String,
+    ) -> R<CheckoutResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
+        let key = IdempotencyKey::parse(&idempotency_key)?;
+        match licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Apply).await?.outcome {
+            Ok(id) => {
+                let order = order_node(ctx, id).await?;
+                Ok(CheckoutResult::CheckoutSuccess(CheckoutSuccess { pools: PoolsAfter(order.0.site_id), order }))
+            }
+            Err(refusal) => CheckoutResult::refused(refusal),
+        }
+    }
+
+    /// Submits a change request to the vendor (agreements without self-service).
+    async fn submit_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
+        #[graphql(desc = "Desired total per module.")] lines: Vec<TotalLineInput>,
+        #[graphql(desc = "A message to the vendor, 1–2000 characters.")] message: String,
+    ) -> R<ChangeRequestResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = site_arg(principal, site_id.as_ref())?;
+        let message = RequestMessage::parse(&message)?;
+        match licenses::submit_request(&rcx.store, principal, Some(site), &self::lines(&lines)?, &message).await? {
+            Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
+                request: request_node(ctx, id).await?,
+            })),
+            Err(refusal) => ChangeRequestResult::refused(refusal),
+        }
+    }
+
+    /// Cancels a pending change request (its requester only).
+    async fn cancel_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the request.")] id: ID,
+    ) -> R<ChangeRequestResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
+        match licenses::cancel_request(&rcx.store, principal, id).await? {
+            Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
+                request: request_node(ctx, id).await?,
+            })),
+            Err(refusal) => ChangeRequestResult::refused(refusal),
+        }
+    }
+
+    /// Approves a pending change request and applies it like a checkout (operators).
+    async fn approve_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the request.")] id: ID,
+    ) -> R<ApproveChangeRequestResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
+        match licenses::approve_request(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+            Ok(id) => {
+                let request = request_node(ctx, id).await?;
+                Ok(ApproveChangeRequestResult::ApproveChangeRequestSuccess(ApproveChangeRequestSuccess {
+                    pools: PoolsAfter(request.0.site_id),
+                    request,
+                }))
+            }
+            Err(refusal) => ApproveChangeRequestResult::refused(refusal),
+        }
+    }
+
+    /// Rejects a pending change request with a reason (operators).
+    async fn reject_change_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the request.")] id: ID,
+        #[graphql(desc = "Why, 1–2000 characters; the requester sees it.")] reason: String,
+    ) -> R<ChangeRequestResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
+        let reason = RejectionReason::parse(&reason)?;
+        match licenses::reject_request(&rcx.store, principal, id, &reason).await? {
+            Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
+                request: request_node(ctx, id).await?,
+            })),
+            Err(refusal) => ChangeRequestResult::refused(refusal),
+        }
+    }
+
+    /// Creates an agreement owner's own account (operators; R11).
+    async fn create_owner_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The owner's name.")] name: String,
+        #[graphql(desc = "Username, unique in the installation without case.")] username: String,
+        #[graphql(desc = "Password: 10–200 characters.")] password: String,
+    ) -> R<CreateOwnerAccountResult> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let input = licenses::OwnerInput {
+            name: PersonName::parse(&name)?,
+            username: Username::parse(&username)?,
+            password: Password::parse(&password)?,
+        };
+        let shown = Owner {
+            id: OwnerId(0),
+            name: input.name.as_str().to_string(),
+            username: input.username.as_str().to_string(),
+        };
+        match licenses::create_owner(&rcx.store, principal, input).await? {
+            Ok(id) => Ok(CreateOwnerAccountResult::CreateOwnerAccountSuccess(CreateOwnerAccountSuccess {
+                owner: OwnerNode(Owner { id, ..shown }),
+            })),
+            Err(refusal) => CreateOwnerAccountResult::refused(refusal),
+        }
+    }
+
+    /// Sets an agreement's self-service flag and/or its owner (operators; R10, R11).
+    async fn update_agreement(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site.")] site_id: ID,
+        #[graphql(desc = "Allow license orders (true) or require change requests (false).")] self_service: Option<bool>,
+        #[graphql(desc = "Global id of the owner account; null removes the owner.")]
+        owner_id: async_graphql::MaybeUndefined<ID>,
+    ) -> R<UpdateAgreementSuccess> {
+        let rcx = rc(ctx);
+        let principal = rcx.principal().await?;
+        let site = SiteId(decode(&site_id, Kind::Site, "siteId")?);
+        let owner = match owner_id {
+            async_graphql::MaybeUndefined::Undefined => None,
+            async_graphql::MaybeUndefined::Null => Some(None),
+            async_graphql::MaybeUndefined::Value(id) => Some(Some(OwnerId(decode(&id, Kind::Owner, "ownerId")?))),
+        };
+        licenses::update_agreement(&rcx.store, principal, site, self_service, owner)
+            .await?
+            .map_err(|_| ServiceError::Internal)?;
+        let fresh = rcx.store.sites_by_ids(&[site]).await?.into_iter().next().ok_or(ServiceError::NotFound("site"))?;
+        Ok(UpdateAgreementSuccess { site: SiteNode(fresh) })
+    }
+}
