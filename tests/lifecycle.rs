@@ -262,6 +262,11 @@ both_backends! {
         );
         let user = app.sign_in("ada.accepted", PASSWORD).await;
         assert_eq!(error_code(&app.gql(Some(&user), q, json!({})).await), "FORBIDDEN");
+        // A mutation refused by an authorization rule is on the trail too.
+        let sneaky = app.gql(Some(&user), "mutation { createPerson(input: { name: \"Sneaky\" }) { __typename } }", json!({})).await;
+        assert_eq!(error_code(&sneaky), "FORBIDDEN");
+        let denied = app.ok(Some(&site.admin_token), "{ auditEvents(filter: { action: \"createPerson\", actorContains: \"ada\" }) { nodes { outcome rule actor { name } } } }", json!({})).await;
+        assert_eq!(denied["auditEvents"]["nodes"], json!([{ "outcome": "REFUSED", "rule": "STAFF_REQUIRES_ADMINISTRATOR", "actor": { "name": "Ada Accepted" } }]));
         let bad = app.gql(Some(&site.admin_token), "{ auditEvents(filter: { from: \"yesterday\" }) { nodes { at } } }", json!({})).await;
         assert_eq!(error_code(&bad), "BAD_USER_INPUT");
     }

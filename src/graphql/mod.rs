@@ -2,6 +2,7 @@
 //! Resolvers are thin: they parse input and call `service`.
 
 pub mod context;
+pub mod denials;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
@@ -39,6 +40,7 @@ pub fn schema(settings: Settings) -> AppSchema {
     .register_output_type::<results::RefusalInterface>()
     .limit_depth(settings.depth)
     .limit_complexity(settings.complexity)
+    .extension(denials::AuditDenials)
     .data(settings)
     .finish()
 }

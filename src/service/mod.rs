@@ -358,6 +358,32 @@ pub(crate) async fn audit_refused(
     Ok(())
 }
 
+/// Records a mutation refused by an authorization rule (FORBIDDEN).
+pub async fn audit_denied(
+    store: &Store,
+    principal: &Principal,
+    action: &str,
+    rule: &str,
+    message: &str,
+) -> ServiceResult<()> {
+    let actor = principal.actor();
+    let mut tx = store.begin().await?;
+    let event = AuditEvent {
+        site: principal.default_site(),
+        actor: &actor,
+        action,
+        target: "",
+        target_person: None,
+        outcome: "REFUSED",
+        rule: Some(rule),
+        detail: format!("FORBIDDEN: {message}"),
+        pools: &[],
+    };
+    tx.insert_audit(event, now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Finishes a use case. Applying: commits with its audit event on success;
 /// on refusal rolls back and audits the refusal. Previewing: always rolls
 /// back and audits nothing.
