@@ -32,6 +32,17 @@ both_backends! {
         // The users page of the benchmark's Q1: session, page (with persons), profiles, profile modules.
         let (_, q1) = app.gql_counted(Some(&site.admin_token), users, json!({ "n": 50 })).await;
         assert!(q1 <= 4, "users(first: 50) took {q1} statements");
+        // Q2: session and pools (maintained counters, never a recount) and modules.
+        let (_, q2) = app.gql_counted(Some(&site.admin_token), "{ licensePools { module { code } total used available } }", json!({})).await;
+        assert!(q2 <= 3, "licensePools took {q2} statements");
+        // M1, a guarded write, costs the same whatever the site's size: session, begin, lock login,
+        // lock both profiles, their modules, one conditional update per module, set profile, audit, commit.
+        let ids = app.ok(Some(&site.admin_token), "{ users(first: 2, filter: { module: \"CASE\" }) { nodes { id } } }", json!({})).await;
+        let user = ids["users"]["nodes"][0]["id"].as_str().unwrap().to_string();
+        let change = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let (body, m1) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
+        assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess");
+        assert!(m1 <= 11, "changeLoginProfile took {m1} statements");
     }
 }
 

@@ -5,15 +5,21 @@ use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
 use crate::store::{NewLogin, Owned};
 
-/// Resolves the site of an existing object and checks that `principal` may
-/// manage staff there; objects of other sites answer as not found (R13).
+/// The site whose staff `principal` may manage for an existing object.
+/// A site login acts on its own site only: the transaction then finds the
+/// object under that site or answers not found (R13), so no lookup is
+/// needed. Others (operators, owners) get the object's site looked up and
+/// checked; objects they may not see answer as not found.
 async fn managed_site(
     store: &Store,
     principal: &Principal,
     object: Owned,
     what: &'static str,
 ) -> ServiceResult<SiteId> {
-    let site = store.site_of(object).await?.ok_or(ServiceError::NotFound(what))?;
+    let site = match principal.site() {
+        Some(own) => own,
+        None => store.site_of(object).await?.ok_or(ServiceError::NotFound(what))?,
+    };
     authorize(principal, Action::ManageStaff(site), what)?;
     Ok(site)
 }
