@@ -150,14 +150,23 @@ impl Store {
     }
 
     pub async fn order_lines(&self, ids: &[OrderId]) -> StoreResult<HashMap<OrderId, Vec<TotalLine>>> {
-        let mut q = Sql::new(
-            "SELECT order_id, module_id, new_total, total_before, total_after FROM license_order_lines WHERE order_id IN ",
-        );
-        q.bind_list(ids.iter().map(|i| i.0)).push(" ORDER BY order_id, module_id");
-        let rows = self.fetch_all(q.build()).await?;
-        let mut map: HashMap<OrderId, Vec<TotalLine>> = ids.iter().map(|i| (*i, Vec::new())).collect();
-        for row in &rows {
-            map.entry(OrderId(row.try_get("order_id")?)).or_default().push(line_from(row)?);
+        let sql = "SELECT order_id AS owner_id, module_id, new_total, total_before, total_after \
+                   FROM license_order_lines WHERE order_id IN ";
+        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
+        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
+    }
+
+    /// Lines of orders or requests (the same shape), grouped by their owner's id.
+    async fn lines(
+        &self,
+        select: &'static str,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> StoreResult<HashMap<i64, Vec<TotalLine>>> {
+        let mut q = Sql::new(select);
+        q.bind_list(ids).push(" ORDER BY owner_id, module_id");
+        let mut map: HashMap<i64, Vec<TotalLine>> = HashMap::new();
+        for row in &self.fetch_all(q.build()).await? {
+            map.entry(row.try_get("owner_id")?).or_default().push(line_from(row)?);
         }
         Ok(map)
     }
@@ -194,16 +203,10 @@ impl Store {
     }
 
     pub async fn request_lines(&self, ids: &[RequestId]) -> StoreResult<HashMap<RequestId, Vec<TotalLine>>> {
-        let mut q = Sql::new(
-            "SELECT request_id, module_id, new_total, total_before, total_after FROM change_request_lines WHERE request_id IN ",
-        );
-        q.bind_list(ids.iter().map(|i| i.0)).push(" ORDER BY request_id, module_id");
-        let rows = self.fetch_all(q.build()).await?;
-        let mut map: HashMap<RequestId, Vec<TotalLine>> = ids.iter().map(|i| (*i, Vec::new())).collect();
-        for row in &rows {
-            map.entry(RequestId(row.try_get("request_id")?)).or_default().push(line_from(row)?);
-        }
-        Ok(map)
+        let sql = "SELECT request_id AS owner_id, module_id, new_total, total_before, total_after \
+                   FROM change_request_lines WHERE request_id IN ";
+        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
+        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
     }
 
     pub async fn responsibilities_of(
