@@ -70,6 +70,11 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     statements: Arc<AtomicU64>,
+    /// SQLite only: this process's writers queue here, in order, instead of
+    /// in SQLite's busy handler, which sleeps and retries. Correctness does
+    /// not rest on it (`BEGIN IMMEDIATE` serialises writers across processes);
+    /// it only keeps waiting writers from sleeping past a free lock.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -107,7 +112,8 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)) })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)), write_gate })
     }
 
     pub fn backend(&self) -> Backend {
@@ -136,9 +142,13 @@ impl Store {
 
     /// Starts a write transaction: all effects of one mutation or none.
     pub async fn begin(&self) -> StoreResult<Tx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx { inner, statements: self.statements.clone(), journal: Vec::new() })
+        Ok(Tx { inner, statements: self.statements.clone(), journal: Vec::new(), _gate: gate })
     }
 
     fn tick(&self) {
@@ -162,6 +172,8 @@ pub struct Tx {
     statements: Arc<AtomicU64>,
     /// Every pool change applied in this transaction, for audit and previews.
     journal: Vec<crate::domain::PoolChange>,
+    /// Held until the transaction ends (SQLite; see `Store::write_gate`).
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
