@@ -55,7 +55,8 @@ fn start_server(database_url: &str) -> Server {
 }
 
 async fn post(client: &reqwest::Client, server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut req = client.post(format!("{}/graphql", server.url)).json(&json!({ "query": query, "variables": variables }));
+    let mut req =
+        client.post(format!("{}/graphql", server.url)).json(&json!({ "query": query, "variables": variables }));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -66,7 +67,8 @@ async fn contested_allocation(database_url: String, servers: Vec<Server>) {
     let client = reqwest::Client::new();
     let first = &servers[0];
     let op_password = servers.iter().find_map(|s| s.operator_password.clone()).expect("operator created once");
-    let sign_in = "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { ... on SignInSuccess { token } } }";
+    let sign_in =
+        "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { ... on SignInSuccess { token } } }";
     let op = post(&client, first, None, sign_in, json!({ "u": "operator", "p": op_password })).await;
     let op = op["data"]["signIn"]["token"].as_str().unwrap().to_string();
     let created = post(
@@ -102,11 +104,21 @@ async fn contested_allocation(database_url: String, servers: Vec<Server>) {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CONTENDERS));
     let mut tasks = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
-        let (client, url, admin, case, barrier) = (client.clone(), servers[i % servers.len()].url.clone(), admin.clone(), case.clone(), barrier.clone());
+        let (client, url, admin, case, barrier) =
+            (client.clone(), servers[i % servers.len()].url.clone(), admin.clone(), case.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let body = json!({ "query": change, "variables": { "id": user, "p": case } });
-            let resp: Value = client.post(format!("{url}/graphql")).bearer_auth(admin).json(&body).send().await.unwrap().json().await.unwrap();
+            let resp: Value = client
+                .post(format!("{url}/graphql"))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             resp
         }));
     }
@@ -119,16 +131,34 @@ async fn contested_allocation(database_url: String, servers: Vec<Server>) {
             "LicenseLimitExceeded" => {
                 refused += 1;
                 let s = &resp["data"]["changeLoginProfile"]["shortages"][0];
-                assert_eq!((s["needed"].as_i64(), s["available"].as_i64(), s["shortfall"].as_i64()), (Some(1), Some(0), Some(1)));
+                assert_eq!(
+                    (s["needed"].as_i64(), s["available"].as_i64(), s["shortfall"].as_i64()),
+                    (Some(1), Some(0), Some(1))
+                );
             }
             other => panic!("unexpected result {other}"),
         }
     }
     assert_eq!((accepted, refused), (FREE, CONTENDERS - FREE), "exactly the free licenses were handed out");
-    let pools = post(&client, &servers[servers.len() - 1], Some(&admin), "{ licensePools { module { code } total used available } }", json!({})).await;
-    assert_eq!(pools["data"]["licensePools"][0], json!({ "module": { "code": "CASE" }, "total": FREE, "used": FREE, "available": 0 }));
+    let pools = post(
+        &client,
+        &servers[servers.len() - 1],
+        Some(&admin),
+        "{ licensePools { module { code } total used available } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        pools["data"]["licensePools"][0],
+        json!({ "module": { "code": "CASE" }, "total": FREE, "used": FREE, "available": 0 })
+    );
     // The binary's own recount agrees with the counters.
-    let verify = Command::new(env!("CARGO_BIN_EXE_license-gateway")).arg("verify").env("DATABASE_URL", &database_url).env("RUST_LOG", "warn").output().unwrap();
+    let verify = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
+        .arg("verify")
+        .env("DATABASE_URL", &database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "verify found drift:\n{report}");
     assert!(report.contains(&format!("total {FREE} used {FREE} recount {FREE}")), "{report}");
