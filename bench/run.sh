@@ -102,7 +102,19 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# CPU accounting in clock ticks (as shared/peers/lib/bench.sh), so that foreign load on the host shows.
+HZ=$(getconf CLK_TCK)
 host_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }   # "total idle"
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }                          # utime + stime
+db_ticks() { # every PostgreSQL process of this host (0 for SQLite: it runs inside the server)
+  [ "$1" = postgres ] || { echo 0; return; }
+  local p
+  for p in $(pgrep -x postgres || true); do awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{s += $1} END {print s + 0}'
+}
+# user+sys of this shell's reaped children (wrk), from bash `times`; must run in the main shell
+snap_times() { times >"$BENCH_DIR/.times"; }
+read_times() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2]} print t}' "$BENCH_DIR/.times"; }
 
 post() { # BODY_FILE [extra curl args...] -> response body
   local body=$1; shift
@@ -125,16 +137,24 @@ measure() { # BACKEND N TEST SCRIPT SQL_PER_REQUEST [ENV=value ...]; appends a r
   local f=$LOGS/wrk-$backend-$n-$t args=(-t "$THREADS" -c "$CONC" --timeout 30s -s "$HERE/lua/$script")
   env BENCH_LUA_DIR="$HERE/lua" TOKEN="$TOKEN" "$@" wrk "${args[@]}" -d "${WARMUP}s" "$URL" >"$f-warmup.txt" 2>&1 \
     || die "wrk warm-up failed ($backend $n $t): $(tail -3 "$f-warmup.txt")"
-  local h0 i0 h1 i1
-  read -r h0 i0 < <(host_ticks)
+  local c0 d0 h0 i0 w0 t0 c1 d1 h1 i1 w1 t1
+  c0=$(proc_ticks "$SRV_PID"); d0=$(db_ticks "$backend"); read -r h0 i0 < <(host_ticks); snap_times; w0=$(read_times)
+  t0=$(date +%s.%N)
   env BENCH_LUA_DIR="$HERE/lua" TOKEN="$TOKEN" "$@" wrk "${args[@]}" -d "${DURATION}s" "$URL" >"$f.txt" 2>&1 \
     || die "wrk failed ($backend $n $t): $(tail -3 "$f.txt")"
-  read -r h1 i1 < <(host_ticks)
+  t1=$(date +%s.%N); snap_times; w1=$(read_times); read -r h1 i1 < <(host_ticks); d1=$(db_ticks "$backend")
+  c1=$(proc_ticks "$SRV_PID")
   local res; res=$(grep '^RESULT ' "$f.txt" | sed 's/^RESULT //') || die "no RESULT line in $f.txt"
   grep '^FIRST_ERROR' "$f.txt" >&2 || true
-  local host; host=$(awk -v a="$h0" -v b="$h1" -v ia="$i0" -v ib="$i1" 'BEGIN{printf "%.0f", 100 * (1 - (ib - ia) / (b - a))}')
-  echo "backend=$backend n=$n test=$t $res rss_kb=$(rss_kb "$SRV_PID" VmRSS) hwm_kb=$(rss_kb "$SRV_PID" VmHWM) sql=$stmts host_busy=$host" >>"$ROWS"
-  log "$backend N=$n $t: $res"
+  # CPU in % of one core over the measured window; other = the host minus server, database and wrk
+  local cpu
+  cpu=$(awk -v hz="$HZ" -v el="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" -v c0="$c0" -v c1="$c1" \
+      -v d0="$d0" -v d1="$d1" -v h0="$h0" -v h1="$h1" -v i0="$i0" -v i1="$i1" -v w0="$w0" -v w1="$w1" 'BEGIN {
+      srv = 100 * (c1 - c0) / hz / el; db = 100 * (d1 - d0) / hz / el; wrk = 100 * (w1 - w0) / el
+      host = 100 * ((h1 - h0) - (i1 - i0)) / hz / el; other = host - srv - db - wrk; if (other < 0) other = 0
+      printf "srv_cpu=%.0f db_cpu=%.0f wrk_cpu=%.0f other_cpu=%.0f", srv, db, wrk, other }')
+  echo "backend=$backend n=$n test=$t $res rss_kb=$(rss_kb "$SRV_PID" VmRSS) hwm_kb=$(rss_kb "$SRV_PID" VmHWM) sql=$stmts $cpu" >>"$ROWS"
+  log "$backend N=$n $t: $res $cpu"
 }
 
 field() { sed -nE "s/.*(^| )$1=([^ ]*).*/\\2/p" <<<"$2"; }   # KEY LINE -> value
@@ -153,7 +173,7 @@ run_one() { # BACKEND N
   t1=$(date +%s.%N)
   bench=$(grep '^BENCH ' "$LOGS/generate-$backend-$n.txt") || die "generate printed no BENCH line"
   site=$(field site "$bench")
-  note "$backend N=$n: generate took $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s (whole command); $(sed 's/^BENCH //' <<<"$bench")"
+  note "$backend N=$n: generate $(field seconds "$bench") s ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s with start-up and migrations): $(field people "$bench") people ($(field deleted "$bench") deleted), $(field live_logins "$bench") live users, pools (used/total) CASE $(field CASE "$bench"), DOCUMENT $(field DOCUMENT "$bench")"
   DATABASE_URL=$url "$BIN" verify >"$LOGS/verify-$backend-$n-generated.txt" 2>&1 \
     || { cat "$LOGS/verify-$backend-$n-generated.txt" >&2; die "verify found drift right after generate"; }
 
@@ -243,9 +263,11 @@ done
   awk '
     function v(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
     BEGIN {
-      fmt = "| %-8s | %7s | %-4s | %8s | %7s | %8s | %6s | %17s | %7s | %8s | %7s | %5s |\n"
-      printf fmt, "backend", "N", "test", "req/s", "p50 ms", "p99 ms", "errors", "accepted/refused", "RSS MiB", "peak MiB", "SQL/req", "host%"
-      printf "|----------|--------:|------|---------:|--------:|---------:|-------:|------------------:|--------:|---------:|--------:|------:|\n"
+      fmt = "| %-8s | %7s | %-4s | %8s | %7s | %8s | %6s | %17s | %7s | %8s | %7s | %4s | %4s | %4s | %6s |\n"
+      printf fmt, "backend", "N", "test", "req/s", "p50 ms", "p99 ms", "errors", "accepted/refused", "RSS MiB", "peak MiB",
+        "SQL/req", "srv%", "db%", "wrk%", "other%"
+      printf "|----------|--------:|------|---------:|--------:|---------:|-------:|------------------:|--------:|---------:|"
+      printf "--------:|-----:|-----:|-----:|-------:|\n"
     }
     {
       errors = v("sock_errors") + v("non2xx") + v("gql_errors")
@@ -253,12 +275,13 @@ done
       rps = v("rps") + 0
       printf fmt, v("backend"), v("n"), v("test"), (rps >= 100 ? sprintf("%.0f", rps) : sprintf("%.1f", rps)),
         v("p50_ms"), v("p99_ms"), errors, ar, sprintf("%.0f", v("rss_kb") / 1024), sprintf("%.0f", v("hwm_kb") / 1024),
-        v("sql"), v("host_busy")
+        v("sql"), v("srv_cpu"), v("db_cpu"), v("wrk_cpu"), v("other_cpu")
     }' "$ROWS"
   echo
   echo "errors = socket errors + non-2xx + GraphQL errors (a refused M1 change is not an error). RSS = server VmRSS after"
   echo "the measured run, peak = VmHWM. SQL/req = extensions.sqlStatements of one sample request (M1: an accepted change)."
-  echo "host% = whole-host CPU busy during the measurement (100 = every core): load, server and database together."
+  echo "CPU: % of ONE core over the measured window: server, database (every postgres process; SQLite runs inside the"
+  echo "server), wrk, and other = the rest of the host (foreign load: a high value makes the row noisy)."
   echo "M1: pools reset to usage + $M1_HEADROOM before the warm-up; half the requests ask for CASE+DOCUMENT, so most later"
   echo "ones are refused; accepted/refused count the measured run only."
   echo

@@ -21,7 +21,8 @@ local function split(s)
 end
 
 local users = {}
-for line in io.lines(assert(setting("USER_IDS"), "USER_IDS not set")) do
+local users_file = assert(setting("USER_IDS"), "USER_IDS not set")
+for line in io.lines(users_file) do
   if line ~= "" then users[#users + 1] = line end
 end
 assert(#users > 0, "USER_IDS lists no user")
