@@ -144,7 +144,8 @@ measure() { # BACKEND N TEST SCRIPT SQL_PER_REQUEST [ENV=value ...]; appends a r
     || die "wrk failed ($backend $n $t): $(tail -3 "$f.txt")"
   t1=$(date +%s.%N); snap_times; w1=$(read_times); read -r h1 i1 < <(host_ticks); d1=$(db_ticks "$backend")
   c1=$(proc_ticks "$SRV_PID")
-  local res; res=$(grep '^RESULT ' "$f.txt" | sed 's/^RESULT //') || die "no RESULT line in $f.txt"
+  local res; res=$(sed -n 's/^RESULT //p' "$f.txt")
+  [ -n "$res" ] || die "no RESULT line in $f.txt (a wrk script error?): $(head -3 "$f.txt")"
   grep '^FIRST_ERROR' "$f.txt" >&2 || true
   # CPU in % of one core over the measured window; other = the host minus server, database and wrk
   local cpu
