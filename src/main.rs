@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use license_gateway::app::{Application, Config};
+use license_gateway::graphql::ids::{Kind, encode};
 use license_gateway::store::Store;
 
 #[derive(Parser)]
@@ -24,14 +25,35 @@ enum Command {
     /// Recount every pool and profile and compare with the maintained
     /// counters; exits non-zero on any drift or over-allocation.
     Verify,
+    /// Create (or replace) the benchmark site "Bench": 20 profiles, N people
+    /// (80% users, about 5% deleted), pools at usage + headroom, and the
+    /// administrator `bench-admin`. Deterministic; see README "Benchmark".
+    Generate {
+        /// Number of people (N).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=2_000_000))]
+        people: i64,
+        /// Free licenses per pool afterwards (total = usage + headroom).
+        #[arg(long, default_value_t = 100)]
+        headroom: i64,
+        /// Password of `bench-admin`, 10 to 200 characters; random (and printed) when not given.
+        #[arg(long, env = "BENCH_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        /// Write the global ids of the live generated users, one per line,
+        /// to this file (what the M1 load script picks from).
+        #[arg(long)]
+        user_ids: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // A bulk load is made of slow statements; their warnings would only bury its output.
+    let default_filter =
+        if matches!(cli.command, Some(Command::Generate { .. })) { "info,sqlx=error" } else { "info,sqlx=warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -60,5 +82,82 @@ async fn main() -> anyhow::Result<()> {
             println!("all counters match a fresh recount");
             Ok(())
         }
+        Command::Generate { people, headroom, admin_password, user_ids } => {
+            let store = Store::connect(&cli.config.database_url, 2).await?;
+            store.migrate().await?;
+            let started = std::time::Instant::now();
+            let bench = license_gateway::service::bootstrap::generate_bench(
+                &store,
+                people,
+                headroom,
+                admin_password.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("generate failed: {e:?}"))?;
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(path) = &user_ids {
+                let ids: String =
+                    bench.dataset.live_logins.iter().map(|l| format!("{}\n", encode(Kind::User, l.0).0)).collect();
+                std::fs::write(path, ids)?;
+            }
+            print_bench(&store, &bench, seconds, user_ids.as_deref()).await
+        }
     }
+}
+
+/// Prints what `generate` made: a summary for people, then one `BENCH` line
+/// of `key=value` fields for scripts (bench/run.sh).
+async fn print_bench(
+    store: &Store,
+    bench: &license_gateway::service::bootstrap::BenchSite,
+    seconds: f64,
+    user_ids: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let d = &bench.dataset;
+    let pools = store.pools_by_sites(&[d.site]).await?;
+    let modules = store.modules().await?;
+    let code = |m| modules.iter().find(|x| x.id == m).map(|x| x.code.as_str()).unwrap_or("?");
+    println!("Generated site \"Bench\" (id {}) in {seconds:.1} s:", d.site.0);
+    println!("  people: {} ({} deleted, their logins too)", d.people, d.deleted_people);
+    println!(
+        "  generated logins: ids {}..={} ({} live); administrator login id {}",
+        d.login_ids.0.0,
+        d.login_ids.1.0,
+        d.live_logins.len(),
+        d.admin_login.0
+    );
+    for pool in &pools {
+        println!(
+            "  pool {}: used {} of {} ({} free)",
+            code(pool.module_id),
+            pool.used,
+            pool.total,
+            pool.total - pool.used
+        );
+    }
+    println!("  profiles (id, global id, name):");
+    for (id, name, _) in &d.profiles {
+        println!("    {:>6}  {}  {name}", id.0, encode(Kind::Profile, id.0).0);
+    }
+    if let Some(path) = user_ids {
+        println!("  global ids of the live generated users written to {}", path.display());
+    }
+    println!("Sign in as `{}` with password `{}` (site administrator).", bench.admin_username, bench.admin_password);
+    let all_modules = |codes: &Vec<String>| !modules.is_empty() && modules.iter().all(|m| codes.contains(&m.code));
+    let join = |ids: Vec<i64>| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    println!(
+        "BENCH site={} seconds={seconds:.1} people={} deleted={} logins={}..{} live_logins={} admin_login={} profiles={} \
+         all_module_profiles={} {}",
+        d.site.0,
+        d.people,
+        d.deleted_people,
+        d.login_ids.0.0,
+        d.login_ids.1.0,
+        d.live_logins.len(),
+        d.admin_login.0,
+        join(d.profiles.iter().map(|p| p.0.0).collect()),
+        join(d.profiles.iter().filter(|p| all_modules(&p.2)).map(|p| p.0.0).collect()),
+        pools.iter().map(|p| format!("{}={}/{}", code(p.module_id), p.used, p.total)).collect::<Vec<_>>().join(" "),
+    );
+    Ok(())
 }

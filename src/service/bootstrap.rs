@@ -1,10 +1,12 @@
-//! First start: the vendor operator account, and the optional demo site.
+//! First start: the vendor operator account, and the optional demo site;
+//! and the benchmark site of `license-gateway generate`.
 
 use base64::Engine;
 
 use super::sites::{SiteInput, create_site};
 use super::staff::{LoginInput, PersonInput, ProfileInput, create_login, create_person, create_profile, hash_password};
 use super::*;
+use crate::store::{BENCH_ADMIN, BENCH_SITE, Dataset, DatasetSpec};
 
 /// A random password of 20 URL-safe characters.
 pub fn random_password() -> String {
@@ -94,6 +96,47 @@ pub async fn ensure_demo(store: &Store) -> ServiceResult<Option<DemoCredentials>
         }
     }
     Ok(Some(DemoCredentials { admin_username: "admin".into(), admin_password }))
+}
+
+/// The benchmark site as generated, with its administrator's password.
+pub struct BenchSite {
+    pub dataset: Dataset,
+    pub admin_username: String,
+    pub admin_password: String,
+}
+
+/// Creates (or replaces) the benchmark site [`BENCH_SITE`] with `people`
+/// people and an administrator [`BENCH_ADMIN`] with `admin_password`
+/// (random when `None`). Every generated login shares the hash of one random
+/// password that is thrown away: only the administrator can sign in.
+pub async fn generate_bench(
+    store: &Store,
+    people: i64,
+    headroom: i64,
+    admin_password: Option<&str>,
+) -> ServiceResult<BenchSite> {
+    if people < 1 {
+        return Err(InvalidInput::new("people", "the number of people must be at least 1").into());
+    }
+    let headroom = LicenseTotal::parse(headroom, "headroom")?.get();
+    let site_name = SiteName::parse(BENCH_SITE)?;
+    let admin_username = Username::parse(BENCH_ADMIN)?;
+    let admin_password = admin_password.map(str::to_string).unwrap_or_else(random_password);
+    let admin_password_hash = hash_password(&Password::parse(&admin_password)?).await?;
+    let user_password_hash = hash_password(&Password::parse(&random_password())?).await?;
+    let spec = DatasetSpec {
+        site_name: &site_name,
+        people,
+        headroom,
+        user_password_hash: &user_password_hash,
+        admin_username: &admin_username,
+        admin_password_hash: &admin_password_hash,
+        now: now(),
+    };
+    let dataset = store.generate_dataset(&spec).await?.ok_or_else(|| {
+        InvalidInput::new("username", format!("the username `{BENCH_ADMIN}` is taken on another site"))
+    })?;
+    Ok(BenchSite { dataset, admin_username: BENCH_ADMIN.to_string(), admin_password })
 }
 
 /// Result of comparing maintained counters with a fresh recount.

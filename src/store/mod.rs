@@ -3,11 +3,14 @@
 //! sit in [`Backend`]. Every statement goes through a counting helper so that
 //! tests and benchmarks can report SQL statements per request.
 
+/// The benchmark dataset of `license-gateway generate` (set-based bulk load).
+mod dataset;
 mod lifecycle;
 mod reads;
 mod sql;
 mod writes;
 
+pub use dataset::*;
 pub use lifecycle::*;
 pub use reads::*;
 pub use writes::*;
