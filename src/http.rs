@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tracing::Instrument;
 
-use crate::graphql::{AppSchema, context::RequestContext, error};
+use crate::graphql::{AppSchema, context::RequestContext, denials, error};
 use crate::store::Store;
 
 /// Shared state of the router.
@@ -76,9 +76,12 @@ async fn graphql(
     };
     let store = state.store.counting();
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
-    let request = request.data(RequestContext::new(store.clone(), bearer(&headers)));
+    let rcx = std::sync::Arc::new(RequestContext::new(store.clone(), bearer(&headers)));
+    let query = request.query.clone();
+    let request = request.data(rcx.clone());
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
     let mut response = state.schema.execute(request).instrument(span.clone()).await;
+    denials::audit(&rcx, &query, &response).await;
     error::classify(&mut response);
     span.record("statements", store.statements());
     if headers.contains_key(STATEMENTS_HEADER) {

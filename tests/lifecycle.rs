@@ -214,8 +214,11 @@ both_backends! {
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(events.iter().all(|e| e["actor"] == json!({ "name": "Nils Leaving", "deleted": true })));
         // The deletion itself names its target, who is a tombstone now.
-        let del = app.ok(Some(&site.admin_token), "{ auditEvents(filter: { action: \"deletePerson\" }) { nodes { outcome targetPerson { name deleted } } } }", json!({})).await;
-        assert_eq!(del["auditEvents"]["nodes"], json!([{ "outcome": "ACCEPTED", "targetPerson": { "name": "Nils Leaving", "deleted": true } }]));
+        let del = app.ok(Some(&site.admin_token), "{ auditEvents(filter: { action: \"deletePerson\" }) { nodes { outcome targetId targetPerson { name deleted } } } }", json!({})).await;
+        assert_eq!(del["auditEvents"]["nodes"], json!([{ "outcome": "ACCEPTED", "targetId": person, "targetPerson": { "name": "Nils Leaving", "deleted": true } }]));
+        let about = app.ok(Some(&site.admin_token), "query($t: ID) { auditEvents(filter: { targetId: $t }) { nodes { action } } }", json!({ "t": person })).await;
+        let actions: Vec<&str> = about["auditEvents"]["nodes"].as_array().unwrap().iter().map(|n| n["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["deletePerson", "createLogin", "createPerson"], "events about one person, newest first");
     }
 }
 

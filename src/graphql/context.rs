@@ -2,10 +2,14 @@
 //! principal, resolved from the bearer token on first need (so `signIn` and
 //! introspection cost no session lookup).
 
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
 use async_graphql::Context;
+use async_graphql::dataloader::Loader;
 use tokio::sync::OnceCell;
 
-use super::loaders::{Loaders, loaders};
+use super::loaders::{Loaders, StoreLoader, loaders};
 use crate::domain::{Date, Principal};
 use crate::service::{ServiceError, auth};
 use crate::store::Store;
@@ -29,6 +33,30 @@ impl RequestContext {
         }
     }
 
+    /// Loads `keys` now, in one statement, and puts the values in the
+    /// request's loader cache, so the resolvers that follow find them there.
+    /// List resolvers call this for the relations their selection asks for:
+    /// the statement count is then fixed by the query's shape, and no load
+    /// waits for the loader's batching delay or hops to another task.
+    pub async fn prime<K>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<HashMap<K, <StoreLoader as Loader<K>>::Value>, ServiceError>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        StoreLoader: Loader<K, Error = ServiceError>,
+    {
+        let mut keys: Vec<K> = keys.into_iter().collect();
+        let unique: HashSet<K> = keys.drain(..).collect();
+        if unique.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<K> = unique.into_iter().collect();
+        let values = self.loaders.loader().load(&keys).await?;
+        self.loaders.feed_many(values.clone()).await;
+        Ok(values)
+    }
+
     /// The signed-in principal, or `UNAUTHENTICATED`.
     pub async fn principal(&self) -> Result<&Principal, ServiceError> {
         let resolved = self
@@ -48,5 +76,5 @@ impl RequestContext {
 
 /// Shorthand for resolvers.
 pub fn rc<'a>(ctx: &Context<'a>) -> &'a RequestContext {
-    ctx.data_unchecked::<RequestContext>()
+    ctx.data_unchecked::<std::sync::Arc<RequestContext>>()
 }

@@ -79,3 +79,39 @@ pub fn decode(id: &ID, kind: Kind, field: &'static str) -> Result<i64, ServiceEr
         ))),
     }
 }
+
+/// Audit events name their target `kind:number` inside the server; clients
+/// see and filter by the target's global id instead. Returns `None` for
+/// targets that are not objects with a global id (e.g. a pool).
+pub fn audit_target_to_id(label: &str) -> Option<ID> {
+    let (kind, number) = label.split_once(':')?;
+    let kind = match kind {
+        "person" => Kind::Person,
+        "login" => Kind::User,
+        "profile" => Kind::Profile,
+        "site" => Kind::Site,
+        "order" => Kind::LicenseOrder,
+        "changeRequest" => Kind::ChangeRequest,
+        "responsibility" => Kind::Responsibility,
+        _ => return None,
+    };
+    number.parse::<i64>().ok().map(|n| encode(kind, n))
+}
+
+/// The inverse of [`audit_target_to_id`], for filtering by a global id.
+pub fn id_to_audit_target(id: &ID, field: &'static str) -> Result<String, ServiceError> {
+    let (kind, n) = decode_any(id, field)?;
+    let prefix = match kind {
+        Kind::Person => "person",
+        Kind::User => "login",
+        Kind::Profile => "profile",
+        Kind::Site => "site",
+        Kind::LicenseOrder => "order",
+        Kind::ChangeRequest => "changeRequest",
+        Kind::Responsibility => "responsibility",
+        Kind::Module | Kind::Owner => {
+            return Err(ServiceError::Invalid(InvalidInput::new(field, "no audit event targets this kind of object")));
+        }
+    };
+    Ok(format!("{prefix}:{n}"))
+}

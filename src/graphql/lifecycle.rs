@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::rc;
-use super::ids::{Kind, decode};
+use super::ids::{Kind, decode, id_to_audit_target};
 use super::query::{decode_cursor, encode_cursor, page_size, site_arg};
 use super::results::*;
 use super::types::*;
@@ -40,8 +40,8 @@ pub struct AuditEventsFilter {
     pub actor_contains: Option<String>,
     /// Exact action, e.g. `createLogin`.
     pub action: Option<String>,
-    /// Exact target, e.g. `person:UGVyc29uOjE` is not it: targets read `person:12`.
-    pub target: Option<String>,
+    /// Only events about this object (a global id, e.g. a person's or an order's).
+    pub target_id: Option<ID>,
     /// From this time on (RFC 3339), inclusive.
     pub from: Option<String>,
     /// Before this time (RFC 3339).
@@ -157,7 +157,7 @@ impl LifecycleQuery {
         let filter = AuditFilter {
             actor_contains: f.actor_contains.filter(|t| !t.trim().is_empty()),
             action: f.action,
-            target: f.target,
+            target: f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?,
             from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
             until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
         };
@@ -168,7 +168,7 @@ impl LifecycleQuery {
         let people: Vec<PersonId> =
             rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
         if !people.is_empty() {
-            rcx.loaders.load_many(people).await?;
+            rcx.prime(people).await?;
         }
         let edges = rows
             .into_iter()

@@ -40,7 +40,6 @@ pub fn schema(settings: Settings) -> AppSchema {
     .register_output_type::<results::RefusalInterface>()
     .limit_depth(settings.depth)
     .limit_complexity(settings.complexity)
-    .extension(denials::AuditDenials)
     .data(settings)
     .finish()
 }

@@ -61,13 +61,12 @@ fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
 /// the resolvers' loads happen to be batched in time.
 async fn prefetch_for_users(ctx: &Context<'_>, prefix: &[&str], logins: &[Login]) -> R<()> {
     let path = |rest: &[&'static str]| [prefix, rest].concat();
-    let loaders = &rc(ctx).loaders;
     let profiles: Vec<ProfileId> = logins.iter().map(|l| l.profile_id).collect();
     if wants(ctx, &path(&["profile"])) {
-        loaders.load_many(profiles.iter().copied()).await?;
+        rc(ctx).prime(profiles.iter().copied()).await?;
     }
     if wants(ctx, &path(&["profile", "modules"])) || wants(ctx, &path(&["licensedModules"])) {
-        loaders.load_many(profiles.iter().map(|p| ModulesOfProfile(*p))).await?;
+        rc(ctx).prime(profiles.iter().map(|p| ModulesOfProfile(*p))).await?;
     }
     Ok(())
 }
@@ -141,12 +140,12 @@ impl QueryRoot {
         rows.truncate(limit as usize);
         let ids: Vec<SiteId> = rows.iter().map(|s| s.id).collect();
         if wants(ctx, &["agreement"]) {
-            rc(ctx).loaders.load_many(ids.iter().map(|s| AgreementOfSite(*s))).await?;
+            rc(ctx).prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
         }
         if wants(ctx, &["licensePools"]) {
-            let pools = rc(ctx).loaders.load_many(ids.iter().map(|s| PoolsOfSite(*s))).await?;
+            let pools = rc(ctx).prime(ids.iter().map(|s| PoolsOfSite(*s))).await?;
             if wants(ctx, &["licensePools", "module"]) {
-                rc(ctx).loaders.load_many(pools.values().flatten().map(|p| p.module_id)).await?;
+                rc(ctx).prime(pools.values().flatten().map(|p| p.module_id)).await?;
             }
         }
         let edges = rows
@@ -171,7 +170,7 @@ impl QueryRoot {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         authorize(principal, Action::ReadSite(site), "site")?;
-        pools_of(ctx, site).await
+        pools_now(ctx, site).await
     }
 
     /// The site's profiles with their modules and user counts (administrators).
@@ -286,7 +285,7 @@ impl QueryRoot {
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         if wants(ctx, &["user"]) {
-            let logins = rcx.loaders.load_many(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
+            let logins = rcx.prime(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
             let logins: Vec<Login> = logins.into_values().collect();
             prefetch_for_users(ctx, &["user"], &logins).await?;
         }

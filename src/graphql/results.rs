@@ -471,7 +471,7 @@ pub struct PoolsAfter(pub crate::domain::SiteId);
 
 impl PoolsAfter {
     pub async fn resolve(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
-        pools_of(ctx, self.0).await
+        pools_now(ctx, self.0).await
     }
 }
 

@@ -70,6 +70,19 @@ pub async fn pools_of(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicenseP
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
+/// One site's pools for a field that is not inside a list (the `licensePools`
+/// query, mutation payloads): loaded at once with their modules, when
+/// selected, so the request runs a fixed number of statements without
+/// waiting on the loader's batching.
+pub async fn pools_now(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicensePoolNode>> {
+    let rcx = rc(ctx);
+    let pools = rcx.prime([PoolsOfSite(site)]).await?.remove(&PoolsOfSite(site)).unwrap_or_default();
+    if ctx.look_ahead().field("module").exists() {
+        rcx.prime(pools.iter().map(|p| p.module_id)).await?;
+    }
+    Ok(pools.into_iter().map(LicensePoolNode).collect())
+}
+
 /// How a site gets more licenses (DOMAIN.md R10).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseRemedy {
@@ -766,9 +779,10 @@ impl AuditEventNode {
     async fn action(&self) -> &str {
         &self.0.action
     }
-    /// What it was done to, e.g. `person:12`.
-    async fn target(&self) -> &str {
-        &self.0.target
+    /// Global id of what it was done to, when that is an object (null e.g. for a pool,
+    /// whose module and numbers are in `pools`).
+    async fn target_id(&self) -> Option<ID> {
+        super::ids::audit_target_to_id(&self.0.target)
     }
     /// The person it was about, if any (also when deleted since).
     async fn target_person(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
