@@ -9,8 +9,8 @@ use async_graphql::Context;
 use async_graphql::dataloader::Loader;
 use tokio::sync::OnceCell;
 
-use super::loaders::{Loaders, StoreLoader, loaders};
-use crate::domain::{Date, Principal};
+use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
+use crate::domain::{Date, Pool, Principal, ProfileId, SiteId};
 use crate::service::{ServiceError, auth};
 use crate::store::Store;
 
@@ -55,6 +55,28 @@ impl RequestContext {
         let values = self.loaders.loader().load(&keys).await?;
         self.loaders.feed_many(values.clone()).await;
         Ok(values)
+    }
+
+    /// Primes profiles and their modules with one statement.
+    pub async fn prime_profiles_with_modules(&self, ids: &[ProfileId]) -> Result<(), ServiceError> {
+        let unique: HashSet<ProfileId> = ids.iter().copied().collect();
+        if unique.is_empty() {
+            return Ok(());
+        }
+        let unique: Vec<ProfileId> = unique.into_iter().collect();
+        let rows = self.store.profiles_with_modules(&unique).await?;
+        self.loaders.feed_many(rows.iter().map(|(p, m)| (ModulesOfProfile(p.id), m.clone()))).await;
+        self.loaders.feed_many(rows.into_iter().map(|(p, _)| (p.id, p))).await;
+        Ok(())
+    }
+
+    /// A site's pools, with their modules primed, in one statement.
+    pub async fn pools_with_modules(&self, site: SiteId) -> Result<Vec<Pool>, ServiceError> {
+        let rows = self.store.pools_with_modules(site).await?;
+        self.loaders.feed_many(rows.iter().map(|(_, m)| (m.id, m.clone()))).await;
+        let pools: Vec<Pool> = rows.into_iter().map(|(p, _)| p).collect();
+        self.loaders.feed_one(PoolsOfSite(site), pools.clone()).await;
+        Ok(pools)
     }
 
     /// The signed-in principal, or `UNAUTHENTICATED`.

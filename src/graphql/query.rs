@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::context::rc;
 use super::ids::{Kind, decode, decode_any};
-use super::loaders::{AgreementOfSite, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf};
+use super::loaders::{AgreementOfSite, LoginOfPerson, PoolsOfSite, ResponsibilitiesOf};
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
@@ -62,11 +62,12 @@ fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
 async fn prefetch_for_users(ctx: &Context<'_>, prefix: &[&str], logins: &[Login]) -> R<()> {
     let path = |rest: &[&'static str]| [prefix, rest].concat();
     let profiles: Vec<ProfileId> = logins.iter().map(|l| l.profile_id).collect();
-    if wants(ctx, &path(&["profile"])) {
+    let modules = wants(ctx, &path(&["profile", "modules"])) || wants(ctx, &path(&["licensedModules"]));
+    if modules {
+        // Profiles and their modules in one statement.
+        rc(ctx).prime_profiles_with_modules(&profiles).await?;
+    } else if wants(ctx, &path(&["profile"])) {
         rc(ctx).prime(profiles.iter().copied()).await?;
-    }
-    if wants(ctx, &path(&["profile", "modules"])) || wants(ctx, &path(&["licensedModules"])) {
-        rc(ctx).prime(profiles.iter().map(|p| ModulesOfProfile(*p))).await?;
     }
     Ok(())
 }

@@ -75,11 +75,7 @@ pub async fn pools_of(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicenseP
 /// selected, so the request runs a fixed number of statements without
 /// waiting on the loader's batching.
 pub async fn pools_now(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<LicensePoolNode>> {
-    let rcx = rc(ctx);
-    let pools = rcx.prime([PoolsOfSite(site)]).await?.remove(&PoolsOfSite(site)).unwrap_or_default();
-    if ctx.look_ahead().field("module").exists() {
-        rcx.prime(pools.iter().map(|p| p.module_id)).await?;
-    }
+    let pools = rc(ctx).pools_with_modules(site).await?;
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
