@@ -208,28 +208,33 @@ pub async fn submit_request(
 /// Cancels a pending change request; only its requester may.
 pub async fn cancel_request(store: &Store, principal: &Principal, id: RequestId) -> ServiceResult<Outcome<RequestId>> {
     let site = licensed_site(principal, store.site_of_request(id).await?, "change request")?;
+    close_request(store, principal, site, id, RequestStatus::Cancelled, None).await
+}
+
+/// Ends a pending request without applying it (cancelled or rejected).
+async fn close_request(
+    store: &Store,
+    principal: &Principal,
+    site: SiteId,
+    id: RequestId,
+    status: RequestStatus,
+    reason: Option<&str>,
+) -> ServiceResult<Outcome<RequestId>> {
     let mut tx = store.begin().await?;
     let (request, _) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
     let me = principal.actor();
-    if request.requested_by_kind != me.kind || request.requested_by_id != me.id {
+    if status == RequestStatus::Cancelled && (request.requested_by_kind != me.kind || request.requested_by_id != me.id)
+    {
         return Err(ServiceError::Forbidden(REQUESTER_ONLY));
     }
     let outcome = if request.status != RequestStatus::Pending {
         Err(Refusal::RequestNotPending { status: request.status })
     } else {
-        tx.decide_request(id, RequestStatus::Cancelled, &me, None, &[], now()).await?;
+        tx.decide_request(id, status, &me, reason, &[], now()).await?;
         Ok(id)
     };
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "cancelChangeRequest",
-        &Target::new(format!("changeRequest:{}", id.0)),
-        outcome,
-    )
-    .await
+    let action = if status == RequestStatus::Cancelled { "cancelChangeRequest" } else { "rejectChangeRequest" };
+    finish(store, tx, principal, Some(site), action, &Target::new(format!("changeRequest:{}", id.0)), outcome).await
 }
 
 /// Approves a pending change request: applied exactly like a checkout (R5 re-checked now).
@@ -267,24 +272,7 @@ pub async fn reject_request(
 ) -> ServiceResult<Outcome<RequestId>> {
     let site = store.site_of_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
     authorize(principal, Action::VendorDecision(site), "change request")?;
-    let mut tx = store.begin().await?;
-    let (request, _) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
-    let outcome = if request.status != RequestStatus::Pending {
-        Err(Refusal::RequestNotPending { status: request.status })
-    } else {
-        tx.decide_request(id, RequestStatus::Rejected, &principal.actor(), Some(reason.as_str()), &[], now()).await?;
-        Ok(id)
-    };
-    finish(
-        store,
-        tx,
-        principal,
-        Some(site),
-        "rejectChangeRequest",
-        &Target::new(format!("changeRequest:{}", id.0)),
-        outcome,
-    )
-    .await
+    close_request(store, principal, site, id, RequestStatus::Rejected, Some(reason.as_str())).await
 }
 
 /// A new owner account, parsed.
