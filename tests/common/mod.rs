@@ -88,6 +88,7 @@ pub async fn fresh_database(db: Db) -> String {
         Db::Postgres => {
             let server = postgres_url().expect("TEST_POSTGRES_URL");
             let name = unique("lg_test");
+            drop_stale_databases(&server).await;
             let admin = Store::connect(&server, 1).await.expect("connect to TEST_POSTGRES_URL");
             admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await;
@@ -95,6 +96,33 @@ pub async fn fresh_database(db: Db) -> String {
             format!("{base}/{name}")
         }
     }
+}
+
+/// Drops, once per test process, the databases earlier test processes left
+/// behind (their names carry the process id; a process that is gone no
+/// longer needs its databases), so repeated runs do not pile them up.
+async fn drop_stale_databases(server: &str) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(server).await else { return };
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'lg\\_test\\_%'")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        for name in names {
+            let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            let safe = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !alive && safe {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&pool)
+                    .await;
+            }
+        }
+        pool.close().await;
+    })
+    .await;
 }
 
 /// A running server on a free port with its own fresh database.
