@@ -26,10 +26,10 @@ pub async fn audit(rcx: &RequestContext, query: &str, response: &Response) {
     let is_mutation = parse_query(query)
         .map(|doc| doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation))
         .unwrap_or(false);
-    let Ok(principal) = rcx.principal().await else { return };
     if !is_mutation {
         return;
     }
+    let Ok(principal) = rcx.principal().await else { return };
     for err in forbidden {
         let action = match err.path.first() {
             Some(PathSegment::Field(name)) => name.as_str(),

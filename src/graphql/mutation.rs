@@ -283,9 +283,9 @@ impl MutationRoot {
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         let heir = hand_over_to.as_ref().map(|h| decode(h, Kind::Person, "handOverTo")).transpose()?.map(PersonId);
         match staff::delete_person(&rcx.store, principal, id, heir).await? {
-            Ok(removed) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
-                pools: PoolsAfter(removed.person.site_id),
-                person: PersonNode(removed.person),
+            Ok(person) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
+                pools: PoolsAfter(person.site_id),
+                person: PersonNode(person),
             })),
             Err(refusal) => DeletePersonResult::refused(refusal),
         }
@@ -367,9 +367,9 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
         match staff::delete_login(&rcx.store, principal, id).await? {
-            Ok(removed) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
-                pools: PoolsAfter(removed.person.site_id),
-                person: PersonNode(removed.person),
+            Ok(person) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
+                pools: PoolsAfter(person.site_id),
+                person: PersonNode(person),
             })),
             Err(refusal) => DeleteLoginResult::refused(refusal),
         }

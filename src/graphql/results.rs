@@ -104,7 +104,7 @@ impl LicenseLimitExceeded {
     }
     /// The remedy as a sentence.
     async fn remedy_message(&self) -> String {
-        remedy_message(self.remedy)
+        crate::service::remedy_text(self.remedy).to_string()
     }
 }
 

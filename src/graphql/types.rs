@@ -11,7 +11,7 @@ use super::loaders::{
 };
 use crate::domain::policy::Remedy;
 use crate::domain::{self, Principal};
-use crate::service::{ServiceError, remedy_text};
+use crate::service::ServiceError;
 
 type R<T> = Result<T, ServiceError>;
 
@@ -405,11 +405,6 @@ impl LicenseShortage {
     async fn shortfall(&self) -> i64 {
         self.0.shortage.shortfall
     }
-}
-
-/// How to get more licenses, as a sentence.
-pub fn remedy_message(r: Remedy) -> String {
-    remedy_text(r).to_string()
 }
 
 /// Where a page sits in its list (Relay cursor pagination).

@@ -125,15 +125,8 @@ pub async fn update_person(
     finish(store, tx, principal, Some(site), "updatePerson", &Target::person(id), outcome).await
 }
 
-/// What a removal freed (R6): the pools after it, totals unchanged.
-pub struct Removed {
-    pub person: Person,
-    pub freed_modules: Vec<ModuleId>,
-}
-
 /// Frees the licenses of a live login inside `tx` and marks it deleted (R6).
-async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: bool) -> ServiceResult<Vec<ModuleId>> {
-    let mut freed = Vec::new();
+async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: bool) -> ServiceResult<()> {
     if login.occupying {
         tx.lock_profile(site, login.profile_id, -1).await?;
         let modules: Vec<ModuleId> =
@@ -141,12 +134,11 @@ async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: boo
         let deltas = module_deltas(&modules, &[], 1);
         // Freeing never fails for capacity (R6).
         apply_deltas(tx, site, &deltas).await?.map_err(|_| ServiceError::Internal)?;
-        freed = modules;
     }
     tx.mark_login_deleted(login.id, now(), with_person).await?;
     tx.release_username(&login.username.to_ascii_lowercase()).await?;
     tx.revoke_login_sessions(login.id, now()).await?;
-    Ok(freed)
+    Ok(())
 }
 
 /// Deletes a person (a tombstone, R7) and their login, freeing its licenses
@@ -158,7 +150,7 @@ pub async fn delete_person(
     principal: &Principal,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Removed>> {
+) -> ServiceResult<Outcome<Person>> {
     let site = managed_site(store, principal, Owned::Person(id), "person").await?;
     if is_self(principal, None, Some(id)) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
@@ -178,7 +170,7 @@ async fn delete_person_in(
     site: SiteId,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Removed>> {
+) -> ServiceResult<Outcome<Person>> {
     // Lock order: people by id, then the login.
     let mut ids = vec![id];
     ids.extend(hand_over_to);
@@ -207,13 +199,12 @@ async fn delete_person_in(
             }
         }
     }
-    let freed_modules = match tx.lock_login_of_person(site, id).await? {
-        Some(login) => remove_login(tx, site, &login, true).await?,
-        None => Vec::new(),
-    };
+    if let Some(login) = tx.lock_login_of_person(site, id).await? {
+        remove_login(tx, site, &login, true).await?;
+    }
     let at = now();
     tx.mark_person_deleted(id, at).await?;
-    Ok(Ok(Removed { person: Person { deleted_at: Some(at), ..person }, freed_modules }))
+    Ok(Ok(Person { deleted_at: Some(at), ..person }))
 }
 
 /// Restores a deleted person and the login deleted with them; the login's
@@ -502,7 +493,7 @@ async fn update_login_in(
 }
 
 /// Deletes a login; the person stays as staff and the licenses are freed (R6).
-pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Removed>> {
+pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Person>> {
     let site = managed_site(store, principal, Owned::Login(id), "login").await?;
     if is_self(principal, Some(id), None) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
@@ -514,8 +505,8 @@ pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> 
     let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
     let login =
         tx.lock_login(site, id).await?.filter(|l| l.person_id == person_id).ok_or(ServiceError::NotFound("login"))?;
-    let freed_modules = remove_login(&mut tx, site, &login, false).await?;
-    let outcome = Ok(Removed { person, freed_modules });
+    remove_login(&mut tx, site, &login, false).await?;
+    let outcome = Ok(person);
     finish(store, tx, principal, Some(site), "deleteLogin", &Target::new(format!("login:{}", id.0)), outcome).await
 }
 

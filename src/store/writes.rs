@@ -12,12 +12,6 @@ use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, p
 use super::{StoreResult, Tx};
 use crate::domain::*;
 
-/// What locking a login row returns: its state as of the lock.
-#[derive(Debug, Clone)]
-pub struct LockedLogin {
-    pub login: Login,
-}
-
 /// A new login's fields.
 pub struct NewLogin<'a> {
     pub site: SiteId,
