@@ -2,12 +2,15 @@
 //! Tests build an [`Application`] on port 0 and read the bound port.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
+use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
 use crate::store::Store;
 
@@ -29,6 +32,12 @@ pub struct Config {
     /// A pool counts as near its limit from this usage, in percent of its total.
     #[arg(long, env = "NEAR_LIMIT_PERCENT", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub near_limit_percent: u8,
+    /// How long, in milliseconds, a read may trust a session checked in the
+    /// database before (0: check on every request). Mutations always check.
+    /// Sign-out takes effect at once on the instance that handled it; a
+    /// session ended elsewhere may still read here for up to this long.
+    #[arg(long, env = "SESSION_CACHE_MS", default_value_t = 2000)]
+    pub session_cache_ms: u64,
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
@@ -70,6 +79,8 @@ impl Application {
         let state = AppState {
             schema: graphql::schema(Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() }),
             store,
+            sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
+            documents: Arc::default(),
         };
         Ok(Application { listener, state, operator_password })
     }

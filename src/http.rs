@@ -9,7 +9,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tracing::Instrument;
 
+use std::sync::Arc;
+
+use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, context::RequestContext, denials, error};
+use crate::service::auth::SessionCache;
 use crate::store::Store;
 
 /// Shared state of the router.
@@ -17,6 +21,8 @@ use crate::store::Store;
 pub struct AppState {
     pub schema: AppSchema,
     pub store: Store,
+    pub sessions: Arc<SessionCache>,
+    pub documents: Arc<Documents>,
 }
 
 /// Largest request body accepted.
@@ -64,7 +70,7 @@ async fn graphql(
             return transport_error(rejection.status(), error::codes::BAD_REQUEST, rejection.body_text());
         }
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return transport_error(
@@ -76,12 +82,19 @@ async fn graphql(
     };
     let store = state.store.counting();
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
-    let rcx = std::sync::Arc::new(RequestContext::new(store.clone(), bearer(&headers)));
-    let query = request.query.clone();
+    let mut mutation = false;
+    if let Some(parsed) = state.documents.parse(&request.query, request.operation_name.as_deref()) {
+        mutation = parsed.mutation;
+        request.set_parsed_query(parsed.document);
+    }
+    let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
     let request = request.data(rcx.clone());
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
     let mut response = state.schema.execute(request).instrument(span.clone()).await;
-    denials::audit(&rcx, &query, &response).await;
+    if mutation {
+        state.sessions.mutation_ran();
+        denials::audit(&rcx, &response).await;
+    }
     error::classify(&mut response);
     span.record("statements", store.statements());
     if headers.contains_key(STATEMENTS_HEADER) {

@@ -1,9 +1,11 @@
 //! What one request carries: its counting store, its loaders, and its
 //! principal, resolved from the bearer token on first need (so `signIn` and
-//! introspection cost no session lookup).
+//! introspection cost no session lookup) through the server's session cache
+//! (reads only; a mutation always checks its session in the database).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::Loader;
@@ -19,16 +21,21 @@ pub struct RequestContext {
     pub loaders: Loaders,
     pub token: Option<String>,
     pub today: Date,
+    pub sessions: Arc<auth::SessionCache>,
+    /// The operation is a mutation: its session is checked in the database.
+    pub mutation: bool,
     principal: OnceCell<Result<Principal, ServiceError>>,
 }
 
 impl RequestContext {
-    pub fn new(store: Store, token: Option<String>) -> Self {
+    pub fn new(store: Store, sessions: Arc<auth::SessionCache>, token: Option<String>, mutation: bool) -> Self {
         RequestContext {
             loaders: loaders(store.clone()),
             store,
             token,
             today: Date::today(),
+            sessions,
+            mutation,
             principal: OnceCell::new(),
         }
     }
@@ -88,7 +95,7 @@ impl RequestContext {
                     None => Err(ServiceError::Unauthenticated(
                         "send `Authorization: Bearer <token>`; get a token with the signIn mutation",
                     )),
-                    Some(token) => auth::authenticate(&self.store, token).await,
+                    Some(token) => auth::authenticate_cached(&self.store, &self.sessions, token, self.mutation).await,
                 }
             })
             .await;

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod denials;
+pub mod documents;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;

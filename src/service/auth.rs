@@ -97,8 +97,12 @@ pub async fn sign_out(store: &Store, token: &str) -> ServiceResult<bool> {
 /// The principal of a bearer token. A login past its `validUntil` has no
 /// working session any more (R9), nor has a deleted one.
 pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal> {
+    authenticate_hash(store, &token_hash(token)).await
+}
+
+async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal> {
     const SIGN_IN_AGAIN: &str = "the session is unknown, expired or signed out; sign in again";
-    match store.session_owner(&token_hash(token), now()).await? {
+    match store.session_owner(hash, now()).await? {
         None => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
         Some(SessionOwner::Operator { id, username }) => Ok(Principal::Operator { id, username }),
         Some(SessionOwner::Owner { id, username, name }) => {
@@ -120,5 +124,100 @@ pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal
             name: person_name,
             is_admin: login.is_admin,
         }),
+    }
+}
+
+/// Principals of recently checked sessions, so that reads need no session
+/// lookup statement. An entry is trusted for `ttl` after it was read from
+/// the database, and only until this instance runs its next mutation (any
+/// change may end or alter a session: a deleted or expired login, a
+/// transferred agreement). Mutations never use it: they check their session
+/// in the database every time. A session ended through another instance may
+/// therefore still read here for up to `ttl`, never write. A zero `ttl`
+/// turns the cache off.
+pub struct SessionCache {
+    ttl: std::time::Duration,
+    /// Bumped when a mutation has run on this instance.
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedSession>>,
+}
+
+struct CachedSession {
+    principal: Principal,
+    checked: std::time::Instant,
+    generation: u64,
+}
+
+/// Most sessions the cache holds; when full, stale entries go first, then all.
+const SESSION_CACHE_ENTRIES: usize = 10_000;
+
+impl SessionCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        SessionCache { ttl, generation: Default::default(), entries: Default::default() }
+    }
+
+    /// A mutation has run here: no cached session is trusted any more.
+    pub fn mutation_ran(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn fresh(&self, entry: &CachedSession, generation: u64) -> bool {
+        entry.generation == generation && entry.checked.elapsed() < self.ttl
+    }
+
+    fn get(&self, hash: &str) -> Option<Principal> {
+        let generation = self.generation();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(hash).filter(|e| self.fresh(e, generation)).map(|e| e.principal.clone())
+    }
+
+    /// Remembers `principal`, read from the database at `generation` (taken
+    /// before the read, so a mutation that ran meanwhile makes it stale).
+    fn put(&self, hash: String, principal: &Principal, checked: std::time::Instant, generation: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= SESSION_CACHE_ENTRIES {
+            let now = self.generation();
+            entries.retain(|_, e| self.fresh(e, now));
+            if entries.len() >= SESSION_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, CachedSession { principal: principal.clone(), checked, generation });
+    }
+
+    fn evict(&self, hash: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    }
+}
+
+/// [`authenticate`] through `cache`: `fresh` (every mutation) always asks the
+/// database; otherwise a principal checked recently enough is reused.
+pub async fn authenticate_cached(
+    store: &Store,
+    cache: &SessionCache,
+    token: &str,
+    fresh: bool,
+) -> ServiceResult<Principal> {
+    let hash = token_hash(token);
+    if !fresh && let Some(principal) = cache.get(&hash) {
+        return Ok(principal);
+    }
+    let (checked, generation) = (std::time::Instant::now(), cache.generation());
+    match authenticate_hash(store, &hash).await {
+        Ok(principal) => {
+            cache.put(hash, &principal, checked, generation);
+            Ok(principal)
+        }
+        Err(e) => {
+            cache.evict(&hash);
+            Err(e)
+        }
     }
 }

@@ -98,6 +98,9 @@ impl Store {
         sqlx::any::AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            // No ping round trip on every acquire: a broken connection fails
+            // its statement, the pool drops it, and the request gets an error.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

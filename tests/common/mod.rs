@@ -125,6 +125,9 @@ async fn drop_stale_databases(server: &str) {
     .await;
 }
 
+/// The server's default: reads may trust a session checked this recently.
+pub const SESSION_CACHE_MS: u64 = 2000;
+
 /// A running server on a free port with its own fresh database.
 pub struct TestApp {
     pub url: String,
@@ -136,22 +139,43 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: Db) -> TestApp {
+        TestApp::spawn_with(db, SESSION_CACHE_MS).await
+    }
+
+    /// [`TestApp::spawn`] with reads trusting a checked session for `session_cache_ms`.
+    pub async fn spawn_with(db: Db, session_cache_ms: u64) -> TestApp {
         init_logs();
         let database_url = fresh_database(db).await;
+        let (app, password) = TestApp::start(&database_url, session_cache_ms).await;
+        TestApp { operator_password: password.expect("fresh database creates the operator"), ..app }
+    }
+
+    /// A second server on the database of `self` (another gateway instance).
+    pub async fn another_instance(&self, session_cache_ms: u64) -> TestApp {
+        let (app, _) = TestApp::start(&self.database_url, session_cache_ms).await;
+        TestApp { operator_password: self.operator_password.clone(), ..app }
+    }
+
+    async fn start(database_url: &str, session_cache_ms: u64) -> (TestApp, Option<String>) {
         let config = Config {
-            database_url: database_url.clone(),
+            database_url: database_url.to_string(),
             listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             operator_username: "operator".into(),
             near_limit_percent: 90,
+            session_cache_ms,
             demo: false,
         };
         let app = Application::build(&config).await.expect("server starts");
         let url = format!("http://127.0.0.1:{}", app.port());
         let store = app.store();
-        let operator_password = app.operator_password.clone().expect("fresh database creates the operator");
+        let operator_password = app.operator_password.clone();
         tokio::spawn(app.run());
-        TestApp { url, database_url, store, operator_password, client: reqwest::Client::new() }
+        let client = reqwest::Client::new();
+        (
+            TestApp { url, database_url: database_url.to_string(), store, operator_password: String::new(), client },
+            operator_password,
+        )
     }
 
     /// Runs a GraphQL request; returns the whole response body.
