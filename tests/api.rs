@@ -51,6 +51,14 @@ both_backends! {
         let (body, m1) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess");
         assert!(m1 <= 11, "changeLoginProfile took {m1} statements");
+        // A refused M1 (R4) costs about as much: the same locks and the failing conditional
+        // update, one read of what the refusal reports, the rollback and the refusal's audit event.
+        let (_, doc_used, _) = site.pool(&app, "DOCUMENT").await;
+        let set = "mutation($s: ID!, $t: Int!) { setPoolTotal(siteId: $s, module: \"DOCUMENT\", total: $t) { __typename } }";
+        app.ok(Some(&site.operator_token), set, json!({ "s": site.id, "t": doc_used })).await;
+        let (body, refused) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[2] })).await;
+        assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "LicenseLimitExceeded", "{body}");
+        assert!(refused <= 12, "a refused changeLoginProfile took {refused} statements");
         // A mutation ran: the next read checks its session in the database again.
         let (_, after) = app.gql_counted(Some(&site.admin_token), "{ licensePools { total } }", json!({})).await;
         assert_eq!(after, 2, "the first read after a mutation looks its session up");

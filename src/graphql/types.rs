@@ -41,7 +41,7 @@ pub enum Node {
 pub struct SiteNode(pub domain::Site);
 
 /// A customer site: the tenant. Everything else belongs to exactly one site.
-#[Object(name = "Site")]
+#[Object(name = "Site", serial)]
 impl SiteNode {
     /// Opaque global id of the site.
     async fn id(&self) -> ID {
@@ -101,7 +101,7 @@ impl From<Remedy> for LicenseRemedy {
 pub struct AgreementNode(pub domain::Agreement);
 
 /// A site's contract with the vendor.
-#[Object(name = "Agreement")]
+#[Object(name = "Agreement", serial)]
 impl AgreementNode {
     /// The agreement's name or number.
     async fn name(&self) -> &str {
@@ -127,7 +127,7 @@ pub struct OwnerNode(pub domain::Owner);
 
 /// An agreement owner: the person responsible for an agreement, with an
 /// account of their own outside the site's users (R11).
-#[Object(name = "AgreementOwner")]
+#[Object(name = "AgreementOwner", serial)]
 impl OwnerNode {
     /// Opaque global id of the owner account.
     async fn id(&self) -> ID {
@@ -147,7 +147,7 @@ impl OwnerNode {
 pub struct ModuleNode(pub domain::Module);
 
 /// A licensed part of the system, such as Case or Document. Modules are data.
-#[Object(name = "Module")]
+#[Object(name = "Module", serial)]
 impl ModuleNode {
     /// Opaque global id of the module.
     async fn id(&self) -> ID {
@@ -167,7 +167,7 @@ impl ModuleNode {
 pub struct LicensePoolNode(pub domain::Pool);
 
 /// The licenses a site has bought of one module and how many are in use (R3).
-#[Object(name = "LicensePool")]
+#[Object(name = "LicensePool", serial)]
 impl LicensePoolNode {
     /// The module this pool licenses.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
@@ -204,7 +204,7 @@ pub struct PersonNode(pub domain::Person);
 
 /// A staff record. A person becomes a user when they get a login (R1).
 /// Deleted people remain as tombstones so their names stay on records (R7).
-#[Object(name = "Person")]
+#[Object(name = "Person", serial)]
 impl PersonNode {
     /// Opaque global id of the person.
     async fn id(&self) -> ID {
@@ -247,7 +247,7 @@ pub struct UserNode(pub domain::Login);
 
 /// A person who has a login (R1), with the login's details. The login's
 /// profile decides which licenses the user occupies (R2).
-#[Object(name = "User")]
+#[Object(name = "User", serial)]
 impl UserNode {
     /// Opaque global id of the user (of their login).
     async fn id(&self) -> ID {
@@ -301,7 +301,7 @@ async fn modules_of(ctx: &Context<'_>, profile: domain::ProfileId) -> R<Vec<Modu
 pub struct ProfileNode(pub domain::Profile);
 
 /// A named set of modules. Users of a profile without modules occupy no license (R8).
-#[Object(name = "Profile")]
+#[Object(name = "Profile", serial)]
 impl ProfileNode {
     /// Opaque global id of the profile.
     async fn id(&self) -> ID {
@@ -338,7 +338,7 @@ pub enum ViewerKind {
 pub struct Viewer(pub Principal);
 
 /// The signed-in principal.
-#[Object]
+#[Object(serial)]
 impl Viewer {
     /// What kind of principal this is.
     async fn kind(&self) -> ViewerKind {
@@ -387,7 +387,7 @@ impl Viewer {
 pub struct LicenseShortage(pub crate::service::ModuleShortage);
 
 /// One module a change is short of (R4), with the numbers a warning needs.
-#[Object]
+#[Object(serial)]
 impl LicenseShortage {
     /// The module that is short.
     async fn module(&self) -> ModuleNode {
@@ -431,7 +431,7 @@ macro_rules! connection {
         }
 
         $(#[$doc])*
-        #[Object]
+        #[Object(serial)]
         impl $conn {
             #[doc = concat!("The ", $what, " of this page, each with its cursor.")]
             async fn edges(&self) -> &[$edge] {
@@ -459,7 +459,7 @@ macro_rules! connection {
         }
 
         #[doc = concat!("One of the ", $what, " with its cursor.")]
-        #[Object]
+        #[Object(serial)]
         impl $edge {
             /// Opaque cursor; pass it as `after` to start the next page after this item.
             async fn cursor(&self) -> &str {
@@ -505,7 +505,7 @@ pub struct ActorNode(pub domain::ActorRef);
 
 /// Who did something. The name is kept as it was, so it survives the
 /// person's deletion (R7); `deleted` marks a person who is gone.
-#[Object(name = "Actor")]
+#[Object(name = "Actor", serial)]
 impl ActorNode {
     /// The actor's name.
     async fn name(&self) -> &str {
@@ -531,7 +531,7 @@ impl ActorNode {
 pub struct TotalLineNode(pub domain::TotalLine);
 
 /// One module's line of an order or change request.
-#[Object(name = "TotalLine")]
+#[Object(name = "TotalLine", serial)]
 impl TotalLineNode {
     /// The module.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
@@ -567,7 +567,7 @@ pub enum LicenseOrderStatus {
 pub struct LicenseOrderNode(pub domain::LicenseOrder);
 
 /// A self-service change of pool totals: a draft, then a checkout (R10).
-#[Object(name = "LicenseOrder")]
+#[Object(name = "LicenseOrder", serial)]
 impl LicenseOrderNode {
     /// Opaque global id of the order.
     async fn id(&self) -> ID {
@@ -623,7 +623,7 @@ pub struct ChangeRequestNode(pub domain::ChangeRequest);
 
 /// A request to the vendor to change pool totals, for agreements without
 /// self-service (R10).
-#[Object(name = "ChangeRequest")]
+#[Object(name = "ChangeRequest", serial)]
 impl ChangeRequestNode {
     /// Opaque global id of the request.
     async fn id(&self) -> ID {
@@ -686,7 +686,7 @@ pub enum ResponsibilityKindValue {
 pub struct ResponsibilityNode(pub domain::Responsibility);
 
 /// Something a person is responsible for on the site (R12).
-#[Object(name = "Responsibility")]
+#[Object(name = "Responsibility", serial)]
 impl ResponsibilityNode {
     /// Opaque global id of the responsibility.
     async fn id(&self) -> ID {
@@ -710,7 +710,7 @@ impl ResponsibilityNode {
 pub struct PoolImpactNode(pub domain::PoolChange);
 
 /// What a change did, or (refused, previewed) would do, to one pool.
-#[Object(name = "PoolImpact")]
+#[Object(name = "PoolImpact", serial)]
 impl PoolImpactNode {
     /// The pool's module.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
@@ -756,7 +756,7 @@ pub enum AuditOutcome {
 pub struct AuditEventNode(pub domain::AuditRecord);
 
 /// One accepted or refused change, with its actor (R7) and pool numbers.
-#[Object(name = "AuditEvent")]
+#[Object(name = "AuditEvent", serial)]
 impl AuditEventNode {
     /// When it happened (RFC 3339, UTC).
     async fn at(&self) -> String {

@@ -282,7 +282,7 @@ pub(crate) async fn apply_deltas(
     if short.is_empty() {
         return Ok(Ok(()));
     }
-    let pools = tx.pools(site).await?;
+    let (pools, modules, self_service) = tx.shortage_context(site).await?;
     for &(module, delta) in &short {
         if let Some(p) = pools.iter().find(|p| p.module_id == module) {
             tx.note(PoolChange {
@@ -294,8 +294,7 @@ pub(crate) async fn apply_deltas(
             });
         }
     }
-    let modules = tx.modules().await?;
-    let remedy = Remedy::for_agreement(tx.self_service(site).await?);
+    let remedy = Remedy::for_agreement(self_service);
     let shortages = policy::shortages(&short, &pools)
         .into_iter()
         .filter_map(|s| {
@@ -341,7 +340,6 @@ pub(crate) async fn audit_refused(
     pools: &[PoolChange],
 ) -> ServiceResult<()> {
     let actor = principal.actor();
-    let mut tx = store.begin().await?;
     let event = AuditEvent {
         site,
         actor: &actor,
@@ -353,8 +351,7 @@ pub(crate) async fn audit_refused(
         detail: format!("{}: {}", refusal.code(), refusal.message()),
         pools,
     };
-    tx.insert_audit(event, now()).await?;
-    tx.commit().await?;
+    store.insert_audit(event, now()).await?;
     Ok(())
 }
 
@@ -367,7 +364,6 @@ pub async fn audit_denied(
     message: &str,
 ) -> ServiceResult<()> {
     let actor = principal.actor();
-    let mut tx = store.begin().await?;
     let event = AuditEvent {
         site: principal.default_site(),
         actor: &actor,
@@ -379,8 +375,7 @@ pub async fn audit_denied(
         detail: format!("FORBIDDEN: {message}"),
         pools: &[],
     };
-    tx.insert_audit(event, now()).await?;
-    tx.commit().await?;
+    store.insert_audit(event, now()).await?;
     Ok(())
 }
 

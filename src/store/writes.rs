@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::sql::Sql;
 
 use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
-use super::{StoreResult, Tx};
+use super::{AnyQuery, Store, StoreResult, Tx};
 use crate::domain::*;
 
 /// A new login's fields.
@@ -114,6 +114,32 @@ impl Tx {
 
     pub async fn site_exists(&mut self, site: SiteId) -> StoreResult<bool> {
         Ok(self.fetch_optional(sqlx::query("SELECT id FROM sites WHERE id = $1").bind(site.0)).await?.is_some())
+    }
+
+    /// What a refused consuming change reports, in one statement: the site's
+    /// pools, every module (a change may ask for one the site has no pool of),
+    /// and whether the site's agreement is self-service.
+    pub async fn shortage_context(&mut self, site: SiteId) -> StoreResult<(Vec<Pool>, Vec<Module>, bool)> {
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.site_id, lp.total, lp.used, \
+                   (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service \
+                   FROM modules m LEFT JOIN license_pools lp ON lp.module_id = m.id AND lp.site_id = $1 \
+                   ORDER BY m.id";
+        let rows = self.fetch_all(sqlx::query(sql).bind(site.0)).await?;
+        let (mut pools, mut modules, mut self_service) = (Vec::new(), Vec::new(), false);
+        for row in &rows {
+            let module = ModuleId(row.try_get("module_id")?);
+            modules.push(Module { id: module, code: row.try_get("code")?, name: row.try_get("name")? });
+            if row.try_get::<Option<i64>, _>("site_id")?.is_some() {
+                pools.push(Pool {
+                    site_id: site,
+                    module_id: module,
+                    total: row.try_get("total")?,
+                    used: row.try_get("used")?,
+                });
+            }
+            self_service = row.try_get::<Option<i64>, _>("self_service")?.unwrap_or(0) != 0;
+        }
+        Ok((pools, modules, self_service))
     }
 
     pub async fn pools(&mut self, site: SiteId) -> StoreResult<Vec<Pool>> {
@@ -410,30 +436,46 @@ impl Tx {
     }
 
     pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
-        let pools: Vec<serde_json::Value> = event
-            .pools
-            .iter()
-            .map(|p| serde_json::json!([p.module_id.0, p.used_before, p.used_after, p.total_before, p.total_after]))
-            .collect();
-        let sql = "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
-                   target_person_id, outcome, rule, detail, pools) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-        self.execute(
-            sqlx::query(sql)
-                .bind(event.site.map(|s| s.0))
-                .bind(now)
-                .bind(event.actor.name.clone())
-                .bind(event.actor.kind.to_string())
-                .bind(event.actor.person.map(|p| p.0))
-                .bind(event.action.to_string())
-                .bind(event.target.to_string())
-                .bind(event.target_person.map(|p| p.0))
-                .bind(event.outcome.to_string())
-                .bind(event.rule.map(str::to_string))
-                .bind(event.detail)
-                .bind(serde_json::Value::Array(pools).to_string()),
-        )
-        .await?;
+        self.execute(audit_insert(&event, now)).await?;
+        Ok(())
+    }
+}
+
+/// The statement that appends `event` to the audit trail.
+fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
+    let pools: Vec<serde_json::Value> = event
+        .pools
+        .iter()
+        .map(|p| serde_json::json!([p.module_id.0, p.used_before, p.used_after, p.total_before, p.total_after]))
+        .collect();
+    let sql = "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
+               target_person_id, outcome, rule, detail, pools) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    sqlx::query(sql)
+        .bind(event.site.map(|s| s.0))
+        .bind(now)
+        .bind(event.actor.name.clone())
+        .bind(event.actor.kind.to_string())
+        .bind(event.actor.person.map(|p| p.0))
+        .bind(event.action.to_string())
+        .bind(event.target.to_string())
+        .bind(event.target_person.map(|p| p.0))
+        .bind(event.outcome.to_string())
+        .bind(event.rule.map(str::to_string))
+        .bind(event.detail.clone())
+        .bind(serde_json::Value::Array(pools).to_string())
+}
+
+impl Store {
+    /// Appends `event` to the audit trail in a statement of its own (an
+    /// event about a transaction that rolled back).
+    pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
+        let _gate = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        self.tick();
+        audit_insert(&event, now).execute(&self.pool).await?;
         Ok(())
     }
 }
