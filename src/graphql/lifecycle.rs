@@ -315,7 +315,7 @@ impl LifecycleMutation {
         match staff::restore_login(&rcx.store, principal, id, Mode::Apply).await?.outcome {
             Ok(login) => Ok(RestoreLoginResult::RestoreLoginSuccess(RestoreLoginSuccess {
                 pools: PoolsAfter(login.site_id),
-                user: UserNode(login),
+                user: UserNode::new(login),
             })),
             Err(refusal) => RestoreLoginResult::refused(refusal),
         }

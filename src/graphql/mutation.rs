@@ -133,11 +133,11 @@ fn codes(list: &[String]) -> R<Vec<ModuleCode>> {
 }
 
 async fn load_login(ctx: &Context<'_>, id: LoginId) -> R<UserNode> {
-    rc(ctx).loaders.load_one(id).await?.map(UserNode).ok_or(ServiceError::Internal)
+    rc(ctx).loaders.load_one(id).await?.map(UserNode::new).ok_or(ServiceError::Internal)
 }
 
 async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
-    rc(ctx).loaders.load_one(id).await?.map(ProfileNode).ok_or(ServiceError::Internal)
+    rc(ctx).loaders.load_one(id).await?.map(ProfileNode::new).ok_or(ServiceError::Internal)
 }
 
 #[derive(Default)]
@@ -311,7 +311,7 @@ impl MutationRoot {
         match staff::create_login(&rcx.store, principal, parsed, Mode::Apply).await?.outcome {
             Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess {
                 pools: PoolsAfter(login.site_id),
-                user: UserNode(login),
+                user: UserNode::new(login),
             })),
             Err(refusal) => CreateLoginResult::refused(refusal),
         }
@@ -446,7 +446,7 @@ async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChang
     match staff::update_login(&rcx.store, principal, id, changes, Mode::Apply).await?.outcome {
         Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
             pools: PoolsAfter(login.site_id),
-            user: UserNode(login),
+            user: UserNode::new(login),
         })),
         Err(refusal) => UpdateLoginResult::refused(refusal),
     }

@@ -1,6 +1,8 @@
 //! Query root: thin resolvers that authorize through the policy layer and
 //! read through the request's store and loaders.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 
@@ -183,7 +185,7 @@ impl QueryRoot {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         authorize(principal, Action::ReadStaff(site), "site")?;
-        Ok(rc(ctx).store.profiles_of_site(site).await?.into_iter().map(ProfileNode).collect())
+        Ok(rc(ctx).store.profiles_of_site(site).await?.into_iter().map(ProfileNode::new).collect())
     }
 
     /// The site's users (people with a live login) by username (administrators).
@@ -234,15 +236,22 @@ impl QueryRoot {
         let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        // The page already carries each user's person: prime the loader with them.
-        rcx.loaders.feed_many(rows.iter().map(|(_, p)| (p.id, p.clone()))).await;
-        let logins: Vec<Login> = rows.iter().map(|(l, _)| l.clone()).collect();
-        prefetch_for_users(ctx, &[], &logins).await?;
+        // The page carries each user's person; their profiles (with modules,
+        // when selected) take one more statement. Both go into the nodes.
+        let profiles = if wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]) {
+            let ids: Vec<ProfileId> = rows.iter().map(|(l, _)| l.profile_id).collect();
+            rcx.profiles_with_modules(&ids).await?
+        } else {
+            HashMap::new()
+        };
         let edges = rows
             .into_iter()
-            .map(|(login, _)| UserEdge {
-                cursor: encode_cursor(&login.username.to_ascii_lowercase()),
-                node: UserNode(login),
+            .map(|(login, person)| {
+                let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
+                UserEdge {
+                    cursor: encode_cursor(&login.username.to_ascii_lowercase()),
+                    node: UserNode(login, Prefetched { person: Some(person), profile }),
+                }
             })
             .collect();
         Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
@@ -322,7 +331,7 @@ impl QueryRoot {
             Kind::User => {
                 let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
                 authorize(principal, Action::ReadUser(login.site_id, login.id), "node")?;
-                Ok(Node::User(UserNode(login)))
+                Ok(Node::User(UserNode::new(login)))
             }
             Kind::Profile => {
                 let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
@@ -333,7 +342,7 @@ impl QueryRoot {
                     Principal::Operator { .. } | Principal::Owner { .. } => false,
                 };
                 authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
-                Ok(Node::Profile(ProfileNode(profile)))
+                Ok(Node::Profile(ProfileNode(profile, None)))
             }
             Kind::LicenseOrder => {
                 let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;

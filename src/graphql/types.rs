@@ -2,6 +2,8 @@
 //! the request's loaders; every type and field is documented, since the
 //! documentation ships in the schema and the playground's docs pane.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Interface, Object};
 
 use super::context::rc;
@@ -232,7 +234,7 @@ impl PersonNode {
     }
     /// The person's user (their login), if they have one.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
-        Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode))
+        Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode::new))
     }
     /// What the person is responsible for on the site (R12).
     async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
@@ -243,7 +245,23 @@ impl PersonNode {
 
 /// A person who has a login (R1), with the login's details. The login's
 /// profile decides which licenses the user occupies (R2).
-pub struct UserNode(pub domain::Login);
+pub struct UserNode(pub domain::Login, pub Prefetched);
+
+impl UserNode {
+    /// A user whose relations load through the request's loaders.
+    pub fn new(login: domain::Login) -> Self {
+        UserNode(login, Prefetched::default())
+    }
+}
+
+/// Relations of a user that a list resolver has already read with its page,
+/// so that the user's fields take them as they are instead of asking a
+/// loader once per user and field.
+#[derive(Default)]
+pub struct Prefetched {
+    pub person: Option<domain::Person>,
+    pub profile: Option<(domain::Profile, Arc<Vec<domain::Module>>)>,
+}
 
 /// A person who has a login (R1), with the login's details. The login's
 /// profile decides which licenses the user occupies (R2).
@@ -275,18 +293,27 @@ impl UserNode {
     }
     /// The person (staff record) this user is.
     async fn person(&self, ctx: &Context<'_>) -> R<PersonNode> {
+        if let Some(p) = &self.1.person {
+            return Ok(PersonNode(p.clone()));
+        }
         let p = rc(ctx).loaders.load_one(self.0.person_id).await?.ok_or(ServiceError::Internal)?;
         Ok(PersonNode(p))
     }
     /// The login's profile.
     async fn profile(&self, ctx: &Context<'_>) -> R<ProfileNode> {
+        if let Some((p, modules)) = &self.1.profile {
+            return Ok(ProfileNode(p.clone(), Some(modules.clone())));
+        }
         let p = rc(ctx).loaders.load_one(self.0.profile_id).await?.ok_or(ServiceError::Internal)?;
-        Ok(ProfileNode(p))
+        Ok(ProfileNode(p, None))
     }
     /// Modules whose licenses this user occupies: one license each (R2).
     async fn licensed_modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
         if !self.0.occupying {
             return Ok(Vec::new());
+        }
+        if let Some((_, modules)) = &self.1.profile {
+            return Ok(modules.iter().cloned().map(ModuleNode).collect());
         }
         modules_of(ctx, self.0.profile_id).await
     }
@@ -298,7 +325,14 @@ async fn modules_of(ctx: &Context<'_>, profile: domain::ProfileId) -> R<Vec<Modu
 }
 
 /// A named set of modules. Users of a profile without modules occupy no license (R8).
-pub struct ProfileNode(pub domain::Profile);
+pub struct ProfileNode(pub domain::Profile, pub Option<Arc<Vec<domain::Module>>>);
+
+impl ProfileNode {
+    /// A profile whose modules load through the request's loaders.
+    pub fn new(profile: domain::Profile) -> Self {
+        ProfileNode(profile, None)
+    }
+}
 
 /// A named set of modules. Users of a profile without modules occupy no license (R8).
 #[Object(name = "Profile", serial)]
@@ -313,7 +347,10 @@ impl ProfileNode {
     }
     /// The modules the profile includes.
     async fn modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
-        modules_of(ctx, self.0.id).await
+        match &self.1 {
+            Some(modules) => Ok(modules.iter().cloned().map(ModuleNode).collect()),
+            None => modules_of(ctx, self.0.id).await,
+        }
     }
     /// Users on this profile (live logins of live people).
     async fn user_count(&self) -> i64 {
@@ -361,7 +398,7 @@ impl Viewer {
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         match &self.0 {
             Principal::Operator { .. } | Principal::Owner { .. } => Ok(None),
-            Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode)),
+            Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode::new)),
         }
     }
     /// For agreement owners: the sites whose agreements they own (R11).
