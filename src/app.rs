@@ -12,7 +12,7 @@ use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// Server configuration: flags or environment variables.
 #[derive(Debug, Clone, Parser)]
@@ -23,9 +23,11 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Most database connections this process opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
-    pub db_max_connections: u32,
+    /// Most database connections this process opens (default: 10 on
+    /// PostgreSQL; 4 on SQLite, where each connection keeps its own page
+    /// cache and thread and one writer works at a time).
+    #[arg(long, env = "DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
     /// Username of the vendor operator created on the first start.
     #[arg(long, env = "OPERATOR_USERNAME", default_value = "operator")]
     pub operator_username: String,
@@ -54,7 +56,11 @@ impl Application {
     /// Connects, migrates, creates the operator (and the demo) when needed,
     /// and binds the listener. Prints one-time credentials to stdout.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
-        let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        let connections = config.db_max_connections.unwrap_or(match Backend::from_url(&config.database_url) {
+            Some(Backend::Sqlite) => 4,
+            _ => 10,
+        });
+        let store = Store::connect(&config.database_url, connections).await?;
         store.migrate().await?;
         let operator_password =
             bootstrap::ensure_operator(&store, &config.operator_username).await.map_err(service_err)?;

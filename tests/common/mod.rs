@@ -160,7 +160,7 @@ impl TestApp {
         let config = Config {
             database_url: database_url.to_string(),
             listen: "127.0.0.1:0".parse().unwrap(),
-            db_max_connections: 8,
+            db_max_connections: Some(8),
             operator_username: "operator".into(),
             near_limit_percent: 90,
             session_cache_ms,
