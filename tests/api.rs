@@ -51,17 +51,36 @@ both_backends! {
         let (body, m1) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess");
         assert!(m1 <= 11, "changeLoginProfile took {m1} statements");
-        // A refused M1 (R4) costs about as much: the same locks and the failing conditional
-        // update, one read of what the refusal reports, the rollback and the refusal's audit event.
+        // A refused M1 (R4) that one lock-free read shows cannot fit: session, that read, and
+        // the refusal's audit event; no transaction, no lock.
         let (_, doc_used, _) = site.pool(&app, "DOCUMENT").await;
         let set = "mutation($s: ID!, $t: Int!) { setPoolTotal(siteId: $s, module: \"DOCUMENT\", total: $t) { __typename } }";
         app.ok(Some(&site.operator_token), set, json!({ "s": site.id, "t": doc_used })).await;
         let (body, refused) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[2] })).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "LicenseLimitExceeded", "{body}");
-        assert!(refused <= 12, "a refused changeLoginProfile took {refused} statements");
+        assert_eq!(refused, 3, "a refused changeLoginProfile took {refused} statements");
         // A mutation ran: the next read checks its session in the database again.
         let (_, after) = app.gql_counted(Some(&site.admin_token), "{ licensePools { total } }", json!({})).await;
         assert_eq!(after, 2, "the first read after a mutation looks its session up");
+        // R4: it wrote nothing but its audit event, which carries the numbers of the moment it
+        // was decided on: CASE would have fit (+1), DOCUMENT did not.
+        let (case_after, doc_after) = (site.pool(&app, "CASE").await, site.pool(&app, "DOCUMENT").await);
+        assert_eq!(doc_after, (doc_used, doc_used, 0));
+        let q = "{ auditEvents(filter: { action: \"updateLogin\" }) { nodes { outcome rule pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
+        let events = app.ok(Some(&site.admin_token), q, json!({})).await;
+        let last = &events["auditEvents"]["nodes"][0];
+        assert_eq!(last["outcome"], "REFUSED", "{events}");
+        assert_eq!(last["rule"], "R4");
+        assert_eq!(
+            last["pools"],
+            json!([
+                { "module": { "code": "CASE" }, "usedBefore": case_after.1, "usedAfter": case_after.1 + 1,
+                  "totalBefore": case_after.0, "totalAfter": case_after.0, "shortfall": 0 },
+                { "module": { "code": "DOCUMENT" }, "usedBefore": doc_used, "usedAfter": doc_used + 1,
+                  "totalBefore": doc_used, "totalAfter": doc_used, "shortfall": 1 },
+            ])
+        );
+        assert_counters_match(&app.store).await;
     }
 }
 

@@ -283,25 +283,40 @@ pub(crate) async fn apply_deltas(
         return Ok(Ok(()));
     }
     let (pools, modules, self_service) = tx.shortage_context(site).await?;
-    for &(module, delta) in &short {
-        if let Some(p) = pools.iter().find(|p| p.module_id == module) {
-            tx.note(PoolChange {
+    let (refusal, notes) = shortage_refusal(&short, &pools, &modules, self_service);
+    for note in notes {
+        tx.note(note);
+    }
+    Ok(Err(refusal))
+}
+
+/// The refusal of changes `short` (module, delta) that do not fit `pools`
+/// (R4), with what each would have done to its pool.
+pub(crate) fn shortage_refusal(
+    short: &[(ModuleId, i64)],
+    pools: &[Pool],
+    modules: &[Module],
+    self_service: bool,
+) -> (Refusal, Vec<PoolChange>) {
+    let notes = short
+        .iter()
+        .filter_map(|&(module, delta)| {
+            pools.iter().find(|p| p.module_id == module).map(|p| PoolChange {
                 module_id: module,
                 used_before: p.used,
                 used_after: p.used + delta,
                 total_before: p.total,
                 total_after: p.total,
-            });
-        }
-    }
-    let remedy = Remedy::for_agreement(self_service);
-    let shortages = policy::shortages(&short, &pools)
+            })
+        })
+        .collect();
+    let shortages = policy::shortages(short, pools)
         .into_iter()
         .filter_map(|s| {
             modules.iter().find(|m| m.id == s.module_id).map(|m| ModuleShortage { module: m.clone(), shortage: s })
         })
         .collect();
-    Ok(Err(Refusal::LicenseLimitExceeded { shortages, remedy }))
+    (Refusal::LicenseLimitExceeded { shortages, remedy: Remedy::for_agreement(self_service) }, notes)
 }
 
 /// Records an accepted change inside its own transaction.

@@ -447,10 +447,56 @@ pub async fn update_login(
         (Some(_), Mode::Preview) => Some(String::new()),
         (None, _) => None,
     };
+    let target = Target::new(format!("login:{}", id.0));
+    if let Some(profile) = changes.profile
+        && let Some((refusal, pools)) = move_refused_at_once(store, site, id, profile).await?
+    {
+        if mode == Mode::Apply {
+            audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
+        }
+        return Ok(Decided { outcome: Err(refusal), pools });
+    }
     let mut tx = store.begin().await?;
     let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
-    finish_with(store, tx, mode, principal, Some(site), "updateLogin", &Target::new(format!("login:{}", id.0)), outcome)
-        .await
+    finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await
+}
+
+/// A profile change that one lock-free read already shows cannot fit (R4)
+/// is refused on that read: the refusal is true of that moment, and a
+/// refusal writes nothing, so it needs no lock. When the pools are full this
+/// saves the transaction and its locks (the common case under load). Every
+/// other case, including any doubt (no such login, a profile of another
+/// site), goes through the locked transaction, which decides for itself.
+async fn move_refused_at_once(
+    store: &Store,
+    site: SiteId,
+    login: LoginId,
+    profile: ProfileId,
+) -> ServiceResult<Option<(Refusal, Vec<PoolChange>)>> {
+    let Some(s) = store.move_snapshot(site, login, profile).await? else { return Ok(None) };
+    let deltas = module_deltas(&s.current, &s.target, i64::from(s.occupying));
+    if policy::shortages(&deltas, &s.pools).is_empty() {
+        return Ok(None);
+    }
+    // The same journal as the locked path: the changes that fit, then those that do not.
+    let fits = |&(m, d): &(ModuleId, i64)| s.pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
+    let short: Vec<(ModuleId, i64)> = deltas.iter().copied().filter(|d| !fits(d)).collect();
+    let (refusal, notes) = shortage_refusal(&short, &s.pools, &s.modules, s.self_service);
+    let mut pools: Vec<PoolChange> = deltas
+        .iter()
+        .filter(|d| fits(d))
+        .filter_map(|&(m, d)| {
+            s.pools.iter().find(|p| p.module_id == m).map(|p| PoolChange {
+                module_id: m,
+                used_before: p.used,
+                used_after: p.used + d,
+                total_before: p.total,
+                total_after: p.total,
+            })
+        })
+        .collect();
+    pools.extend(notes);
+    Ok(Some((refusal, pools)))
 }
 
 async fn update_login_in(

@@ -507,3 +507,65 @@ impl Store {
         row.as_ref().map(module_from).transpose()
     }
 }
+
+/// One consistent read (a single statement) of what moving a login to a
+/// profile needs and what the site has: see [`Store::move_snapshot`].
+pub struct MoveSnapshot {
+    /// Modules of the login's current profile and of the target profile (of the same site).
+    pub current: Vec<ModuleId>,
+    pub target: Vec<ModuleId>,
+    pub occupying: bool,
+    pub pools: Vec<Pool>,
+    /// Every module, in id order.
+    pub modules: Vec<Module>,
+    pub self_service: bool,
+}
+
+impl Store {
+    /// The live login `login` of `site`, the modules of its profile and of
+    /// `profile`, the site's pools and agreement, as of one moment; `None`
+    /// when there is no such login. Takes no lock: a refusal decided on it
+    /// is the answer the change gets at that moment.
+    pub async fn move_snapshot(
+        &self,
+        site: SiteId,
+        login: LoginId,
+        profile: ProfileId,
+    ) -> StoreResult<Option<MoveSnapshot>> {
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, \
+                   (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service, \
+                   CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = l.profile_id \
+                     AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_current, \
+                   CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = $3 \
+                     AND pm.site_id = $1 AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_target \
+                   FROM modules m JOIN logins l ON l.id = $2 AND l.site_id = $1 AND l.deleted_at IS NULL \
+                   LEFT JOIN license_pools lp ON lp.module_id = m.id AND lp.site_id = $1 \
+                   ORDER BY m.id";
+        let rows = self.fetch_all(sqlx::query(sql).bind(site.0).bind(login.0).bind(profile.0)).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut snapshot = MoveSnapshot {
+            current: Vec::new(),
+            target: Vec::new(),
+            occupying: first.try_get::<i64, _>("occupying")? != 0,
+            pools: Vec::new(),
+            modules: Vec::new(),
+            self_service: first.try_get::<Option<i64>, _>("self_service")?.unwrap_or(0) != 0,
+        };
+        for row in &rows {
+            let id = ModuleId(row.try_get("module_id")?);
+            snapshot.modules.push(Module { id, code: row.try_get("code")?, name: row.try_get("name")? });
+            if let (Some(total), Some(used)) =
+                (row.try_get::<Option<i64>, _>("total")?, row.try_get::<Option<i64>, _>("used")?)
+            {
+                snapshot.pools.push(Pool { site_id: site, module_id: id, total, used });
+            }
+            if row.try_get::<i64, _>("in_current")? != 0 {
+                snapshot.current.push(id);
+            }
+            if row.try_get::<i64, _>("in_target")? != 0 {
+                snapshot.target.push(id);
+            }
+        }
+        Ok(Some(snapshot))
+    }
+}
