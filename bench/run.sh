@@ -28,7 +28,7 @@ M1_HEADROOM=${M1_HEADROOM:-20}
 PORT=${PORT:-5058}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_DIR=${BENCH_DIR:-/tmp/license-gateway-bench}
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/license-gateway
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
 ADMIN_PASSWORD=bench-admin-password
 URL=http://127.0.0.1:$PORT/graphql
 LOGS=$BENCH_DIR/logs
@@ -241,8 +241,8 @@ fi
 if [[ " $BACKENDS " == *" postgres "* ]]; then
   psql -X -q -At "$PG_URL/postgres" -c 'select 1' >/dev/null || die "PostgreSQL at $PG_URL is not reachable (set PG_URL)"
 fi
-log "cargo build --release --locked"
-(cd "$ROOT" && cargo build --release --locked --quiet) || die "build failed"
+log "cargo build --profile release-lto --locked"
+(cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
 
 mkdir -p "$BENCH_DIR" "$LOGS"
 rm -f "$ROWS" "$NOTES" "$LOGS"/*
