@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Instructions the server executes per request (valgrind callgrind), for Q1 and Q2: unlike req/s,
+# repeatable to within 1% whatever else the host does, so it tells whether a change made the
+# server's own work smaller. SQL runs in PostgreSQL, outside the count (with BACKEND=sqlite it
+# runs inside the server and is counted). See README "Benchmark".
+#
+# Environment (all optional): BACKEND (postgres | sqlite), N (people, 50000), REQUESTS (100 per
+# test), PG_URL (postgres://postgres@127.0.0.1:5432), PORT (5059), WORK (/tmp/license-gateway-instr).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+BACKEND=${BACKEND:-postgres}
+N=${N:-50000}
+REQUESTS=${REQUESTS:-100}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PORT=${PORT:-5059}
+WORK=${WORK:-/tmp/license-gateway-instr}
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
+URL=http://127.0.0.1:$PORT/graphql
+PASSWORD=instr-admin-password
+SRV=""
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+cleanup() {
+  [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
+  [ "$BACKEND" = postgres ] && psql -X -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS lg_instr_$N" 2>/dev/null
+  true
+}
+trap cleanup EXIT INT TERM
+
+for tool in valgrind jq curl; do
+  command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
+done
+log "cargo build --profile release-lto --locked"
+(cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+mkdir -p "$WORK"
+rm -f "$WORK"/callgrind.*
+
+case $BACKEND in
+  postgres)
+    DB=$PG_URL/lg_instr_$N
+    psql -X -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS lg_instr_$N" -c "CREATE DATABASE lg_instr_$N" ;;
+  sqlite)
+    DB=sqlite:$WORK/lg_instr_$N.db
+    rm -f "$WORK/lg_instr_$N.db"* ;;
+  *) die "BACKEND must be postgres or sqlite" ;;
+esac
+log "generate --people $N ($BACKEND)"
+DATABASE_URL=$DB "$BIN" generate --people "$N" --admin-password "$PASSWORD" >"$WORK/generate.txt"
+
+DATABASE_URL=$DB LISTEN=127.0.0.1:$PORT RUST_LOG=warn valgrind --tool=callgrind \
+  --callgrind-out-file="$WORK/callgrind.%p" "$BIN" serve >"$WORK/server.log" 2>&1 &
+SRV=$!
+for _ in $(seq 600); do
+  curl -sf -o /dev/null -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' "$URL" && break
+  kill -0 "$SRV" 2>/dev/null || die "server exited: $(tail -3 "$WORK/server.log")"
+  sleep 0.2
+done
+TOKEN=$(curl -sS -H 'Content-Type: application/json' --data-binary "$(jq -nc --arg p "$PASSWORD" \
+  '{query: "mutation($p: String!) { signIn(username: \"bench-admin\", password: $p) { ... on SignInSuccess { token } } }", variables: {p: $p}}')" \
+  "$URL" | jq -r '.data.signIn.token // empty')
+[ -n "$TOKEN" ] || die "could not sign in"
+
+send() { # BODY_FILE COUNT
+  for _ in $(seq "$2"); do
+    curl -sS -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" --data-binary "@$1" "$URL"
+  done
+}
+count() { # -> instructions since the last zeroing
+  callgrind_control -d "$SRV" >/dev/null 2>&1
+  local f
+  f=$(ls -t "$WORK"/callgrind."$SRV"* | head -1)
+  callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
+echo "license-gateway instructions per request ($BACKEND, N=$N, $REQUESTS sequential requests each, after 20 to warm up)"
+for t in q1 q2; do
+  jq -Rsc '{query: .}' "$HERE/queries/$t.graphql" >"$WORK/$t.json"
+  send "$WORK/$t.json" 20
+  callgrind_control -z "$SRV" >/dev/null 2>&1
+  send "$WORK/$t.json" "$REQUESTS"
+  total=$(count)
+  printf '%s  %d instructions per request\n' "$(tr a-z A-Z <<<"$t")" $((total / REQUESTS))
+done
