@@ -80,14 +80,9 @@ impl RequestContext {
 
     /// Primes profiles and their modules with one statement.
     pub async fn prime_profiles_with_modules(&self, ids: &[ProfileId]) -> Result<(), ServiceError> {
-        let unique: HashSet<ProfileId> = ids.iter().copied().collect();
-        if unique.is_empty() {
-            return Ok(());
-        }
-        let unique: Vec<ProfileId> = unique.into_iter().collect();
-        let rows = self.store.profiles_with_modules(&unique).await?;
-        self.loaders.feed_many(rows.iter().map(|(p, m)| (ModulesOfProfile(p.id), m.clone()))).await;
-        self.loaders.feed_many(rows.into_iter().map(|(p, _)| (p.id, p))).await;
+        let rows = self.profiles_with_modules(ids).await?;
+        self.loaders.feed_many(rows.iter().map(|(id, (_, m))| (ModulesOfProfile(*id), m.as_ref().clone()))).await;
+        self.loaders.feed_many(rows.into_iter().map(|(id, (p, _))| (id, p))).await;
         Ok(())
     }
 

@@ -342,7 +342,7 @@ impl QueryRoot {
                     Principal::Operator { .. } | Principal::Owner { .. } => false,
                 };
                 authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
-                Ok(Node::Profile(ProfileNode(profile, None)))
+                Ok(Node::Profile(ProfileNode::new(profile)))
             }
             Kind::LicenseOrder => {
                 let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;
