@@ -94,12 +94,8 @@ pub async fn sign_out(store: &Store, token: &str) -> ServiceResult<bool> {
     Ok(revoked)
 }
 
-/// The principal of a bearer token. A login past its `validUntil` has no
-/// working session any more (R9), nor has a deleted one.
-pub async fn authenticate(store: &Store, token: &str) -> ServiceResult<Principal> {
-    authenticate_hash(store, &token_hash(token)).await
-}
-
+/// The principal of the session whose token hashes to `hash`. A login past
+/// its `validUntil` has no working session any more (R9), nor has a deleted one.
 async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal> {
     const SIGN_IN_AGAIN: &str = "the session is unknown, expired or signed out; sign in again";
     match store.session_owner(hash, now()).await? {
@@ -197,8 +193,8 @@ impl SessionCache {
     }
 }
 
-/// [`authenticate`] through `cache`: `fresh` (every mutation) always asks the
-/// database; otherwise a principal checked recently enough is reused.
+/// The principal of a bearer token: `fresh` (every mutation) always asks the
+/// database; otherwise a principal `cache` checked recently enough is reused.
 pub async fn authenticate_cached(
     store: &Store,
     cache: &SessionCache,

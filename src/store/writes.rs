@@ -142,12 +142,6 @@ impl Tx {
         Ok((pools, modules, self_service))
     }
 
-    pub async fn pools(&mut self, site: SiteId) -> StoreResult<Vec<Pool>> {
-        let sql = "SELECT site_id, module_id, total, used FROM license_pools WHERE site_id = $1 ORDER BY module_id";
-        let rows = self.fetch_all(sqlx::query(sql).bind(site.0)).await?;
-        rows.iter().map(pool_from).collect()
-    }
-
     /// Adds `delta` to a pool's usage if the result stays within its total
     /// (R4); false when it would not. Negative deltas (R6) always apply.
     /// The row lock and the check are one statement.
