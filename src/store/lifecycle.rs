@@ -570,26 +570,27 @@ impl Tx {
 
     /// The login deleted together with the person, locked, if any.
     pub async fn lock_login_deleted_with(&mut self, site: SiteId, person: PersonId) -> StoreResult<Option<Login>> {
-        let mut q = Sql::new(
-            "UPDATE logins SET lock_version = lock_version + 1 WHERE id = (SELECT MAX(id) FROM logins WHERE person_id = ",
-        );
-        q.bind(person.0)
+        let mut q = Sql::new("SELECT ");
+        q.push(LOGIN_RETURNING)
+            .push(" FROM logins WHERE id = (SELECT MAX(id) FROM logins WHERE person_id = ")
+            .bind(person.0)
             .push(" AND deleted_with_person = 1 AND deleted_at IS NOT NULL) AND site_id = ")
             .bind(site.0)
-            .push(" RETURNING ")
-            .push(LOGIN_RETURNING);
+            .push(self.row_lock());
         let row = self.fetch_optional(q.build()).await?;
         row.as_ref().map(login_from).transpose()
     }
 
     /// A deleted login of `site`, locked.
     pub async fn lock_deleted_login(&mut self, site: SiteId, id: LoginId) -> StoreResult<Option<Login>> {
-        let mut q = Sql::new("UPDATE logins SET lock_version = lock_version + 1 WHERE id = ");
-        q.bind(id.0)
+        let mut q = Sql::new("SELECT ");
+        q.push(LOGIN_RETURNING)
+            .push(" FROM logins WHERE id = ")
+            .bind(id.0)
             .push(" AND site_id = ")
             .bind(site.0)
-            .push(" AND deleted_at IS NOT NULL RETURNING ")
-            .push(LOGIN_RETURNING);
+            .push(" AND deleted_at IS NOT NULL")
+            .push(self.row_lock());
         let row = self.fetch_optional(q.build()).await?;
         row.as_ref().map(login_from).transpose()
     }

@@ -58,6 +58,16 @@ impl Backend {
         }
     }
 
+    /// What makes a `SELECT` lock the rows it reads until the transaction
+    /// ends. SQLite needs nothing: a write transaction (`BEGIN IMMEDIATE`)
+    /// already keeps every other writer out.
+    fn row_lock(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     fn migrator(self) -> sqlx::migrate::Migrator {
         match self {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
@@ -154,7 +164,7 @@ impl Store {
         };
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx { inner, statements: self.statements.clone(), journal: Vec::new(), _gate: gate })
+        Ok(Tx { inner, backend: self.backend, statements: self.statements.clone(), journal: Vec::new(), _gate: gate })
     }
 
     fn tick(&self) {
@@ -175,6 +185,7 @@ impl Store {
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     inner: Transaction<'static, Any>,
+    backend: Backend,
     statements: Arc<AtomicU64>,
     /// Every pool change applied in this transaction, for audit and previews.
     journal: Vec<crate::domain::PoolChange>,
@@ -206,6 +217,11 @@ impl Tx {
 
     fn tick(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appended to a `SELECT`, locks the rows it reads until the transaction ends.
+    fn row_lock(&self) -> &'static str {
+        self.backend.row_lock()
     }
 
     async fn fetch_all(&mut self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {

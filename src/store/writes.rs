@@ -220,7 +220,8 @@ impl Tx {
 
     /// Locks a person row of `site` and returns it (deleted or not).
     pub async fn lock_person(&mut self, site: SiteId, id: PersonId) -> StoreResult<Option<Person>> {
-        let sql = format!("UPDATE people SET name = name WHERE id = $1 AND site_id = $2 RETURNING {PERSON_RETURNING}");
+        let lock = self.row_lock();
+        let sql = format!("SELECT {PERSON_RETURNING} FROM people WHERE id = $1 AND site_id = $2{lock}");
         let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(person_from).transpose()
     }
@@ -241,9 +242,9 @@ impl Tx {
 
     /// Locks the live login of a person, if any.
     pub async fn lock_login_of_person(&mut self, site: SiteId, person: PersonId) -> StoreResult<Option<Login>> {
+        let lock = self.row_lock();
         let sql = format!(
-            "UPDATE logins SET lock_version = lock_version + 1 \
-             WHERE person_id = $1 AND site_id = $2 AND deleted_at IS NULL RETURNING {LOGIN_RETURNING}"
+            "SELECT {LOGIN_RETURNING} FROM logins WHERE person_id = $1 AND site_id = $2 AND deleted_at IS NULL{lock}"
         );
         let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person.0).bind(site.0)).await?;
         row.as_ref().map(login_from).transpose()
@@ -251,10 +252,9 @@ impl Tx {
 
     /// Locks a live login of `site`: its state cannot change under us until commit.
     pub async fn lock_login(&mut self, site: SiteId, id: LoginId) -> StoreResult<Option<Login>> {
-        let sql = format!(
-            "UPDATE logins SET lock_version = lock_version + 1 \
-             WHERE id = $1 AND site_id = $2 AND deleted_at IS NULL RETURNING {LOGIN_RETURNING}"
-        );
+        let lock = self.row_lock();
+        let sql =
+            format!("SELECT {LOGIN_RETURNING} FROM logins WHERE id = $1 AND site_id = $2 AND deleted_at IS NULL{lock}");
         let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(login_from).transpose()
     }
