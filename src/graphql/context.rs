@@ -53,8 +53,7 @@ impl RequestContext {
         K: Send + Sync + Hash + Eq + Clone + 'static,
         StoreLoader: Loader<K, Error = ServiceError>,
     {
-        let mut keys: Vec<K> = keys.into_iter().collect();
-        let unique: HashSet<K> = keys.drain(..).collect();
+        let unique: HashSet<K> = keys.into_iter().collect();
         if unique.is_empty() {
             return Ok(HashMap::new());
         }

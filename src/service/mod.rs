@@ -290,6 +290,18 @@ pub(crate) async fn apply_deltas(
     Ok(Err(refusal))
 }
 
+/// What adding `delta` to the usage of `module`'s pool among `pools` does to
+/// it (whether or not it fits); `None` when the site has no such pool.
+pub(crate) fn usage_change(pools: &[Pool], module: ModuleId, delta: i64) -> Option<PoolChange> {
+    pools.iter().find(|p| p.module_id == module).map(|p| PoolChange {
+        module_id: module,
+        used_before: p.used,
+        used_after: p.used + delta,
+        total_before: p.total,
+        total_after: p.total,
+    })
+}
+
 /// The refusal of changes `short` (module, delta) that do not fit `pools`
 /// (R4), with what each would have done to its pool.
 pub(crate) fn shortage_refusal(
@@ -298,18 +310,7 @@ pub(crate) fn shortage_refusal(
     modules: &[Module],
     self_service: bool,
 ) -> (Refusal, Vec<PoolChange>) {
-    let notes = short
-        .iter()
-        .filter_map(|&(module, delta)| {
-            pools.iter().find(|p| p.module_id == module).map(|p| PoolChange {
-                module_id: module,
-                used_before: p.used,
-                used_after: p.used + delta,
-                total_before: p.total,
-                total_after: p.total,
-            })
-        })
-        .collect();
+    let notes = short.iter().filter_map(|&(module, delta)| usage_change(pools, module, delta)).collect();
     let shortages = policy::shortages(short, pools)
         .into_iter()
         .filter_map(|s| {

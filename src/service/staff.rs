@@ -482,19 +482,8 @@ async fn move_refused_at_once(
     let fits = |&(m, d): &(ModuleId, i64)| s.pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
     let short: Vec<(ModuleId, i64)> = deltas.iter().copied().filter(|d| !fits(d)).collect();
     let (refusal, notes) = shortage_refusal(&short, &s.pools, &s.modules, s.self_service);
-    let mut pools: Vec<PoolChange> = deltas
-        .iter()
-        .filter(|d| fits(d))
-        .filter_map(|&(m, d)| {
-            s.pools.iter().find(|p| p.module_id == m).map(|p| PoolChange {
-                module_id: m,
-                used_before: p.used,
-                used_after: p.used + d,
-                total_before: p.total,
-                total_after: p.total,
-            })
-        })
-        .collect();
+    let mut pools: Vec<PoolChange> =
+        deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(&s.pools, m, d)).collect();
     pools.extend(notes);
     Ok(Some((refusal, pools)))
 }
