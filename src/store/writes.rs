@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::sql::Sql;
 
 use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
-use super::{AnyQuery, Store, StoreResult, Tx};
+use super::{AnyQuery, Backend, MoveSnapshot, Store, StoreResult, Tx};
 use crate::domain::*;
 
 /// A new login's fields.
@@ -282,9 +282,11 @@ impl Tx {
         login_from(&rows[0])
     }
 
-    pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<()> {
-        self.execute(sqlx::query("UPDATE logins SET profile_id = $1 WHERE id = $2").bind(profile.0).bind(id.0)).await?;
-        Ok(())
+    /// Sets a locked login's profile; returns the login as it is now.
+    pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<Login> {
+        let sql = format!("UPDATE logins SET profile_id = $1 WHERE id = $2 RETURNING {LOGIN_RETURNING}");
+        let rows = self.fetch_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(profile.0).bind(id.0)).await?;
+        login_from(rows.first().ok_or(sqlx::Error::RowNotFound)?)
     }
 
     pub async fn set_login_occupying(&mut self, id: LoginId, occupying: bool) -> StoreResult<()> {
@@ -356,6 +358,65 @@ impl Tx {
                    RETURNING id, site_id, name, user_count";
         let row = self.fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(profile_from).transpose()
+    }
+
+    /// The first half of moving the live login `login` of `site` to profile
+    /// `to` as the lock-free read `seen` planned it: if the login is still on
+    /// the profile seen (and occupies as seen), and both profiles' module sets
+    /// still have the versions seen, locks the login, then both profiles in
+    /// id order (the order of every transaction), and moves the login's user
+    /// count between them. False, with nothing changed, when anything differs.
+    pub async fn move_user_count_as_seen(
+        &mut self,
+        site: SiteId,
+        login: LoginId,
+        to: ProfileId,
+        to_version: i64,
+        seen: &MoveSnapshot,
+    ) -> StoreResult<bool> {
+        // PostgreSQL locks the rows an UPDATE visits in the order of its plan,
+        // so the CTEs take the locks first, in order; the UPDATE touches only
+        // rows they returned. NO KEY UPDATE is the lock the UPDATE itself
+        // takes, which leaves the key-share locks of foreign keys free.
+        // SQLite's write transaction already excludes every other writer.
+        let (with, rows, live) = match self.backend {
+            Backend::Postgres => (
+                "WITH login AS MATERIALIZED (SELECT l.id FROM logins l WHERE l.id = $6 AND l.site_id = $4 \
+                 AND l.deleted_at IS NULL AND l.profile_id = $1 AND l.occupying = $7 FOR UPDATE), \
+                 locked AS MATERIALIZED (SELECT p.id FROM profiles p WHERE p.id IN ($1, $2) \
+                 AND EXISTS (SELECT 1 FROM login) ORDER BY p.id FOR NO KEY UPDATE) ",
+                "SELECT id FROM locked",
+                "",
+            ),
+            Backend::Sqlite => (
+                "",
+                "$1, $2",
+                " AND EXISTS (SELECT 1 FROM logins l WHERE l.id = $6 AND l.site_id = $4 \
+                 AND l.deleted_at IS NULL AND l.profile_id = $1 AND l.occupying = $7)",
+            ),
+        };
+        let sql = format!(
+            "{with}UPDATE profiles SET user_count = user_count + CASE WHEN id = $1 THEN -$3 ELSE $3 END \
+             WHERE id IN ({rows}) AND site_id = $4 AND modules_version = CASE WHEN id = $1 THEN $5 ELSE $8 END{live}"
+        );
+        let users = i64::from(seen.occupying);
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(seen.current_profile.0)
+            .bind(to.0)
+            .bind(users)
+            .bind(site.0)
+            .bind(seen.current_version)
+            .bind(login.0)
+            .bind(users)
+            .bind(to_version);
+        Ok(self.execute(query).await? == 2)
+    }
+
+    /// Records that the module set of a locked profile changed.
+    pub async fn bump_modules_version(&mut self, id: ProfileId) -> StoreResult<()> {
+        self.execute(sqlx::query("UPDATE profiles SET modules_version = modules_version + 1 WHERE id = $1").bind(id.0))
+            .await?;
+        Ok(())
     }
 
     /// Renames a profile; false when another profile of the site has the name.
