@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
-use crate::store::{MoveSnapshot, NewLogin, Owned};
+use crate::store::{AuditEvent, Backend, MoveAtOnce, MoveSnapshot, NewLogin, Owned};
 
 /// The site whose staff `principal` may manage for an existing object.
 /// A site login acts on its own site only: the transaction then finds the
@@ -462,13 +462,18 @@ pub async fn update_login(
     if let Some(profile) = changes.profile
         && let Some(seen) = store.move_snapshot(site, id, profile).await?
     {
-        if let Some((refusal, pools)) = refused_as_seen(&seen) {
+        let deltas = module_deltas(&seen.current, &seen.target, i64::from(seen.occupying));
+        if let Some((refusal, pools)) = refusal_on(&deltas, &seen.pools, &seen) {
             if mode == Mode::Apply {
                 audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
             }
             return Ok(Decided { outcome: Err(refusal), pools });
         }
-        if changes.profile_only() {
+        if changes.profile_only() && mode == Mode::Apply && store.backend() == Backend::Postgres {
+            if let Some(decided) = move_at_once(store, principal, site, id, profile, &seen, &deltas, &target).await? {
+                return Ok(decided);
+            }
+        } else if changes.profile_only() {
             let mut tx = store.begin().await?;
             if let Some(outcome) = move_as_seen(&mut tx, site, id, profile, &seen).await? {
                 return finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await;
@@ -481,23 +486,65 @@ pub async fn update_login(
     finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await
 }
 
-/// A profile change that one lock-free read already shows cannot fit (R4)
-/// is refused on that read: the refusal is true of that moment, and a
-/// refusal writes nothing, so it needs no lock. When the pools are full this
-/// saves the transaction and its locks (the common case under load).
-fn refused_as_seen(s: &MoveSnapshot) -> Option<(Refusal, Vec<PoolChange>)> {
-    let deltas = module_deltas(&s.current, &s.target, i64::from(s.occupying));
-    if policy::shortages(&deltas, &s.pools).is_empty() {
+/// The refusal (R4) of a profile change whose pool changes `deltas` do not
+/// fit `pools` (as a lock-free read `s` saw them, or as locked), if they do
+/// not. A change that a lock-free read already shows cannot fit is refused
+/// on that read: the refusal is true of that moment, and a refusal writes
+/// nothing, so it needs no lock. When the pools are full this saves the
+/// transaction and its locks (the common case under load).
+fn refusal_on(deltas: &[(ModuleId, i64)], pools: &[Pool], s: &MoveSnapshot) -> Option<(Refusal, Vec<PoolChange>)> {
+    if policy::shortages(deltas, pools).is_empty() {
         return None;
     }
     // The same journal as the locked path: the changes that fit, then those that do not.
-    let fits = |&(m, d): &(ModuleId, i64)| s.pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
+    let fits = |&(m, d): &(ModuleId, i64)| pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
     let short: Vec<(ModuleId, i64)> = deltas.iter().copied().filter(|d| !fits(d)).collect();
-    let (refusal, notes) = shortage_refusal(&short, &s.pools, &s.modules, s.self_service);
-    let mut pools: Vec<PoolChange> =
-        deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(&s.pools, m, d)).collect();
-    pools.extend(notes);
-    Some((refusal, pools))
+    let (refusal, notes) = shortage_refusal(&short, pools, &s.modules, s.self_service);
+    let mut changes: Vec<PoolChange> =
+        deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(pools, m, d)).collect();
+    changes.extend(notes);
+    Some((refusal, changes))
+}
+
+/// Applies a profile change as the lock-free read `s` planned it, in one
+/// statement on PostgreSQL ([`Store::move_login_at_once`]): it checks under
+/// its locks that the read still holds and that the pools can take the
+/// change (R4), and writes the change with its audit event, or nothing.
+/// `None` when the read is out of date or saw no move to plan: the caller
+/// takes the locked path.
+#[allow(clippy::too_many_arguments)]
+async fn move_at_once(
+    store: &Store,
+    principal: &Principal,
+    site: SiteId,
+    id: LoginId,
+    to: ProfileId,
+    s: &MoveSnapshot,
+    deltas: &[(ModuleId, i64)],
+    target: &Target,
+) -> ServiceResult<Option<Decided<Login>>> {
+    let Some(to_version) = s.target_version.filter(|_| s.current_profile != to) else { return Ok(None) };
+    let actor = principal.actor();
+    let event = AuditEvent {
+        site: Some(site),
+        actor: &actor,
+        action: "updateLogin",
+        target: &target.label,
+        target_person: target.person,
+        outcome: "ACCEPTED",
+        rule: None,
+        detail: String::new(),
+        pools: &[],
+    };
+    match store.move_login_at_once(site, id, to, to_version, s, deltas, &event, now()).await? {
+        MoveAtOnce::Moved(login, pools) => Ok(Some(Decided { outcome: Ok(login), pools })),
+        MoveAtOnce::Short(pools) => {
+            let Some((refusal, pools)) = refusal_on(deltas, &pools, s) else { return Ok(None) };
+            audit_refused(store, principal, Some(site), "updateLogin", target, &refusal, &pools).await?;
+            Ok(Some(Decided { outcome: Err(refusal), pools }))
+        }
+        MoveAtOnce::Stale => Ok(None),
+    }
 }
 
 /// Moves a login to `to` as the lock-free read `s` planned it, in fewer
