@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
-use crate::store::{AuditEvent, Backend, MoveAtOnce, MoveSnapshot, NewLogin, Owned};
+use crate::store::{NewLogin, Owned};
 
 /// The site whose staff `principal` may manage for an existing object.
 /// A site login acts on its own site only: the transaction then finds the
@@ -429,17 +429,6 @@ pub struct LoginChanges {
     pub is_admin: Option<bool>,
 }
 
-impl LoginChanges {
-    /// Whether the only change is the profile.
-    fn profile_only(&self) -> bool {
-        self.profile.is_some()
-            && self.username.is_none()
-            && self.password.is_none()
-            && self.valid_until.is_none()
-            && self.is_admin.is_none()
-    }
-}
-
 /// Changes a login; a profile change goes through the same R4 check as any
 /// consuming change.
 pub async fn update_login(
@@ -460,116 +449,43 @@ pub async fn update_login(
     };
     let target = Target::new(format!("login:{}", id.0));
     if let Some(profile) = changes.profile
-        && let Some(seen) = store.move_snapshot(site, id, profile).await?
+        && let Some((refusal, pools)) = move_refused_at_once(store, site, id, profile).await?
     {
-        let deltas = module_deltas(&seen.current, &seen.target, i64::from(seen.occupying));
-        if let Some((refusal, pools)) = refusal_on(&deltas, &seen.pools, &seen) {
-            if mode == Mode::Apply {
-                audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
-            }
-            return Ok(Decided { outcome: Err(refusal), pools });
+        if mode == Mode::Apply {
+            audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
         }
-        if changes.profile_only() && mode == Mode::Apply && store.backend() == Backend::Postgres {
-            if let Some(decided) = move_at_once(store, principal, site, id, profile, &seen, &deltas, &target).await? {
-                return Ok(decided);
-            }
-        } else if changes.profile_only() {
-            let mut tx = store.begin().await?;
-            if let Some(outcome) = move_as_seen(&mut tx, site, id, profile, &seen).await? {
-                return finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await;
-            }
-            tx.rollback().await?;
-        }
+        return Ok(Decided { outcome: Err(refusal), pools });
     }
     let mut tx = store.begin().await?;
     let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
     finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await
 }
 
-/// The refusal (R4) of a profile change whose pool changes `deltas` do not
-/// fit `pools` (as a lock-free read `s` saw them, or as locked), if they do
-/// not. A change that a lock-free read already shows cannot fit is refused
-/// on that read: the refusal is true of that moment, and a refusal writes
-/// nothing, so it needs no lock. When the pools are full this saves the
-/// transaction and its locks (the common case under load).
-fn refusal_on(deltas: &[(ModuleId, i64)], pools: &[Pool], s: &MoveSnapshot) -> Option<(Refusal, Vec<PoolChange>)> {
-    if policy::shortages(deltas, pools).is_empty() {
-        return None;
-    }
-    // The same journal as the locked path: the changes that fit, then those that do not.
-    let fits = |&(m, d): &(ModuleId, i64)| pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
-    let short: Vec<(ModuleId, i64)> = deltas.iter().copied().filter(|d| !fits(d)).collect();
-    let (refusal, notes) = shortage_refusal(&short, pools, &s.modules, s.self_service);
-    let mut changes: Vec<PoolChange> =
-        deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(pools, m, d)).collect();
-    changes.extend(notes);
-    Some((refusal, changes))
-}
-
-/// Applies a profile change as the lock-free read `s` planned it, in one
-/// statement on PostgreSQL ([`Store::move_login_at_once`]): it checks under
-/// its locks that the read still holds and that the pools can take the
-/// change (R4), and writes the change with its audit event, or nothing.
-/// `None` when the read is out of date or saw no move to plan: the caller
-/// takes the locked path.
-#[allow(clippy::too_many_arguments)]
-async fn move_at_once(
+/// A profile change that one lock-free read already shows cannot fit (R4)
+/// is refused on that read: the refusal is true of that moment, and a
+/// refusal writes nothing, so it needs no lock. When the pools are full this
+/// saves the transaction and its locks (the common case under load). Every
+/// other case, including any doubt (no such login, a profile of another
+/// site), goes through the locked transaction, which decides for itself.
+async fn move_refused_at_once(
     store: &Store,
-    principal: &Principal,
     site: SiteId,
-    id: LoginId,
-    to: ProfileId,
-    s: &MoveSnapshot,
-    deltas: &[(ModuleId, i64)],
-    target: &Target,
-) -> ServiceResult<Option<Decided<Login>>> {
-    let Some(to_version) = s.target_version.filter(|_| s.current_profile != to) else { return Ok(None) };
-    let actor = principal.actor();
-    let event = AuditEvent {
-        site: Some(site),
-        actor: &actor,
-        action: "updateLogin",
-        target: &target.label,
-        target_person: target.person,
-        outcome: "ACCEPTED",
-        rule: None,
-        detail: String::new(),
-        pools: &[],
-    };
-    match store.move_login_at_once(site, id, to, to_version, s, deltas, &event, now()).await? {
-        MoveAtOnce::Moved(login, pools) => Ok(Some(Decided { outcome: Ok(login), pools })),
-        MoveAtOnce::Short(pools) => {
-            let Some((refusal, pools)) = refusal_on(deltas, &pools, s) else { return Ok(None) };
-            audit_refused(store, principal, Some(site), "updateLogin", target, &refusal, &pools).await?;
-            Ok(Some(Decided { outcome: Err(refusal), pools }))
-        }
-        MoveAtOnce::Stale => Ok(None),
-    }
-}
-
-/// Moves a login to `to` as the lock-free read `s` planned it, in fewer
-/// statements than [`move_login`]: one statement checks that the login and
-/// both profiles' module sets are still as read, locks them and moves the
-/// user count; then the login moves and the pools are guarded as on every
-/// path (R4). `None` when the read is out of date (nothing changed: the
-/// caller rolls back and takes the locked path) or when it saw no move to
-/// plan (same profile, a profile of another site).
-async fn move_as_seen(
-    tx: &mut Tx,
-    site: SiteId,
-    id: LoginId,
-    to: ProfileId,
-    s: &MoveSnapshot,
-) -> ServiceResult<Option<Outcome<Login>>> {
-    let Some(to_version) = s.target_version.filter(|_| s.current_profile != to) else { return Ok(None) };
-    if !tx.move_user_count_as_seen(site, id, to, to_version, s).await? {
+    login: LoginId,
+    profile: ProfileId,
+) -> ServiceResult<Option<(Refusal, Vec<PoolChange>)>> {
+    let Some(s) = store.move_snapshot(site, login, profile).await? else { return Ok(None) };
+    let deltas = module_deltas(&s.current, &s.target, i64::from(s.occupying));
+    if policy::shortages(&deltas, &s.pools).is_empty() {
         return Ok(None);
     }
-    let login = tx.set_login_profile(id, to).await?;
-    match apply_deltas(tx, site, &module_deltas(&s.current, &s.target, i64::from(s.occupying))).await? {
-        Ok(()) => Ok(Some(Ok(login))),
-        Err(refusal) => Ok(Some(Err(refusal))),
-    }
+    // The same journal as the locked path: the changes that fit, then those that do not.
+    let fits = |&(m, d): &(ModuleId, i64)| s.pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
+    let short: Vec<(ModuleId, i64)> = deltas.iter().copied().filter(|d| !fits(d)).collect();
+    let (refusal, notes) = shortage_refusal(&short, &s.pools, &s.modules, s.self_service);
+    let mut pools: Vec<PoolChange> =
+        deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(&s.pools, m, d)).collect();
+    pools.extend(notes);
+    Ok(Some((refusal, pools)))
 }
 
 async fn update_login_in(
@@ -708,9 +624,6 @@ async fn update_profile_in(
         }
         for m in before.iter().filter(|m| !after.contains(m)) {
             tx.remove_profile_module(id, *m).await?;
-        }
-        if before.iter().any(|m| !after.contains(m)) || after.iter().any(|m| !before.contains(m)) {
-            tx.bump_modules_version(id).await?;
         }
     }
     if let Some(name) = name

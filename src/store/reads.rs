@@ -519,11 +519,6 @@ pub struct MoveSnapshot {
     /// Every module, in id order.
     pub modules: Vec<Module>,
     pub self_service: bool,
-    /// The login's profile and the versions of both profiles' module sets
-    /// (`None` for a target that is not a profile of the site).
-    pub current_profile: ProfileId,
-    pub current_version: i64,
-    pub target_version: Option<i64>,
 }
 
 impl Store {
@@ -537,10 +532,8 @@ impl Store {
         login: LoginId,
         profile: ProfileId,
     ) -> StoreResult<Option<MoveSnapshot>> {
-        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, l.profile_id, \
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, \
                    (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service, \
-                   (SELECT c.modules_version FROM profiles c WHERE c.id = l.profile_id) AS current_version, \
-                   (SELECT t.modules_version FROM profiles t WHERE t.id = $3 AND t.site_id = $1) AS target_version, \
                    CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = l.profile_id \
                      AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_current, \
                    CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = $3 \
@@ -557,9 +550,6 @@ impl Store {
             pools: Vec::new(),
             modules: Vec::new(),
             self_service: first.try_get::<Option<i64>, _>("self_service")?.unwrap_or(0) != 0,
-            current_profile: ProfileId(first.try_get("profile_id")?),
-            current_version: first.try_get("current_version")?,
-            target_version: first.try_get("target_version")?,
         };
         for row in &rows {
             let id = ModuleId(row.try_get("module_id")?);

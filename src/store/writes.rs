@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::sql::Sql;
 
 use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
-use super::{AnyQuery, Backend, MoveSnapshot, Store, StoreResult, Tx};
+use super::{AnyQuery, Store, StoreResult, Tx};
 use crate::domain::*;
 
 /// A new login's fields.
@@ -282,11 +282,9 @@ impl Tx {
         login_from(&rows[0])
     }
 
-    /// Sets a locked login's profile; returns the login as it is now.
-    pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<Login> {
-        let sql = format!("UPDATE logins SET profile_id = $1 WHERE id = $2 RETURNING {LOGIN_RETURNING}");
-        let rows = self.fetch_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(profile.0).bind(id.0)).await?;
-        login_from(rows.first().ok_or(sqlx::Error::RowNotFound)?)
+    pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<()> {
+        self.execute(sqlx::query("UPDATE logins SET profile_id = $1 WHERE id = $2").bind(profile.0).bind(id.0)).await?;
+        Ok(())
     }
 
     pub async fn set_login_occupying(&mut self, id: LoginId, occupying: bool) -> StoreResult<()> {
@@ -358,65 +356,6 @@ impl Tx {
                    RETURNING id, site_id, name, user_count";
         let row = self.fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(profile_from).transpose()
-    }
-
-    /// The first half of moving the live login `login` of `site` to profile
-    /// `to` as the lock-free read `seen` planned it: if the login is still on
-    /// the profile seen (and occupies as seen), and both profiles' module sets
-    /// still have the versions seen, locks the login, then both profiles in
-    /// id order (the order of every transaction), and moves the login's user
-    /// count between them. False, with nothing changed, when anything differs.
-    pub async fn move_user_count_as_seen(
-        &mut self,
-        site: SiteId,
-        login: LoginId,
-        to: ProfileId,
-        to_version: i64,
-        seen: &MoveSnapshot,
-    ) -> StoreResult<bool> {
-        // PostgreSQL locks the rows an UPDATE visits in the order of its plan,
-        // so the CTEs take the locks first, in order; the UPDATE touches only
-        // rows they returned. NO KEY UPDATE is the lock the UPDATE itself
-        // takes, which leaves the key-share locks of foreign keys free.
-        // SQLite's write transaction already excludes every other writer.
-        let (with, rows, live) = match self.backend {
-            Backend::Postgres => (
-                "WITH login AS MATERIALIZED (SELECT l.id FROM logins l WHERE l.id = $6 AND l.site_id = $4 \
-                 AND l.deleted_at IS NULL AND l.profile_id = $1 AND l.occupying = $7 FOR UPDATE), \
-                 locked AS MATERIALIZED (SELECT p.id FROM profiles p WHERE p.id IN ($1, $2) \
-                 AND EXISTS (SELECT 1 FROM login) ORDER BY p.id FOR NO KEY UPDATE) ",
-                "SELECT id FROM locked",
-                "",
-            ),
-            Backend::Sqlite => (
-                "",
-                "$1, $2",
-                " AND EXISTS (SELECT 1 FROM logins l WHERE l.id = $6 AND l.site_id = $4 \
-                 AND l.deleted_at IS NULL AND l.profile_id = $1 AND l.occupying = $7)",
-            ),
-        };
-        let sql = format!(
-            "{with}UPDATE profiles SET user_count = user_count + CASE WHEN id = $1 THEN -$3 ELSE $3 END \
-             WHERE id IN ({rows}) AND site_id = $4 AND modules_version = CASE WHEN id = $1 THEN $5 ELSE $8 END{live}"
-        );
-        let users = i64::from(seen.occupying);
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(seen.current_profile.0)
-            .bind(to.0)
-            .bind(users)
-            .bind(site.0)
-            .bind(seen.current_version)
-            .bind(login.0)
-            .bind(users)
-            .bind(to_version);
-        Ok(self.execute(query).await? == 2)
-    }
-
-    /// Records that the module set of a locked profile changed.
-    pub async fn bump_modules_version(&mut self, id: ProfileId) -> StoreResult<()> {
-        self.execute(sqlx::query("UPDATE profiles SET modules_version = modules_version + 1 WHERE id = $1").bind(id.0))
-            .await?;
-        Ok(())
     }
 
     /// Renames a profile; false when another profile of the site has the name.
@@ -521,130 +460,7 @@ fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
         .bind(serde_json::Value::Array(pools).to_string())
 }
 
-/// What [`Store::move_login_at_once`] did.
-pub enum MoveAtOnce {
-    /// Moved, with the pools' changes; its audit event is written.
-    Moved(Login, Vec<PoolChange>),
-    /// Login and profiles were as read, but a pool could not take its
-    /// change (R4): nothing was written. The pools as they were, locked.
-    Short(Vec<Pool>),
-    /// The login or a profile's module set changed since the read: nothing
-    /// was written.
-    Stale,
-}
-
-/// One PostgreSQL statement that moves a login as a lock-free read planned
-/// it. The CTEs take the row locks in the order of every transaction (login;
-/// profiles by id; pools by module), each only once the previous one held,
-/// and check under them what the plan assumed: the login still on profile
-/// $3 occupying as $4, both module sets at the versions read ($6, $7), every
-/// pool able to take its change ($8: `module:delta,...`, R4). Only then do
-/// the writing CTEs (user counts, the login, the pools, the audit event)
-/// change anything: all of it or nothing, as one statement. $9 users moved;
-/// $10.. the audit event.
-const MOVE_AT_ONCE_PG: &str = "\
-WITH login AS MATERIALIZED (
-  SELECT l.id FROM logins l WHERE l.id = $1 AND l.site_id = $2 AND l.deleted_at IS NULL
-    AND l.profile_id = $3 AND l.occupying = $4 FOR UPDATE),
-profs AS MATERIALIZED (
-  SELECT p.id, p.modules_version FROM profiles p WHERE p.id IN ($3, $5) AND p.site_id = $2
-    AND EXISTS (SELECT 1 FROM login) ORDER BY p.id FOR NO KEY UPDATE),
-seen AS MATERIALIZED (
-  SELECT count(*) = 2 AS ok FROM profs WHERE modules_version = CASE WHEN id = $3 THEN $6 ELSE $7 END),
-deltas AS MATERIALIZED (
-  SELECT split_part(x, ':', 1)::bigint AS module_id, split_part(x, ':', 2)::bigint AS delta
-  FROM unnest(string_to_array($8, ',')) AS x),
-pools AS MATERIALIZED (
-  SELECT lp.module_id, lp.used, lp.total, d.delta FROM license_pools lp JOIN deltas d ON d.module_id = lp.module_id
-  WHERE lp.site_id = $2 AND (SELECT ok FROM seen) ORDER BY lp.module_id FOR NO KEY UPDATE OF lp),
-go AS MATERIALIZED (
-  SELECT (SELECT ok FROM seen) AND (SELECT count(*) FROM pools) = (SELECT count(*) FROM deltas)
-    AND NOT EXISTS (SELECT 1 FROM pools WHERE used + delta > total) AS ok),
-counted AS (
-  UPDATE profiles SET user_count = user_count + CASE WHEN id = $3 THEN -$9 ELSE $9 END
-  WHERE id IN ($3, $5) AND (SELECT ok FROM go)),
-moved AS (
-  UPDATE logins SET profile_id = $5 WHERE id = $1 AND (SELECT ok FROM go)
-  RETURNING id, site_id, person_id, username, valid_until, profile_id, is_admin, occupying, created_at),
-counters AS (
-  UPDATE license_pools lp SET used = lp.used + p.delta FROM pools p
-  WHERE lp.site_id = $2 AND lp.module_id = p.module_id AND (SELECT ok FROM go)),
-audit AS (
-  INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, target_person_id,
-    outcome, rule, detail, pools)
-  SELECT $2, $10, $11, $12, $13, $14, $15, $16, 'ACCEPTED', NULL, '',
-    (SELECT COALESCE(json_agg(json_build_array(module_id, used, used + delta, total, total) ORDER BY module_id),
-      '[]')::text FROM pools)
-  WHERE (SELECT ok FROM go))
-SELECT (SELECT ok FROM seen) AS seen, (SELECT ok FROM go) AS go, p.module_id AS pool_module, p.used AS pool_used,
-  p.total AS pool_total, p.delta AS pool_delta, m.*
-FROM (SELECT 1) one LEFT JOIN pools p ON true LEFT JOIN moved m ON true ORDER BY p.module_id";
-
 impl Store {
-    /// Moves the live login `login` of `site` from the profile `seen` read to
-    /// `to` in one statement (PostgreSQL only; see [`MOVE_AT_ONCE_PG`]), with
-    /// `deltas` (module, change) the pools' changes the read implies, and
-    /// `event` the audit event of an accepted move (its pools are filled in).
-    pub async fn move_login_at_once(
-        &self,
-        site: SiteId,
-        login: LoginId,
-        to: ProfileId,
-        to_version: i64,
-        seen: &MoveSnapshot,
-        deltas: &[(ModuleId, i64)],
-        event: &AuditEvent<'_>,
-        now: i64,
-    ) -> StoreResult<MoveAtOnce> {
-        let deltas: Vec<String> = deltas.iter().map(|(m, d)| format!("{}:{d}", m.0)).collect();
-        let query = sqlx::query(MOVE_AT_ONCE_PG)
-            .bind(login.0)
-            .bind(site.0)
-            .bind(seen.current_profile.0)
-            .bind(seen.occupying as i64)
-            .bind(to.0)
-            .bind(seen.current_version)
-            .bind(to_version)
-            .bind(deltas.join(","))
-            .bind(i64::from(seen.occupying))
-            .bind(now)
-            .bind(event.actor.name.clone())
-            .bind(event.actor.kind.to_string())
-            .bind(event.actor.person.map(|p| p.0))
-            .bind(event.action.to_string())
-            .bind(event.target.to_string())
-            .bind(event.target_person.map(|p| p.0));
-        let rows = self.fetch_all(query).await?;
-        let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
-        if !first.try_get::<Option<bool>, _>("seen")?.unwrap_or(false) {
-            return Ok(MoveAtOnce::Stale);
-        }
-        let mut pools = Vec::new();
-        for row in &rows {
-            if let Some(module) = row.try_get::<Option<i64>, _>("pool_module")? {
-                let (used, total): (i64, i64) = (row.try_get("pool_used")?, row.try_get("pool_total")?);
-                pools.push((
-                    Pool { site_id: site, module_id: ModuleId(module), total, used },
-                    row.try_get("pool_delta")?,
-                ));
-            }
-        }
-        if !first.try_get::<Option<bool>, _>("go")?.unwrap_or(false) {
-            return Ok(MoveAtOnce::Short(pools.into_iter().map(|(p, _)| p).collect()));
-        }
-        let changes = pools
-            .iter()
-            .map(|(p, delta): &(Pool, i64)| PoolChange {
-                module_id: p.module_id,
-                used_before: p.used,
-                used_after: p.used + delta,
-                total_before: p.total,
-                total_after: p.total,
-            })
-            .collect();
-        Ok(MoveAtOnce::Moved(login_from(first)?, changes))
-    }
-
     /// Appends `event` to the audit trail in a statement of its own (an
     /// event about a transaction that rolled back).
     pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
