@@ -181,3 +181,60 @@ async fn r4_contested_allocation_on_one_process_with_sqlite() {
     let server = start_server(&url);
     contested_allocation(url, vec![server]).await;
 }
+
+both_backends! {
+    /// R2, R4 under contention: users move between two profiles while the
+    /// administrator keeps changing one profile's modules. A move must count
+    /// licenses with the module set the profile has when the move commits
+    /// (DOMAIN.md R2: a user holds exactly the licenses of their profile's
+    /// modules), never with one read before it held the profile's lock.
+    /// Pools are ample, so every request succeeds, and the counters must
+    /// equal a fresh recount afterwards. On PostgreSQL the requests go to
+    /// two gateway instances sharing the database.
+    async fn r2_moves_racing_profile_module_changes_keep_every_counter_exact(db: Db) {
+        let a = TestApp::spawn(db).await;
+        let b = match db {
+            Db::Postgres => Some(a.another_instance(SESSION_CACHE_MS).await),
+            Db::Sqlite => None,
+        };
+        let site = a.site("Racing", &[("CASE", 1000), ("DOCUMENT", 1000)], false).await;
+        let home = site.profile(&a, "Home", &["CASE"]).await;
+        let away = site.profile(&a, "Away", &["CASE"]).await;
+        let mut users = Vec::new();
+        for i in 0..12 {
+            users.push(site.user(&a, &format!("Racer {i:02}"), &home).await);
+        }
+        let apps = std::sync::Arc::new([Some(a), b]);
+        let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let mut tasks = Vec::new();
+        for (i, user) in users.into_iter().enumerate() {
+            let (apps, token, home, away) = (apps.clone(), site.admin_token.clone(), home.clone(), away.clone());
+            tasks.push(tokio::spawn(async move {
+                let app = apps[i % 2].as_ref().or(apps[0].as_ref()).unwrap();
+                for round in 0..16 {
+                    let to = if round % 2 == 0 { &away } else { &home };
+                    let r = app.ok(Some(&token), move_to, json!({ "id": user, "p": to })).await;
+                    assert_eq!(r["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{r}");
+                }
+            }));
+        }
+        let (apps2, token, away2) = (apps.clone(), site.admin_token.clone(), away.clone());
+        tasks.push(tokio::spawn(async move {
+            let sets: [&[&str]; 3] = [&["CASE", "DOCUMENT"], &["DOCUMENT"], &["CASE"]];
+            let change = "mutation($id: ID!, $m: [String!]) { updateProfile(id: $id, input: { modules: $m }) { __typename } }";
+            for round in 0..24 {
+                let app = apps2[round % 2].as_ref().or(apps2[0].as_ref()).unwrap();
+                let r = app.ok(Some(&token), change, json!({ "id": away2, "m": sets[round % 3] })).await;
+                assert_eq!(r["updateProfile"]["__typename"], "UpdateProfileSuccess", "{r}");
+            }
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let a = apps[0].as_ref().unwrap();
+        assert_counters_match(&a.store).await;
+        // The last module set of Away is CASE: each of the 12 users holds exactly one CASE license.
+        let pools = site.pools(a).await;
+        assert_eq!(pools.iter().map(|p| (p.0.as_str(), p.2)).collect::<Vec<_>>(), [("CASE", 12), ("DOCUMENT", 0)]);
+    }
+}
