@@ -83,8 +83,6 @@ async fn the_playground_introspection_query_passes_the_limits() {
 /// The two migration folders are one schema in two dialects: the SQLite
 /// files are the PostgreSQL files with SQLite's identity column, and must
 /// stay so (a drift between them would make the backends behave apart).
-/// A PostgreSQL-only migration (`*_postgres.sql`: a stored procedure that
-/// SQLite runs as statements of a transaction instead) has no twin.
 #[test]
 fn sqlite_migrations_are_the_postgres_migrations_in_sqlite_dialect() {
     let dir = |d: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(d);
@@ -92,10 +90,6 @@ fn sqlite_migrations_are_the_postgres_migrations_in_sqlite_dialect() {
     names.sort();
     assert!(!names.is_empty());
     for name in names {
-        if name.to_string_lossy().ends_with("_postgres.sql") {
-            assert!(!dir("sqlite").join(&name).exists(), "{name:?} is PostgreSQL-only");
-            continue;
-        }
         let pg = std::fs::read_to_string(dir("postgres").join(&name)).unwrap();
         let lite =
             std::fs::read_to_string(dir("sqlite").join(&name)).unwrap_or_else(|_| panic!("sqlite/{name:?} missing"));

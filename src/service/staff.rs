@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
-use crate::store::{AuditEvent, Backend, NewLogin, Owned};
+use crate::store::{NewLogin, Owned};
 
 /// The site whose staff `principal` may manage for an existing object.
 /// A site login acts on its own site only: the transaction then finds the
@@ -429,17 +429,6 @@ pub struct LoginChanges {
     pub is_admin: Option<bool>,
 }
 
-impl LoginChanges {
-    /// Whether the only change is the profile.
-    fn profile_only(&self) -> bool {
-        self.profile.is_some()
-            && self.username.is_none()
-            && self.password.is_none()
-            && self.valid_until.is_none()
-            && self.is_admin.is_none()
-    }
-}
-
 /// Changes a login; a profile change goes through the same R4 check as any
 /// consuming change.
 pub async fn update_login(
@@ -466,27 +455,6 @@ pub async fn update_login(
             audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
         }
         return Ok(Decided { outcome: Err(refusal), pools });
-    }
-    if let Some(profile) = changes.profile
-        && changes.profile_only()
-        && mode == Mode::Apply
-        && store.backend() == Backend::Postgres
-    {
-        let actor = principal.actor();
-        let event = AuditEvent {
-            site: Some(site),
-            actor: &actor,
-            action: "updateLogin",
-            target: &target.label,
-            target_person: target.person,
-            outcome: "ACCEPTED",
-            rule: None,
-            detail: String::new(),
-            pools: &[],
-        };
-        if let Some((login, pools)) = store.move_login_in_database(site, id, profile, &event, now()).await? {
-            return Ok(Decided { outcome: Ok(login), pools });
-        }
     }
     let mut tx = store.begin().await?;
     let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;

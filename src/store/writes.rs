@@ -461,53 +461,6 @@ fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
 }
 
 impl Store {
-    /// Moves the live login `login` of `site` to profile `to` with the
-    /// database's `move_login` procedure (PostgreSQL only; migration 0004):
-    /// the steps, locks and checks of the gateway's own transaction, audit
-    /// event `event` included (its pools are filled in), in one round trip.
-    /// `None` when it changed nothing: no such live login, the same profile,
-    /// a profile not of the site, or a pool that cannot take its change (R4);
-    /// the caller then decides with its own transaction.
-    pub async fn move_login_in_database(
-        &self,
-        site: SiteId,
-        login: LoginId,
-        to: ProfileId,
-        event: &AuditEvent<'_>,
-        now: i64,
-    ) -> StoreResult<Option<(Login, Vec<PoolChange>)>> {
-        let sql = "SELECT * FROM move_login($1, $2, $3, $4, $5, $6, $7, $8)";
-        let query = sqlx::query(sql)
-            .bind(site.0)
-            .bind(login.0)
-            .bind(to.0)
-            .bind(now)
-            .bind(event.actor.name.clone())
-            .bind(event.actor.kind.to_string())
-            .bind(event.actor.person.map(|p| p.0))
-            .bind(event.target.to_string());
-        let rows = self.fetch_all(query).await?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        if first.try_get::<String, _>("status")? != "moved" {
-            return Ok(None);
-        }
-        let mut pools = Vec::new();
-        for row in &rows {
-            if let Some(module) = row.try_get::<Option<i64>, _>("module_id")? {
-                let (delta, used, total): (i64, i64, i64) =
-                    (row.try_get("delta")?, row.try_get("used")?, row.try_get("total")?);
-                pools.push(PoolChange {
-                    module_id: ModuleId(module),
-                    used_before: used,
-                    used_after: used + delta,
-                    total_before: total,
-                    total_after: total,
-                });
-            }
-        }
-        Ok(Some((login_from(first)?, pools)))
-    }
-
     /// Appends `event` to the audit trail in a statement of its own (an
     /// event about a transaction that rolled back).
     pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
