@@ -144,7 +144,7 @@ impl Store {
         if let Some(before) = before {
             q.push(" AND id < ").bind(before);
         }
-        q.push(" ORDER BY id DESC LIMIT ").bind(limit);
+        q.push(" ORDER BY id DESC").limit(limit);
         let rows = self.fetch_all(q.build()).await?;
         rows.iter().map(order_from).collect()
     }
@@ -197,7 +197,7 @@ impl Store {
         if let Some(before) = before {
             q.push(" AND id < ").bind(before);
         }
-        q.push(" ORDER BY id DESC LIMIT ").bind(limit);
+        q.push(" ORDER BY id DESC").limit(limit);
         let rows = self.fetch_all(q.build()).await?;
         rows.iter().map(request_from).collect()
     }
@@ -253,7 +253,7 @@ impl Store {
         if let Some(before) = before {
             q.push(" AND id < ").bind(before);
         }
-        q.push(" ORDER BY id DESC LIMIT ").bind(limit);
+        q.push(" ORDER BY id DESC").limit(limit);
         let rows = self.fetch_all(q.build()).await?;
         rows.iter().map(audit_from).collect()
     }

@@ -260,8 +260,9 @@ impl Store {
 
     /// Sites ordered by id, after `after`, at most `limit`.
     pub async fn sites_page(&self, after: Option<i64>, limit: i64) -> StoreResult<Vec<Site>> {
-        let sql = "SELECT id, name, created_at FROM sites WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows = self.fetch_all(sqlx::query(sql).bind(after.unwrap_or(0)).bind(limit)).await?;
+        let mut qb = Sql::new("SELECT id, name, created_at FROM sites WHERE id > ");
+        qb.bind(after.unwrap_or(0)).push(" ORDER BY id").limit(limit);
+        let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(site_from).collect()
     }
 
@@ -414,7 +415,7 @@ impl Store {
         if let Some(text) = &filter.name_contains {
             qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
-        qb.push(" ORDER BY l.username_key LIMIT ").bind(limit);
+        qb.push(" ORDER BY l.username_key").limit(limit);
         if !with_profiles {
             let rows = self.fetch_all(qb.build()).await?;
             return rows.iter().map(|row| Ok((login_from(row)?, page_person(row)?, None))).collect();
@@ -491,7 +492,7 @@ impl Store {
             }
             None => {}
         }
-        qb.push(" ORDER BY p.name, p.id LIMIT ").bind(limit);
+        qb.push(" ORDER BY p.name, p.id").limit(limit);
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(person_from).collect()
     }
