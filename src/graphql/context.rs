@@ -12,7 +12,7 @@ use async_graphql::dataloader::Loader;
 use tokio::sync::OnceCell;
 
 use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
-use crate::domain::{Date, Pool, Principal, ProfileId, SiteId};
+use crate::domain::{Date, Module, Pool, Principal, Profile, ProfileId, SiteId};
 use crate::service::{ServiceError, auth};
 use crate::store::Store;
 
@@ -63,16 +63,25 @@ impl RequestContext {
         Ok(values)
     }
 
-    /// Primes profiles and their modules with one statement.
-    pub async fn prime_profiles_with_modules(&self, ids: &[ProfileId]) -> Result<(), ServiceError> {
+    /// Profiles and their modules, in one statement, by profile.
+    pub async fn profiles_with_modules(
+        &self,
+        ids: &[ProfileId],
+    ) -> Result<HashMap<ProfileId, (Profile, Arc<Vec<Module>>)>, ServiceError> {
         let unique: HashSet<ProfileId> = ids.iter().copied().collect();
         if unique.is_empty() {
-            return Ok(());
+            return Ok(HashMap::new());
         }
         let unique: Vec<ProfileId> = unique.into_iter().collect();
         let rows = self.store.profiles_with_modules(&unique).await?;
-        self.loaders.feed_many(rows.iter().map(|(p, m)| (ModulesOfProfile(p.id), m.clone()))).await;
-        self.loaders.feed_many(rows.into_iter().map(|(p, _)| (p.id, p))).await;
+        Ok(rows.into_iter().map(|(p, m)| (p.id, (p, Arc::new(m)))).collect())
+    }
+
+    /// Primes profiles and their modules with one statement.
+    pub async fn prime_profiles_with_modules(&self, ids: &[ProfileId]) -> Result<(), ServiceError> {
+        let rows = self.profiles_with_modules(ids).await?;
+        self.loaders.feed_many(rows.iter().map(|(id, (_, m))| (ModulesOfProfile(*id), m.as_ref().clone()))).await;
+        self.loaders.feed_many(rows.into_iter().map(|(id, (p, _))| (id, p))).await;
         Ok(())
     }
 

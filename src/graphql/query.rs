@@ -1,6 +1,8 @@
 //! Query root: thin resolvers that authorize through the policy layer and
 //! read through the request's store and loaders.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 
@@ -231,17 +233,25 @@ impl QueryRoot {
             name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
         };
         let after = after.map(|c| decode_cursor(&c)).transpose()?;
-        // One statement reads the page with each user's person and, when
-        // selected, profile and modules; all of it goes into the nodes.
-        let with_profiles = wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]);
-        let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1, with_profiles).await?;
+        let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
+        // The page carries each user's person; their profiles (with modules,
+        // when selected) take one more statement. Both go into the nodes.
+        let profiles = if wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]) {
+            let ids: Vec<ProfileId> = rows.iter().map(|(l, _)| l.profile_id).collect();
+            rcx.profiles_with_modules(&ids).await?
+        } else {
+            HashMap::new()
+        };
         let edges = rows
             .into_iter()
-            .map(|(login, person, profile)| UserEdge {
-                cursor: encode_cursor(&login.username.to_ascii_lowercase()),
-                node: UserNode(login, Prefetched { person: Some(person), profile }),
+            .map(|(login, person)| {
+                let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
+                UserEdge {
+                    cursor: encode_cursor(&login.username.to_ascii_lowercase()),
+                    node: UserNode(login, Prefetched { person: Some(person), profile }),
+                }
             })
             .collect();
         Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })

@@ -2,7 +2,6 @@
 //! authentication need. Lists use keyset pagination, never OFFSET.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -15,27 +14,9 @@ use crate::domain::*;
 const PERSON_SELECT: &str = "SELECT p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at FROM people p";
 const LOGIN_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
      l.is_admin, l.occupying, l.created_at FROM logins l";
-const USER_PAGE_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.username_key, l.valid_until, \
-     l.profile_id, l.is_admin, l.occupying, l.created_at, p.name AS person_name, p.email AS person_email, \
+const USER_PAGE_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
+     l.is_admin, l.occupying, l.created_at, p.name AS person_name, p.email AS person_email, \
      p.created_at AS person_created_at FROM logins l JOIN people p ON p.id = l.person_id";
-/// Wraps [`USER_PAGE_SELECT`] (with its conditions, order and limit) to add
-/// each user's profile and its modules; see [`Store::users_page`].
-const USER_PAGE_WITH_PROFILES: &str = "SELECT page.*, pr.name AS profile_name, pr.user_count AS profile_user_count, \
-     m.id AS module_id, m.code AS module_code, m.name AS module_name FROM (";
-/// A user of a page: login, person, and (when asked for) profile with modules.
-pub type UserPageRow = (Login, Person, Option<(Profile, Arc<Vec<Module>>)>);
-
-fn page_person(row: &AnyRow) -> StoreResult<Person> {
-    Ok(Person {
-        id: PersonId(row.try_get("person_id")?),
-        site_id: SiteId(row.try_get("site_id")?),
-        name: row.try_get("person_name")?,
-        email: row.try_get("person_email")?,
-        created_at: row.try_get("person_created_at")?,
-        deleted_at: None,
-    })
-}
-
 /// The same columns unqualified, for RETURNING (SQLite allows no alias there).
 pub(super) const PERSON_RETURNING: &str = "id, site_id, name, email, created_at, deleted_at";
 pub(super) const LOGIN_RETURNING: &str =
@@ -384,10 +365,8 @@ impl Store {
         filter: &UserFilter,
         after: Option<&str>,
         limit: i64,
-        with_profiles: bool,
-    ) -> StoreResult<Vec<UserPageRow>> {
-        let mut qb = Sql::new(if with_profiles { USER_PAGE_WITH_PROFILES } else { "" });
-        qb.push(USER_PAGE_SELECT);
+    ) -> StoreResult<Vec<(Login, Person)>> {
+        let mut qb = Sql::new(USER_PAGE_SELECT);
         qb.push(" WHERE l.site_id = ").bind(site.0);
         qb.push(" AND l.deleted_at IS NULL AND p.deleted_at IS NULL");
         if let Some(after) = after {
@@ -416,46 +395,21 @@ impl Store {
             qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
         qb.push(" ORDER BY l.username_key").limit(limit);
-        if !with_profiles {
-            let rows = self.fetch_all(qb.build()).await?;
-            return rows.iter().map(|row| Ok((login_from(row)?, page_person(row)?, None))).collect();
-        }
-        // The page (a subquery, so that LIMIT counts users), then each user's
-        // profile and its modules: one row per user and module, in page order.
-        qb.push(
-            ") page JOIN profiles pr ON pr.id = page.profile_id \
-             LEFT JOIN profile_modules pm ON pm.profile_id = pr.id LEFT JOIN modules m ON m.id = pm.module_id \
-             ORDER BY page.username_key, m.id",
-        );
         let rows = self.fetch_all(qb.build()).await?;
-        let mut page: Vec<UserPageRow> = Vec::new();
-        let mut modules: HashMap<ProfileId, Arc<Vec<Module>>> = HashMap::new();
-        let mut i = 0;
-        while i < rows.len() {
-            let login = login_from(&rows[i])?;
-            let mut own = Vec::new();
-            let mut j = i;
-            while j < rows.len() && rows[j].try_get::<i64, _>("id")? == login.id.0 {
-                if let Some(id) = rows[j].try_get::<Option<i64>, _>("module_id")? {
-                    own.push(Module {
-                        id: ModuleId(id),
-                        code: rows[j].try_get("module_code")?,
-                        name: rows[j].try_get("module_name")?,
-                    });
-                }
-                j += 1;
-            }
-            let profile = Profile {
-                id: login.profile_id,
-                site_id: login.site_id,
-                name: rows[i].try_get("profile_name")?,
-                user_count: rows[i].try_get("profile_user_count")?,
-            };
-            let shared = modules.entry(login.profile_id).or_insert_with(|| Arc::new(own)).clone();
-            page.push((login, page_person(&rows[i])?, Some((profile, shared))));
-            i = j;
-        }
-        Ok(page)
+        rows.iter()
+            .map(|row| {
+                let login = login_from(row)?;
+                let person = Person {
+                    id: login.person_id,
+                    site_id: login.site_id,
+                    name: row.try_get("person_name")?,
+                    email: row.try_get("person_email")?,
+                    created_at: row.try_get("person_created_at")?,
+                    deleted_at: None,
+                };
+                Ok((login, person))
+            })
+            .collect()
     }
 
     /// People of a site by (name, id), after the cursor `after`.
