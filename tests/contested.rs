@@ -238,3 +238,57 @@ both_backends! {
         assert_eq!(pools.iter().map(|p| (p.0.as_str(), p.2)).collect::<Vec<_>>(), [("CASE", 12), ("DOCUMENT", 0)]);
     }
 }
+
+both_backends! {
+    /// A profile deleted while a user moves into it (DOMAIN.md decision: a
+    /// profile with users cannot be deleted; R2). Either the move lands first
+    /// and the deletion is refused (PROFILE_IN_USE), or the deletion lands
+    /// first and the move finds no such profile (NOT_FOUND). Never both, never
+    /// a database error: the move writes the login's profile (taking the
+    /// foreign key's lock on the profile) before it locks the profile itself,
+    /// so the deletion must take the one lock that conflicts with that first.
+    /// On PostgreSQL the two requests go to two gateway instances.
+    async fn profile_deletion_racing_a_move_into_it_answers_one_or_the_other(db: Db) {
+        let a = TestApp::spawn(db).await;
+        let b = match db {
+            Db::Postgres => Some(a.another_instance(SESSION_CACHE_MS).await),
+            Db::Sqlite => None,
+        };
+        let site = a.site("Doomed", &[("CASE", 1000), ("DOCUMENT", 1000)], false).await;
+        let home = site.profile(&a, "Home", &["DOCUMENT"]).await;
+        let mut users = Vec::new();
+        for i in 0..4 {
+            users.push(site.user(&a, &format!("Mover {i}"), &home).await);
+        }
+        let apps = std::sync::Arc::new([Some(a), b]);
+        let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let delete = "mutation($id: ID!) { deleteProfile(id: $id) { __typename ... on Refusal { code } } }";
+        let (mut moved, mut deleted) = (0, 0);
+        for round in 0..30 {
+            let a = apps[0].as_ref().unwrap();
+            let doomed = site.profile(a, &format!("Doomed {round}"), &["CASE"]).await;
+            let user = users[round % users.len()].clone();
+            let (apps1, apps2, token1, token2, doomed2) =
+                (apps.clone(), apps.clone(), site.admin_token.clone(), site.admin_token.clone(), doomed.clone());
+            let mv = tokio::spawn(async move {
+                apps1[0].as_ref().unwrap().gql(Some(&token1), move_to, json!({ "id": user, "p": doomed })).await
+            });
+            let del = tokio::spawn(async move {
+                let app = apps2[1].as_ref().or(apps2[0].as_ref()).unwrap();
+                app.gql(Some(&token2), delete, json!({ "id": doomed2 })).await
+            });
+            let (mv, del) = (mv.await.unwrap(), del.await.unwrap());
+            if mv.get("errors").is_none() {
+                assert_eq!(mv["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{mv}");
+                assert_eq!(del["data"]["deleteProfile"]["code"], "PROFILE_IN_USE", "moved, so: {del}");
+                moved += 1;
+            } else {
+                assert_eq!(error_code(&mv), "NOT_FOUND", "{mv}");
+                assert_eq!(del["data"]["deleteProfile"]["__typename"], "DeleteProfileSuccess", "not moved, so: {del}");
+                deleted += 1;
+            }
+        }
+        assert_eq!(moved + deleted, 30);
+        assert_counters_match(&apps[0].as_ref().unwrap().store).await;
+    }
+}
