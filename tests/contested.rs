@@ -244,10 +244,8 @@ both_backends! {
     /// profile with users cannot be deleted; R2). Either the move lands first
     /// and the deletion is refused (PROFILE_IN_USE), or the deletion lands
     /// first and the move finds no such profile (NOT_FOUND). Never both, never
-    /// a database error: the move writes the login's profile (taking the
-    /// foreign key's lock on the profile) before it locks the profile itself,
-    /// so the deletion must take the one lock that conflicts with that first.
-    /// On PostgreSQL the two requests go to two gateway instances.
+    /// a database error (a deadlock, a foreign key violation). On PostgreSQL
+    /// the two requests go to two gateway instances.
     async fn profile_deletion_racing_a_move_into_it_answers_one_or_the_other(db: Db) {
         let a = TestApp::spawn(db).await;
         let b = match db {

@@ -273,7 +273,12 @@ pub(crate) async fn apply_deltas(
     site: SiteId,
     deltas: &[(ModuleId, i64)],
 ) -> ServiceResult<Result<(), Refusal>> {
-    let short = tx.apply_pool_deltas(site, deltas).await?;
+    let mut short = Vec::new();
+    for &(module, delta) in deltas {
+        if !tx.apply_pool_delta(site, module, delta).await? {
+            short.push((module, delta));
+        }
+    }
     if short.is_empty() {
         return Ok(Ok(()));
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
-use crate::store::{MoveSnapshot, NewLogin, Owned, is_foreign_key_violation};
+use crate::store::{NewLogin, Owned};
 
 /// The site whose staff `principal` may manage for an existing object.
 /// A site login acts on its own site only: the transaction then finds the
@@ -395,46 +395,24 @@ async fn create_login_in(
 }
 
 /// Moves a locked login to `profile`, moving its licenses (R2, R4, R6, R8).
-/// Moves login `id` (occupying a license or not) from profile `from`, where
-/// it is locked, to `to`. `moved` says the login row already points at `to`
-/// (written with its lock); `seen` is the lock-free read the change began with.
-async fn move_login(
-    tx: &mut Tx,
-    site: SiteId,
-    (id, occupying): (LoginId, bool),
-    (from, to): (ProfileId, ProfileId),
-    moved: bool,
-    seen: Option<&MoveSnapshot>,
-) -> ServiceResult<Outcome<()>> {
-    if from == to {
-        tx.lock_profile(site, to, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
+async fn move_login(tx: &mut Tx, site: SiteId, login: &Login, profile: ProfileId) -> ServiceResult<Outcome<()>> {
+    if login.profile_id == profile {
+        tx.lock_profile(site, profile, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
         return Ok(Ok(()));
     }
-    let users = i64::from(occupying);
-    let locked = tx.lock_profiles(site, &[(from, -users), (to, users)]).await?;
-    let version = |p: ProfileId| locked.iter().find(|(q, _)| q.id == p).map(|(_, v)| *v);
-    let (Some(from_version), Some(to_version)) = (version(from), version(to)) else {
-        return Err(ServiceError::NotFound("profile"));
-    };
-    // Modules change only under their profile's lock, which this transaction
-    // now holds: if neither version moved since the lock-free read, the
-    // modules it read are the modules now.
-    let (before, after) = match seen {
-        Some(s) if s.profile == from && s.current_version == from_version && s.target_version == Some(to_version) => {
-            (s.current.clone(), s.target.clone())
-        }
-        _ => {
-            let pairs = tx.profile_module_ids(&[from, to]).await?;
-            let of = |p: ProfileId| pairs.iter().filter(|(q, _)| *q == p).map(|(_, m)| *m).collect::<Vec<_>>();
-            (of(from), of(to))
-        }
-    };
-    if !moved {
-        tx.set_login_profile(id, to).await?;
+    let users = i64::from(login.occupying);
+    // Profiles are locked in id order, like every other transaction.
+    let mut order = [(login.profile_id, -users), (profile, users)];
+    order.sort_by_key(|(p, _)| *p);
+    for (p, delta) in order {
+        tx.lock_profile(site, p, delta).await?.ok_or(ServiceError::NotFound("profile"))?;
     }
+    let pairs = tx.profile_module_ids(&[login.profile_id, profile]).await?;
+    let of = |p: ProfileId| pairs.iter().filter(|(q, _)| *q == p).map(|(_, m)| *m).collect::<Vec<_>>();
     // The pools are the contended rows: touch them last, so their locks are
     // held for as short a time as possible (a refusal rolls all of it back).
-    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&before, &after, users)).await? {
+    tx.set_login_profile(login.id, profile).await?;
+    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&of(login.profile_id), &of(profile), users)).await? {
         return Ok(Err(refusal));
     }
     Ok(Ok(()))
@@ -470,31 +448,35 @@ pub async fn update_login(
         (None, _) => None,
     };
     let target = Target::new(format!("login:{}", id.0));
-    let seen = match changes.profile {
-        Some(profile) => store.move_snapshot(site, id, profile).await?,
-        None => None,
-    };
-    if let Some((refusal, pools)) = seen.as_ref().and_then(move_refused_at_once) {
+    if let Some(profile) = changes.profile
+        && let Some((refusal, pools)) = move_refused_at_once(store, site, id, profile).await?
+    {
         if mode == Mode::Apply {
             audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
         }
         return Ok(Decided { outcome: Err(refusal), pools });
     }
     let mut tx = store.begin().await?;
-    let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref(), seen.as_ref()).await?;
+    let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
     finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await
 }
 
-/// A profile change that one lock-free read `s` already shows cannot fit
-/// (R4) is refused on that read: the refusal is true of that moment, and a
+/// A profile change that one lock-free read already shows cannot fit (R4)
+/// is refused on that read: the refusal is true of that moment, and a
 /// refusal writes nothing, so it needs no lock. When the pools are full this
 /// saves the transaction and its locks (the common case under load). Every
 /// other case, including any doubt (no such login, a profile of another
 /// site), goes through the locked transaction, which decides for itself.
-fn move_refused_at_once(s: &MoveSnapshot) -> Option<(Refusal, Vec<PoolChange>)> {
+async fn move_refused_at_once(
+    store: &Store,
+    site: SiteId,
+    login: LoginId,
+    profile: ProfileId,
+) -> ServiceResult<Option<(Refusal, Vec<PoolChange>)>> {
+    let Some(s) = store.move_snapshot(site, login, profile).await? else { return Ok(None) };
     let deltas = module_deltas(&s.current, &s.target, i64::from(s.occupying));
     if policy::shortages(&deltas, &s.pools).is_empty() {
-        return None;
+        return Ok(None);
     }
     // The same journal as the locked path: the changes that fit, then those that do not.
     let fits = |&(m, d): &(ModuleId, i64)| s.pools.iter().any(|p| p.module_id == m && p.used + d <= p.total);
@@ -503,7 +485,7 @@ fn move_refused_at_once(s: &MoveSnapshot) -> Option<(Refusal, Vec<PoolChange>)> 
     let mut pools: Vec<PoolChange> =
         deltas.iter().filter(|d| fits(d)).filter_map(|&(m, d)| usage_change(&s.pools, m, d)).collect();
     pools.extend(notes);
-    Some((refusal, pools))
+    Ok(Some((refusal, pools)))
 }
 
 async fn update_login_in(
@@ -512,32 +494,10 @@ async fn update_login_in(
     id: LoginId,
     changes: &LoginChanges,
     password_hash: Option<&str>,
-    seen: Option<&MoveSnapshot>,
 ) -> ServiceResult<Outcome<Login>> {
-    // When the lock-free read saw the login on another profile (of this site)
-    // than the target, one statement locks it and moves it, on condition
-    // that it is still there; otherwise it is locked as it is and then moved.
-    let moved = match (changes.profile, seen) {
-        (Some(to), Some(s)) if s.profile != to && s.target_version.is_some() => {
-            match tx.move_login_row(site, id, s.profile, to).await {
-                Ok(login) => login.map(|l| (l, s.profile, true)),
-                // The profile was deleted after the read (see `Tx::lock_profile_to_delete`).
-                Err(e) if is_foreign_key_violation(&e) => return Err(ServiceError::NotFound("profile")),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        _ => None,
-    };
-    let (mut login, from, moved) = match moved {
-        Some(found) => found,
-        None => {
-            let login = tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?;
-            let from = login.profile_id;
-            (login, from, false)
-        }
-    };
+    let mut login = tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?;
     if let Some(profile) = changes.profile {
-        if let Err(refusal) = move_login(tx, site, (id, login.occupying), (from, profile), moved, seen).await? {
+        if let Err(refusal) = move_login(tx, site, &login, profile).await? {
             return Ok(Err(refusal));
         }
         login.profile_id = profile;
@@ -665,9 +625,6 @@ async fn update_profile_in(
         for m in before.iter().filter(|m| !after.contains(m)) {
             tx.remove_profile_module(id, *m).await?;
         }
-        if before != after {
-            tx.bump_modules_version(id).await?;
-        }
     }
     if let Some(name) = name
         && !tx.rename_profile(id, &name).await?
@@ -681,7 +638,7 @@ async fn update_profile_in(
 pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
     let mut tx = store.begin().await?;
-    let profile = tx.lock_profile_to_delete(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
+    let profile = tx.lock_profile(site, id, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
     let outcome = if profile.user_count > 0 {
         Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 })
     } else {

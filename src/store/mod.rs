@@ -245,11 +245,6 @@ pub fn is_unique_violation(err: &StoreError) -> bool {
     err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
-/// Whether `err` is a foreign-key violation (either backend).
-pub fn is_foreign_key_violation(err: &StoreError) -> bool {
-    err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
-}
-
 impl Store {
     /// Runs one statement that takes no parameters (test and tool set-up,
     /// e.g. `CREATE DATABASE`). Never called with user input.

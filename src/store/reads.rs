@@ -512,12 +512,6 @@ impl Store {
 /// One consistent read (a single statement) of what moving a login to a
 /// profile needs and what the site has: see [`Store::move_snapshot`].
 pub struct MoveSnapshot {
-    /// The login's profile, and how many times its modules had changed.
-    pub profile: ProfileId,
-    pub current_version: i64,
-    /// How many times the target profile's modules had changed; `None` when
-    /// the site has no such profile.
-    pub target_version: Option<i64>,
     /// Modules of the login's current profile and of the target profile (of the same site).
     pub current: Vec<ModuleId>,
     pub target: Vec<ModuleId>,
@@ -529,38 +523,28 @@ pub struct MoveSnapshot {
 }
 
 impl Store {
-    /// The live login `login` of `site`, its profile and `profile` with the
-    /// modules and module versions of both, the site's pools and agreement,
-    /// as of one moment; `None` when there is no such login. Takes no lock:
-    /// a refusal decided on it is the answer the change gets at that moment,
-    /// and the locked transaction trusts its modules only while the versions
-    /// are unchanged.
+    /// The live login `login` of `site`, the modules of its profile and of
+    /// `profile`, the site's pools and agreement, as of one moment; `None`
+    /// when there is no such login. Takes no lock: a refusal decided on it
+    /// is the answer the change gets at that moment.
     pub async fn move_snapshot(
         &self,
         site: SiteId,
         login: LoginId,
         profile: ProfileId,
     ) -> StoreResult<Option<MoveSnapshot>> {
-        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, l.profile_id, \
-                   cur.modules_version AS current_version, tgt.modules_version AS target_version, a.self_service, \
-                   CASE WHEN pc.module_id IS NULL THEN 0 ELSE 1 END AS in_current, \
-                   CASE WHEN pt.module_id IS NULL THEN 0 ELSE 1 END AS in_target \
-                   FROM logins l \
-                   JOIN profiles cur ON cur.id = l.profile_id \
-                   CROSS JOIN modules m \
-                   LEFT JOIN profiles tgt ON tgt.id = $3 AND tgt.site_id = $1 \
-                   LEFT JOIN agreements a ON a.site_id = $1 \
-                   LEFT JOIN license_pools lp ON lp.site_id = $1 AND lp.module_id = m.id \
-                   LEFT JOIN profile_modules pc ON pc.profile_id = l.profile_id AND pc.module_id = m.id \
-                   LEFT JOIN profile_modules pt ON pt.profile_id = tgt.id AND pt.module_id = m.id \
-                   WHERE l.id = $2 AND l.site_id = $1 AND l.deleted_at IS NULL \
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, \
+                   (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service, \
+                   CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = l.profile_id \
+                     AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_current, \
+                   CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = $3 \
+                     AND pm.site_id = $1 AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_target \
+                   FROM modules m JOIN logins l ON l.id = $2 AND l.site_id = $1 AND l.deleted_at IS NULL \
+                   LEFT JOIN license_pools lp ON lp.module_id = m.id AND lp.site_id = $1 \
                    ORDER BY m.id";
         let rows = self.fetch_all(sqlx::query(sql).bind(site.0).bind(login.0).bind(profile.0)).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let mut snapshot = MoveSnapshot {
-            profile: ProfileId(first.try_get("profile_id")?),
-            current_version: first.try_get("current_version")?,
-            target_version: first.try_get("target_version")?,
             current: Vec::new(),
             target: Vec::new(),
             occupying: first.try_get::<i64, _>("occupying")? != 0,

@@ -142,35 +142,24 @@ impl Tx {
         Ok((pools, modules, self_service))
     }
 
-    /// Adds each `(module, delta)` to its pool's usage where the result
-    /// stays within the total (R4); returns the changes that did not fit.
-    /// Negative deltas (R6) always apply. One statement per pool, in the
-    /// order given (module order, the order every transaction keeps): each
-    /// row lock and its check are one statement. (A single statement for all
-    /// of them cannot fix the order in which PostgreSQL locks its rows.)
-    pub async fn apply_pool_deltas(
-        &mut self,
-        site: SiteId,
-        deltas: &[(ModuleId, i64)],
-    ) -> StoreResult<Vec<(ModuleId, i64)>> {
+    /// Adds `delta` to a pool's usage if the result stays within its total
+    /// (R4); false when it would not. Negative deltas (R6) always apply.
+    /// The row lock and the check are one statement.
+    pub async fn apply_pool_delta(&mut self, site: SiteId, module: ModuleId, delta: i64) -> StoreResult<bool> {
         let sql = "UPDATE license_pools SET used = used + $1 \
                    WHERE site_id = $2 AND module_id = $3 AND used + $1 <= total RETURNING used, total";
-        let mut short = Vec::new();
-        for &(module, delta) in deltas {
-            let Some(row) = self.fetch_optional(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? else {
-                short.push((module, delta));
-                continue;
-            };
-            let (used, total): (i64, i64) = (row.try_get("used")?, row.try_get("total")?);
-            self.journal.push(PoolChange {
-                module_id: module,
-                used_before: used - delta,
-                used_after: used,
-                total_before: total,
-                total_after: total,
-            });
-        }
-        Ok(short)
+        let Some(row) = self.fetch_optional(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? else {
+            return Ok(false);
+        };
+        let (used, total): (i64, i64) = (row.try_get("used")?, row.try_get("total")?);
+        self.journal.push(PoolChange {
+            module_id: module,
+            used_before: used - delta,
+            used_after: used,
+            total_before: total,
+            total_after: total,
+        });
+        Ok(true)
     }
 
     /// Sets a pool's total unless that is below its usage (R5). Returns the
@@ -258,27 +247,6 @@ impl Tx {
             "SELECT {LOGIN_RETURNING} FROM logins WHERE person_id = $1 AND site_id = $2 AND deleted_at IS NULL{lock}"
         );
         let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person.0).bind(site.0)).await?;
-        row.as_ref().map(login_from).transpose()
-    }
-
-    /// Moves a live login of `site` from profile `from` to `to`, locking it
-    /// in the same statement; `None` when it is not (or no longer) on `from`.
-    /// The caller locks both profiles next. Writing the profile first takes a
-    /// key-share lock on `to` (its foreign key) before that profile's row
-    /// lock: see [`Tx::lock_profile_to_delete`] for why that cannot deadlock.
-    pub async fn move_login_row(
-        &mut self,
-        site: SiteId,
-        id: LoginId,
-        from: ProfileId,
-        to: ProfileId,
-    ) -> StoreResult<Option<Login>> {
-        let sql = format!(
-            "UPDATE logins SET profile_id = $1 WHERE id = $2 AND site_id = $3 AND deleted_at IS NULL \
-             AND profile_id = $4 RETURNING {LOGIN_RETURNING}"
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.0).bind(id.0).bind(site.0).bind(from.0);
-        let row = self.fetch_optional(q).await?;
         row.as_ref().map(login_from).transpose()
     }
 
@@ -388,49 +356,6 @@ impl Tx {
                    RETURNING id, site_id, name, user_count";
         let row = self.fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0)).await?;
         row.as_ref().map(profile_from).transpose()
-    }
-
-    /// Locks profiles of `site` in id order (the order every transaction
-    /// keeps), adding each one's user delta to its count; returns each locked
-    /// profile with its modules version (missing ones are not in the result).
-    /// One statement per profile: a single statement for several rows cannot
-    /// fix the order in which PostgreSQL locks them (tried: two such moves
-    /// deadlocked).
-    pub async fn lock_profiles(
-        &mut self,
-        site: SiteId,
-        deltas: &[(ProfileId, i64)],
-    ) -> StoreResult<Vec<(Profile, i64)>> {
-        let mut deltas = deltas.to_vec();
-        deltas.sort_by_key(|(p, _)| *p);
-        let sql = "UPDATE profiles SET user_count = user_count + $1 WHERE id = $2 AND site_id = $3 \
-                   RETURNING id, site_id, name, user_count, modules_version";
-        let mut locked = Vec::new();
-        for (profile, delta) in deltas {
-            if let Some(row) = self.fetch_optional(sqlx::query(sql).bind(delta).bind(profile.0).bind(site.0)).await? {
-                locked.push((profile_from(&row)?, row.try_get("modules_version")?));
-            }
-        }
-        Ok(locked)
-    }
-
-    /// Locks a profile of `site` to delete it. On PostgreSQL this is the
-    /// strongest row lock, the one that conflicts with the key-share lock a
-    /// foreign key check takes: a login moving into the profile either got
-    /// that lock first (the deletion waits for it and then sees the user), or
-    /// waits for the deletion and finds the profile gone.
-    pub async fn lock_profile_to_delete(&mut self, site: SiteId, id: ProfileId) -> StoreResult<Option<Profile>> {
-        let lock = self.row_lock();
-        let sql = format!("SELECT id, site_id, name, user_count FROM profiles WHERE id = $1 AND site_id = $2{lock}");
-        let row = self.fetch_optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).bind(site.0)).await?;
-        row.as_ref().map(profile_from).transpose()
-    }
-
-    /// Counts a change of the profile's modules (see `modules_version` in the migrations).
-    pub async fn bump_modules_version(&mut self, id: ProfileId) -> StoreResult<()> {
-        let sql = "UPDATE profiles SET modules_version = modules_version + 1 WHERE id = $1";
-        self.execute(sqlx::query(sql).bind(id.0)).await?;
-        Ok(())
     }
 
     /// Renames a profile; false when another profile of the site has the name.
