@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions the server executes per request (valgrind callgrind), for Q1 and Q2: unlike req/s,
+# Instructions the server executes per request (valgrind callgrind), for Q1, Q2 and M1 (accepted and
+# refused changeLoginProfile of users without modules to a profile with every module): unlike req/s,
 # repeatable to within 1% whatever else the host does, so it tells whether a change made the
 # server's own work smaller. SQL runs in PostgreSQL, outside the count (with BACKEND=sqlite it
 # runs inside the server and is counted). See README "Benchmark".
@@ -30,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for tool in valgrind jq curl; do
+for tool in valgrind jq curl python3; do
   command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
 done
 log "cargo build --profile release-lto --locked"
@@ -83,4 +84,46 @@ for t in q1 q2; do
   send "$WORK/$t.json" "$REQUESTS"
   total=$(count)
   printf '%s  %d instructions per request\n' "$(tr a-z A-Z <<<"$t")" $((total / REQUESTS))
+done
+
+# M1: distinct live users of a profile without modules, each moved once to a profile with every
+# module, so that every change needs one license of each module: first with the pools far from
+# full (accepted: the whole transaction), then with them full (refused on the lock-free read).
+sql() { # one statement; prints the first column of its rows
+  case $BACKEND in
+    postgres) psql -X -At "$DB" -c "$1" ;;
+    sqlite) python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); rows = c.execute(sys.argv[2]).fetchall(); c.commit()
+print("\n".join(str(r[0]) for r in rows))' "${DB#sqlite:}" "$1" ;;
+  esac
+}
+site=$(sed -nE 's/^BENCH site=([0-9]+) .*/\1/p' "$WORK/generate.txt")
+none=$(sql "SELECT MIN(id) FROM profiles p WHERE site_id = $site AND NOT EXISTS
+  (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = p.id)")
+full=$(sql "SELECT MIN(id) FROM profiles p WHERE site_id = $site AND
+  (SELECT COUNT(*) FROM profile_modules pm WHERE pm.profile_id = p.id) = (SELECT COUNT(*) FROM modules)")
+gid() { printf '%s:%s' "$1" "$2" | basenc --base64url | tr -d '=\n'; }
+sql "SELECT id FROM logins WHERE profile_id = $none AND deleted_at IS NULL AND occupying = 1 ORDER BY id
+  LIMIT $((2 * (20 + REQUESTS)))" >"$WORK/m1-logins.txt"
+[ "$(wc -l <"$WORK/m1-logins.txt")" -eq $((2 * (20 + REQUESTS))) ] || die "too few users without modules for M1"
+m1() { # FIRST_LINE COUNT: one request per login
+  sed -n "$1,$(($1 + $2 - 1))p" "$WORK/m1-logins.txt" | while read -r login; do
+    jq -nc --rawfile q "$HERE/queries/m1.graphql" --arg id "$(gid User "$login")" --arg p "$(gid Profile "$full")" \
+      '{query: $q, variables: {id: $id, profileId: $p}}' >"$WORK/m1.json"
+    curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" --data-binary "@$WORK/m1.json" "$URL" \
+      | jq -r '.data.changeLoginProfile.__typename // "ERROR"'
+  done
+}
+for kind in accepted refused; do
+  if [ $kind = accepted ]; then
+    sql "UPDATE license_pools SET total = used + 1000 WHERE site_id = $site" >/dev/null; first=1; want=UpdateLoginSuccess
+  else
+    sql "UPDATE license_pools SET total = used WHERE site_id = $site" >/dev/null; first=$((21 + REQUESTS)); want=LicenseLimitExceeded
+  fi
+  m1 "$first" 20 >"$WORK/m1-$kind-warmup.txt"
+  callgrind_control -z "$SRV" >/dev/null 2>&1
+  m1 $((first + 20)) "$REQUESTS" >"$WORK/m1-$kind.txt"
+  total=$(count)
+  [ "$(sort -u "$WORK/m1-$kind.txt")" = "$want" ] || die "M1 $kind: expected only $want, got $(sort "$WORK/m1-$kind.txt" | uniq -c | tr '\n' ' ')"
+  printf 'M1 %s  %d instructions per request\n' "$kind" $((total / REQUESTS))
 done
