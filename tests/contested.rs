@@ -182,6 +182,26 @@ async fn r4_contested_allocation_on_one_process_with_sqlite() {
     contested_allocation(url, vec![server]).await;
 }
 
+/// The gateway instances a race runs on: on PostgreSQL two, sharing the
+/// database; on SQLite the one process its file allows.
+struct Instances(Vec<TestApp>);
+
+impl Instances {
+    async fn start(db: Db) -> Self {
+        let a = TestApp::spawn(db).await;
+        let b = match db {
+            Db::Postgres => Some(a.another_instance(SESSION_CACHE_MS).await),
+            Db::Sqlite => None,
+        };
+        Instances([a].into_iter().chain(b).collect())
+    }
+
+    /// The instance of the `i`-th request: they take turns.
+    fn pick(&self, i: usize) -> &TestApp {
+        &self.0[i % self.0.len()]
+    }
+}
+
 both_backends! {
     /// R2, R4 under contention: users move between two profiles while the
     /// administrator keeps changing one profile's modules. A move must count
@@ -192,25 +212,22 @@ both_backends! {
     /// equal a fresh recount afterwards. On PostgreSQL the requests go to
     /// two gateway instances sharing the database.
     async fn r2_moves_racing_profile_module_changes_keep_every_counter_exact(db: Db) {
-        let a = TestApp::spawn(db).await;
-        let b = match db {
-            Db::Postgres => Some(a.another_instance(SESSION_CACHE_MS).await),
-            Db::Sqlite => None,
-        };
+        let apps = Instances::start(db).await;
+        let a = apps.pick(0);
         let site = a.site("Racing", &[("CASE", 1000), ("DOCUMENT", 1000)], false).await;
-        let home = site.profile(&a, "Home", &["CASE"]).await;
-        let away = site.profile(&a, "Away", &["CASE"]).await;
+        let home = site.profile(a, "Home", &["CASE"]).await;
+        let away = site.profile(a, "Away", &["CASE"]).await;
         let mut users = Vec::new();
         for i in 0..12 {
-            users.push(site.user(&a, &format!("Racer {i:02}"), &home).await);
+            users.push(site.user(a, &format!("Racer {i:02}"), &home).await);
         }
-        let apps = std::sync::Arc::new([Some(a), b]);
+        let apps = std::sync::Arc::new(apps);
         let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
         let mut tasks = Vec::new();
         for (i, user) in users.into_iter().enumerate() {
             let (apps, token, home, away) = (apps.clone(), site.admin_token.clone(), home.clone(), away.clone());
             tasks.push(tokio::spawn(async move {
-                let app = apps[i % 2].as_ref().or(apps[0].as_ref()).unwrap();
+                let app = apps.pick(i);
                 for round in 0..16 {
                     let to = if round % 2 == 0 { &away } else { &home };
                     let r = app.ok(Some(&token), move_to, json!({ "id": user, "p": to })).await;
@@ -223,7 +240,7 @@ both_backends! {
             let sets: [&[&str]; 3] = [&["CASE", "DOCUMENT"], &["DOCUMENT"], &["CASE"]];
             let change = "mutation($id: ID!, $m: [String!]) { updateProfile(id: $id, input: { modules: $m }) { __typename } }";
             for round in 0..24 {
-                let app = apps2[round % 2].as_ref().or(apps2[0].as_ref()).unwrap();
+                let app = apps2.pick(round);
                 let r = app.ok(Some(&token), change, json!({ "id": away2, "m": sets[round % 3] })).await;
                 assert_eq!(r["updateProfile"]["__typename"], "UpdateProfileSuccess", "{r}");
             }
@@ -231,7 +248,7 @@ both_backends! {
         for t in tasks {
             t.await.unwrap();
         }
-        let a = apps[0].as_ref().unwrap();
+        let a = apps.pick(0);
         assert_counters_match(&a.store).await;
         // The last module set of Away is CASE: each of the 12 users holds exactly one CASE license.
         let pools = site.pools(a).await;
@@ -247,33 +264,28 @@ both_backends! {
     /// a database error (a deadlock, a foreign key violation). On PostgreSQL
     /// the two requests go to two gateway instances.
     async fn profile_deletion_racing_a_move_into_it_answers_one_or_the_other(db: Db) {
-        let a = TestApp::spawn(db).await;
-        let b = match db {
-            Db::Postgres => Some(a.another_instance(SESSION_CACHE_MS).await),
-            Db::Sqlite => None,
-        };
+        let apps = Instances::start(db).await;
+        let a = apps.pick(0);
         let site = a.site("Doomed", &[("CASE", 1000), ("DOCUMENT", 1000)], false).await;
-        let home = site.profile(&a, "Home", &["DOCUMENT"]).await;
+        let home = site.profile(a, "Home", &["DOCUMENT"]).await;
         let mut users = Vec::new();
         for i in 0..4 {
-            users.push(site.user(&a, &format!("Mover {i}"), &home).await);
+            users.push(site.user(a, &format!("Mover {i}"), &home).await);
         }
-        let apps = std::sync::Arc::new([Some(a), b]);
+        let apps = std::sync::Arc::new(apps);
         let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
         let delete = "mutation($id: ID!) { deleteProfile(id: $id) { __typename ... on Refusal { code } } }";
         let (mut moved, mut deleted) = (0, 0);
         for round in 0..30 {
-            let a = apps[0].as_ref().unwrap();
-            let doomed = site.profile(a, &format!("Doomed {round}"), &["CASE"]).await;
+            let doomed = site.profile(apps.pick(0), &format!("Doomed {round}"), &["CASE"]).await;
             let user = users[round % users.len()].clone();
             let (apps1, apps2, token1, token2, doomed2) =
                 (apps.clone(), apps.clone(), site.admin_token.clone(), site.admin_token.clone(), doomed.clone());
             let mv = tokio::spawn(async move {
-                apps1[0].as_ref().unwrap().gql(Some(&token1), move_to, json!({ "id": user, "p": doomed })).await
+                apps1.pick(0).gql(Some(&token1), move_to, json!({ "id": user, "p": doomed })).await
             });
             let del = tokio::spawn(async move {
-                let app = apps2[1].as_ref().or(apps2[0].as_ref()).unwrap();
-                app.gql(Some(&token2), delete, json!({ "id": doomed2 })).await
+                apps2.pick(1).gql(Some(&token2), delete, json!({ "id": doomed2 })).await
             });
             let (mv, del) = (mv.await.unwrap(), del.await.unwrap());
             if mv.get("errors").is_none() {
@@ -287,6 +299,6 @@ both_backends! {
             }
         }
         assert_eq!(moved + deleted, 30);
-        assert_counters_match(&apps[0].as_ref().unwrap().store).await;
+        assert_counters_match(&apps.pick(0).store).await;
     }
 }
