@@ -31,7 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for tool in valgrind jq curl python3; do
+tools="valgrind jq curl"
+[ "$BACKEND" = sqlite ] && tools="$tools sqlite3"
+for tool in $tools; do
   command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
 done
 log "cargo build --profile release-lto --locked"
@@ -89,12 +91,10 @@ done
 # M1: distinct live users of a profile without modules, each moved once to a profile with every
 # module, so that every change needs one license of each module: first with the pools far from
 # full (accepted: the whole transaction), then with them full (refused on the lock-free read).
-sql() { # one statement; prints the first column of its rows
+sql() { # SQL -> rows (as run.sh's sql)
   case $BACKEND in
-    postgres) psql -X -At "$DB" -c "$1" ;;
-    sqlite) python3 -c 'import sqlite3, sys
-c = sqlite3.connect(sys.argv[1]); rows = c.execute(sys.argv[2]).fetchall(); c.commit()
-print("\n".join(str(r[0]) for r in rows))' "${DB#sqlite:}" "$1" ;;
+    postgres) psql -X -q -At -v ON_ERROR_STOP=1 "$DB" -c "$1" ;;
+    sqlite) sqlite3 -cmd ".timeout 30000" "${DB#sqlite:}" "$1" ;;
   esac
 }
 site=$(sed -nE 's/^BENCH site=([0-9]+) .*/\1/p' "$WORK/generate.txt")
