@@ -82,8 +82,10 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
+        let settings = Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() };
         let state = AppState {
-            schema: graphql::schema(Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() }),
+            schema: graphql::schema(settings),
+            validated_schema: graphql::validated_schema(settings),
             store,
             sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
             documents: Arc::default(),

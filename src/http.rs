@@ -20,6 +20,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// The schema for requests whose validation already passed (`graphql::validated_schema`).
+    pub validated_schema: AppSchema,
     pub store: Store,
     pub sessions: Arc<SessionCache>,
     pub documents: Arc<Documents>,
@@ -82,15 +84,20 @@ async fn graphql(
     };
     let store = state.store.counting();
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
-    let mut mutation = false;
-    if let Some(parsed) = state.documents.parse(&request.query, request.operation_name.as_deref()) {
-        mutation = parsed.mutation;
+    let (mut mutation, mut validation) = (false, None);
+    if let Some(parsed) = state.documents.parse(&request.query, request.operation_name.as_deref(), &request.variables) {
+        (mutation, validation) = (parsed.mutation, parsed.validation);
         request.set_parsed_query(parsed.document);
     }
+    let validated = validation.as_ref().is_some_and(|v| v.passed());
+    let schema = if validated { &state.validated_schema } else { &state.schema };
     let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
     let request = request.data(rcx.clone());
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
-    let mut response = state.schema.execute(request).instrument(span.clone()).await;
+    let mut response = schema.execute(request).instrument(span.clone()).await;
+    if let Some(v) = validation.filter(|_| !validated && response.errors.is_empty()) {
+        v.record_pass();
+    }
     if mutation {
         state.sessions.mutation_ran();
         denials::audit(&rcx, &response).await;

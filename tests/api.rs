@@ -168,3 +168,43 @@ both_backends! {
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "nameContains": "%" } })).await), Vec::<String>::new());
     }
 }
+
+both_backends! {
+    async fn a_validated_document_still_answers_bad_variables_as_strict_validation_does(db: Db) {
+        // A document whose request shape passed strict validation skips it afterwards
+        // (graphql::documents); a variable of another kind must get validation's answer
+        // every time, and a change with a bad id must still change nothing.
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Shapes", &[("CASE", 5)], false).await;
+        let t = Some(site.admin_token.as_str());
+        let page = "query Page($first: Int) { users(first: $first) { nodes { username } } }";
+        let bad = [json!({ "first": "ten" }), json!({ "first": 1.5 }), json!({ "first": true }), json!({ "first": [1] })];
+        let mut before = Vec::new();
+        for variables in &bad {
+            let body = app.gql(t, page, variables.clone()).await;
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap().contains("Invalid value for argument"), "{body}");
+            before.push(body);
+        }
+        // Warm the document: the same shape twice (the second runs on the validated schema).
+        for first in [1, 2] {
+            let nodes = &app.ok(t, page, json!({ "first": first })).await["users"]["nodes"];
+            assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
+        }
+        for (variables, before) in bad.iter().zip(&before) {
+            assert_eq!(&app.gql(t, page, variables.clone()).await, before, "{variables}");
+        }
+        // The same for a change: its ids are strings when warm; a number where a string
+        // is declared is still refused by validation, and the profile stays.
+        let change = "mutation M($id: ID!, $name: String!) { updateProfile(id: $id, input: { name: $name }) { __typename } }";
+        let warm = app.ok(t, change, json!({ "id": site.parking_profile, "name": "Parking" })).await;
+        assert_eq!(warm["updateProfile"]["__typename"], "UpdateProfileSuccess", "{warm}");
+        app.ok(t, change, json!({ "id": site.parking_profile, "name": "Parking" })).await;
+        let body = app.gql(t, change, json!({ "id": [site.parking_profile], "name": "Changed" })).await;
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        let missing = app.gql(t, change, json!({ "id": site.parking_profile })).await;
+        assert!(missing.get("errors").is_some(), "{missing}");
+        let profile = app.ok(t, "query($id: ID!) { node(id: $id) { ... on Profile { name } } }", json!({ "id": site.parking_profile })).await;
+        assert_eq!(profile["node"]["name"], "Parking");
+    }
+}

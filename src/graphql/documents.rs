@@ -1,19 +1,33 @@
 //! Parsed GraphQL documents, kept per query text: an admin screen sends the
 //! same few queries over and over, and parsing is a tenth of a small
-//! query's cost. The cached parse is handed to async-graphql, which still
-//! validates it (and checks its depth) on every request. Also tells whether
-//! the operation a request runs is a mutation, which decides how its session
-//! is checked.
+//! query's cost. Also tells whether the operation a request runs is a
+//! mutation, which decides how its session is checked.
+//!
+//! Validation is a fifth of a request's work on the server, and its result
+//! for a document depends on little besides the document: which operation
+//! runs, and whether each variable's value fits its type. For variables of
+//! the built-in scalars that fit depends only on the kind of JSON value
+//! (string, boolean, integer, ...), so a [`Shape`] of the request (the
+//! operation and the kinds of its variables' values) decides the result.
+//! Once a request of some shape has run on the strictly validating schema
+//! without any error, later requests of that document and shape may run on
+//! the schema that skips the rules already passed (async-graphql's
+//! `ValidationMode::Fast`, which still checks depth and complexity). Any
+//! other shape (a value of another kind, an enum or input-object variable)
+//! is validated strictly, so bad input gets the same answer every time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Value, Variables};
 
 /// Most documents kept; when full, the cache starts over.
 const ENTRIES: usize = 512;
 /// Longer query texts are parsed every time (they are not an admin screen's).
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+/// Most shapes remembered as validated per document; later ones are validated every time.
+const SHAPES: usize = 16;
 
 /// A parse that async-graphql can use, and what the server needs to know of it.
 pub struct Parsed {
@@ -21,34 +35,129 @@ pub struct Parsed {
     /// The operation that runs is a mutation (or, when the request does not
     /// say which of several it runs, any of them is).
     pub mutation: bool,
+    /// Whether this request's shape already passed strict validation; `None`
+    /// when the request is always validated strictly.
+    pub validation: Option<Validation>,
+}
+
+/// The operation a request runs and, per variable it declares, the kind of
+/// value given: what strict validation depends on besides the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shape {
+    operation: Option<String>,
+    kinds: Vec<Kind>,
+}
+
+/// Kinds of variable values among which a built-in scalar's validity cannot change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Absent,
+    Null,
+    String,
+    Boolean,
+    Int32,
+    Int64,
+    OtherNumber,
+    Other,
+}
+
+struct Entry {
+    document: Arc<ExecutableDocument>,
+    /// Shapes that ran on the strict schema without any error.
+    passed: Mutex<Vec<Shape>>,
+}
+
+/// A request's shape, and whether it already passed strict validation.
+pub struct Validation {
+    entry: Arc<Entry>,
+    shape: Shape,
+    passed: bool,
+}
+
+impl Validation {
+    /// A request of this shape ran on the strict schema without any error.
+    pub fn passed(&self) -> bool {
+        self.passed
+    }
+
+    /// Records that this request ran on the strict schema without any error.
+    pub fn record_pass(&self) {
+        let mut passed = self.entry.passed.lock().unwrap_or_else(|e| e.into_inner());
+        if passed.len() < SHAPES && !passed.contains(&self.shape) {
+            passed.push(self.shape.clone());
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct Documents {
-    entries: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
 impl Documents {
     /// The parse of `query`, from the cache when it is there; `None` when the
     /// text does not parse (async-graphql then reports the syntax error).
-    pub fn parse(&self, query: &str, operation_name: Option<&str>) -> Option<Parsed> {
+    pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Parsed> {
         let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(query).cloned();
-        let document = match cached {
-            Some(document) => document,
+        let entry = match cached {
+            Some(entry) => Some(entry),
             None => {
                 let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+                let entry = Arc::new(Entry { document, passed: Mutex::default() });
                 if query.len() <= MAX_CACHED_QUERY_BYTES {
                     let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
                     if entries.len() >= ENTRIES {
                         entries.clear();
                     }
-                    entries.insert(query.to_string(), document.clone());
+                    entries.insert(query.to_string(), entry.clone());
                 }
-                document
+                Some(entry)
             }
-        };
-        let mutation = is_mutation(&document, operation_name);
-        Some(Parsed { document: (*document).clone(), mutation })
+        }?;
+        let document = &entry.document;
+        let mutation = is_mutation(document, operation_name);
+        let validation = shape(document, operation_name, variables).map(|shape| {
+            let passed = entry.passed.lock().unwrap_or_else(|e| e.into_inner()).contains(&shape);
+            Validation { entry: entry.clone(), shape, passed }
+        });
+        Some(Parsed { document: (**document).clone(), mutation, validation })
+    }
+}
+
+/// The shape of a request, when strict validation's result depends on nothing
+/// else: the operation it runs is known and declares only variables of the
+/// built-in scalars (lists, enums, input objects and custom scalars: `None`).
+fn shape(document: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables) -> Option<Shape> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        // A named operation alone in its document runs without being named.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    let mut kinds = Vec::with_capacity(operation.node.variable_definitions.len());
+    for definition in &operation.node.variable_definitions {
+        let BaseType::Named(ty) = &definition.node.var_type.node.base else { return None };
+        if !matches!(ty.as_str(), "ID" | "String" | "Boolean" | "Int" | "Float") {
+            return None;
+        }
+        kinds.push(kind(variables.get(&definition.node.name.node)));
+    }
+    Some(Shape { operation: operation_name.map(str::to_string), kinds })
+}
+
+fn kind(value: Option<&Value>) -> Kind {
+    match value {
+        None => Kind::Absent,
+        Some(Value::Null) => Kind::Null,
+        Some(Value::String(_)) => Kind::String,
+        Some(Value::Boolean(_)) => Kind::Boolean,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if i32::try_from(i).is_ok() => Kind::Int32,
+            Some(_) => Kind::Int64,
+            None => Kind::OtherNumber,
+        },
+        Some(_) => Kind::Other,
     }
 }
 
@@ -66,19 +175,59 @@ fn is_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> b
 mod tests {
     use super::*;
 
+    fn vars(json: &str) -> Variables {
+        Variables::from_json(serde_json::from_str(json).unwrap())
+    }
+
     #[test]
     fn tells_mutations_from_queries() {
         let docs = Documents::default();
-        assert!(!docs.parse("{ viewer { username } }", None).unwrap().mutation);
-        assert!(docs.parse("mutation { signOut }", None).unwrap().mutation);
+        let none = Variables::default();
+        assert!(!docs.parse("{ viewer { username } }", None, &none).unwrap().mutation);
+        assert!(docs.parse("mutation { signOut }", None, &none).unwrap().mutation);
         let two = "query A { viewer { username } } mutation B { signOut }";
-        assert!(!docs.parse(two, Some("A")).unwrap().mutation);
-        assert!(docs.parse(two, Some("B")).unwrap().mutation);
-        assert!(docs.parse(two, None).unwrap().mutation);
-        assert!(docs.parse("{ viewer {", None).is_none());
+        assert!(!docs.parse(two, Some("A"), &none).unwrap().mutation);
+        assert!(docs.parse(two, Some("B"), &none).unwrap().mutation);
+        assert!(docs.parse(two, None, &none).unwrap().mutation);
+        assert!(docs.parse("{ viewer {", None, &none).is_none());
         // The second parse of a text comes from the cache and is the same document.
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
-        assert!(docs.parse("mutation { signOut }", None).unwrap().mutation);
+        assert!(docs.parse("mutation { signOut }", None, &none).unwrap().mutation);
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_shape_counts_as_validated_only_after_it_passed() {
+        let docs = Documents::default();
+        let q = "query Q($id: ID!, $first: Int) { node(id: $id) { id } users(first: $first) { totalCount } }";
+        let first = docs.parse(q, None, &vars(r#"{"id": "a", "first": 5}"#)).unwrap().validation.unwrap();
+        assert!(!first.passed());
+        first.record_pass();
+        // Other values of the same kinds: validated.
+        assert!(docs.parse(q, None, &vars(r#"{"id": "b", "first": 7}"#)).unwrap().validation.unwrap().passed());
+        // Another kind of value for any variable, or one missing: validated strictly again.
+        for other in [
+            r#"{"id": 3, "first": 5}"#,
+            r#"{"id": "b", "first": "5"}"#,
+            r#"{"id": "b", "first": 5000000000}"#,
+            r#"{"id": "b", "first": 1.5}"#,
+            r#"{"id": "b", "first": null}"#,
+            r#"{"id": "b"}"#,
+            r#"{"id": ["b"], "first": 5}"#,
+        ] {
+            assert!(!docs.parse(q, None, &vars(other)).unwrap().validation.unwrap().passed(), "{other}");
+        }
+        // Another operation of the same text is another shape.
+        let two = "query A { viewer { username } } query B { viewer { username } }";
+        docs.parse(two, Some("A"), &Variables::default()).unwrap().validation.unwrap().record_pass();
+        assert!(docs.parse(two, Some("A"), &Variables::default()).unwrap().validation.unwrap().passed());
+        assert!(!docs.parse(two, Some("B"), &Variables::default()).unwrap().validation.unwrap().passed());
+        // Which of several operations runs is unknown, or a variable is of an
+        // enum, input-object, list or custom scalar type: always strict.
+        assert!(docs.parse(two, None, &Variables::default()).unwrap().validation.is_none());
+        for declared in ["[ID!]", "Module", "ProfileInput", "DateTime"] {
+            let q = format!("query($v: {declared}) {{ viewer {{ username }} }}");
+            assert!(docs.parse(&q, None, &vars(r#"{"v": "x"}"#)).unwrap().validation.is_none(), "{declared}");
+        }
     }
 }

@@ -13,6 +13,8 @@ pub mod query;
 pub mod results;
 pub mod types;
 
+use async_graphql::ValidationMode;
+
 pub use mutation::AppSchema;
 
 /// Server-wide settings of the API: the limits every request is held to,
@@ -33,6 +35,16 @@ impl Default for Settings {
 
 /// Builds the schema. Nothing request- or user-specific lives in schema data.
 pub fn schema(settings: Settings) -> AppSchema {
+    build(settings, ValidationMode::Strict)
+}
+
+/// The same schema for requests whose document and shape already passed
+/// strict validation (see `documents`): it checks only depth and complexity.
+pub fn validated_schema(settings: Settings) -> AppSchema {
+    build(settings, ValidationMode::Fast)
+}
+
+fn build(settings: Settings, mode: ValidationMode) -> AppSchema {
     async_graphql::Schema::build(
         mutation::Query::default(),
         mutation::Mutation::default(),
@@ -41,6 +53,7 @@ pub fn schema(settings: Settings) -> AppSchema {
     .register_output_type::<results::RefusalInterface>()
     .limit_depth(settings.depth)
     .limit_complexity(settings.complexity)
+    .validation_mode(mode)
     .data(settings)
     .finish()
 }
