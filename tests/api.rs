@@ -45,15 +45,15 @@ both_backends! {
         assert_eq!(q2, 1, "licensePools took {q2} statements");
         // M1, a guarded write, costs the same whatever the site's size: session, a lock-free read
         // of login, profiles' modules and pools (a refusal would end here); begin, lock login, lock
-        // both profiles (moving the user count), their modules, set profile, one conditional
-        // update per pool that changes (R4), audit, commit.
+        // both profiles (moving the user count), set profile returning both profiles' modules,
+        // one conditional update per pool that changes (R4), audit, commit.
         let ids = app.ok(Some(&site.admin_token), "{ users(first: 2, filter: { module: \"CASE\" }) { nodes { id } } }", json!({})).await;
         let user = ids["users"]["nodes"][0]["id"].as_str().unwrap().to_string();
         let change = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
         let (case_total, case_used, _) = site.pool(&app, "CASE").await;
         let (body, m1) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess");
-        assert_eq!(m1, 11, "changeLoginProfile took {m1} statements");
+        assert_eq!(m1, 10, "changeLoginProfile took {m1} statements");
         // A refused M1 (R4) that one lock-free read shows cannot fit: session, that read, and
         // the refusal's audit event; no transaction, no lock.
         let (_, doc_used, _) = site.pool(&app, "DOCUMENT").await;

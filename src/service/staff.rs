@@ -407,12 +407,12 @@ async fn move_login(tx: &mut Tx, site: SiteId, login: &Login, profile: ProfileId
     for (p, delta) in order {
         tx.lock_profile(site, p, delta).await?.ok_or(ServiceError::NotFound("profile"))?;
     }
-    let pairs = tx.profile_module_ids(&[login.profile_id, profile]).await?;
-    let of = |p: ProfileId| pairs.iter().filter(|(q, _)| *q == p).map(|(_, m)| *m).collect::<Vec<_>>();
-    // The pools are the contended rows: touch them last, so their locks are
-    // held for as short a time as possible (a refusal rolls all of it back).
-    tx.set_login_profile(login.id, profile).await?;
-    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&of(login.profile_id), &of(profile), users)).await? {
+    // The profiles' modules come with the repointing, read after the locks, so
+    // they stay as read until commit. The pools are the contended rows: touch
+    // them last, so their locks are held for as short a time as possible (a
+    // refusal rolls all of it back).
+    let (from, to) = tx.repoint_login(login.id, login.profile_id, profile).await?;
+    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&from, &to, users)).await? {
         return Ok(Err(refusal));
     }
     Ok(Ok(()))

@@ -282,9 +282,23 @@ impl Tx {
         login_from(&rows[0])
     }
 
-    pub async fn set_login_profile(&mut self, id: LoginId, profile: ProfileId) -> StoreResult<()> {
-        self.execute(sqlx::query("UPDATE logins SET profile_id = $1 WHERE id = $2").bind(profile.0).bind(id.0)).await?;
-        Ok(())
+    /// Moves a login locked by this transaction from profile `from` to `to`,
+    /// and returns the modules of both, in one round trip. The profiles must
+    /// be locked already: then this statement, which waits for no lock (so
+    /// reads as of its own start), sees their modules as they stay until
+    /// commit.
+    pub async fn repoint_login(
+        &mut self,
+        id: LoginId,
+        from: ProfileId,
+        to: ProfileId,
+    ) -> StoreResult<(Vec<ModuleId>, Vec<ModuleId>)> {
+        let sql = "UPDATE logins SET profile_id = $1 WHERE id = $2 RETURNING \
+                   (SELECT string_agg(CAST(module_id AS TEXT), ',') FROM profile_modules WHERE profile_id = $3) AS from_modules, \
+                   (SELECT string_agg(CAST(module_id AS TEXT), ',') FROM profile_modules WHERE profile_id = $1) AS to_modules";
+        let row = self.fetch_optional(sqlx::query(sql).bind(to.0).bind(id.0).bind(from.0)).await?;
+        let row = row.ok_or_else(|| sqlx::Error::RowNotFound)?;
+        Ok((module_list(row.try_get("from_modules")?)?, module_list(row.try_get("to_modules")?)?))
     }
 
     pub async fn set_login_occupying(&mut self, id: LoginId, occupying: bool) -> StoreResult<()> {
@@ -472,4 +486,14 @@ impl Store {
         audit_insert(&event, now).execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Module ids aggregated as `1,2` (`None`: a profile without modules), in id order.
+fn module_list(ids: Option<String>) -> StoreResult<Vec<ModuleId>> {
+    let mut modules = Vec::new();
+    for id in ids.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+        modules.push(ModuleId(id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?));
+    }
+    modules.sort();
+    Ok(modules)
 }
