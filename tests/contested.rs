@@ -30,7 +30,7 @@ impl Drop for Server {
 }
 
 fn start_server(database_url: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
+    let child = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
         .env("DATABASE_URL", database_url)
         .env("LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -38,18 +38,19 @@ fn start_server(database_url: &str) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the server binary");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut operator_password = None;
+    // Owned by `Server` from here on, so a failure below still stops the process.
+    let mut server = Server { child, url: String::new(), operator_password: None };
+    let mut lines = BufReader::new(server.child.stdout.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("server printed its address").expect("stdout");
         if let Some(rest) = line.split("password `").nth(1) {
-            operator_password = rest.split('`').next().map(str::to_string);
+            server.operator_password = rest.split('`').next().map(str::to_string);
         }
         if let Some(rest) = line.strip_prefix("license-gateway listening on ") {
-            let url = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+            server.url = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
             // Keep draining stdout so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return Server { child, url, operator_password };
+            return server;
         }
     }
 }

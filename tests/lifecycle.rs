@@ -372,8 +372,9 @@ both_backends! {
         let order = app.ok(Some(&site.admin_token), CREATE_ORDER, json!({ "l": lines(&[("CASE", 6), ("DOCUMENT", 6)]) })).await;
         let order = order["createLicenseOrder"]["order"]["id"].as_str().unwrap().to_string();
         let mut tasks = Vec::new();
-        for u in users[5..].iter().cloned() {
+        for u in &users[5..] {
             let (client, url, token, both) = (app.client.clone(), app.url.clone(), site.admin_token.clone(), both.clone());
+            let u = u.clone();
             tasks.push(tokio::spawn(async move {
                 let body = json!({ "query": CHANGE_PROFILE, "variables": { "id": u, "p": both } });
                 client.post(format!("{url}/graphql")).bearer_auth(token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
