@@ -100,7 +100,7 @@ impl Documents {
     pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Parsed> {
         let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(query).cloned();
         let entry = match cached {
-            Some(entry) => Some(entry),
+            Some(entry) => entry,
             None => {
                 let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
                 let entry = Arc::new(Entry { document, passed: Mutex::default() });
@@ -111,9 +111,9 @@ impl Documents {
                     }
                     entries.insert(query.to_string(), entry.clone());
                 }
-                Some(entry)
+                entry
             }
-        }?;
+        };
         let document = &entry.document;
         let mutation = is_mutation(document, operation_name);
         let validation = shape(document, operation_name, variables).map(|shape| {
