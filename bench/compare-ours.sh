@@ -8,6 +8,8 @@
 #   PEERS_DIR   the peers harness (default ../shared/peers, relative to the repository)
 #   BENCH_DIR   compare.sh's work folder (default /tmp/peers-compare-ours)
 #   OURS_PORT   port of our server (5058)
+#   OURS_BIN    a binary of ours to measure instead of building the checkout (e.g. to compare two
+#               builds in one session)
 # SERVERS=" " (a blank) measures ours alone, e.g. to try this script quickly.
 #
 # How ours fits in, given that compare.sh was written for servers without authentication:
@@ -43,8 +45,12 @@ die() { log "ERROR: $*"; exit 1; }
 for c in jq curl psql; do command -v $c >/dev/null || die "$c not found"; done
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-log "cargo build --profile release-lto --locked"
-(cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+if [ -z "${OURS_BIN:-}" ]; then
+  log "cargo build --profile release-lto --locked"
+  (cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+  OURS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
+fi
+[ -x "$OURS_BIN" ] || die "OURS_BIN=$OURS_BIN is not an executable"
 
 # ---- a writable copy of the harness, patched for a server with authentication -------------
 rm -rf "$HARNESS" "$OURS_DIR"
@@ -80,7 +86,7 @@ export EXTRA_REJECT_MARKER=LicenseLimitExceeded
 export EXTRA_SQL=$HERE/compare-ours.sql
 export EXTRA_HEADERS_FILE=$OURS_DIR/headers.txt
 # read by compare-extra.sh and by our wrk scripts (settings that exist only once our server runs)
-export OURS_DIR OURS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway OURS_QUERIES=$HERE/queries
+export OURS_DIR OURS_BIN OURS_QUERIES=$HERE/queries
 export BENCH_LUA_DIR=$HERE/lua BENCH_ENV_FILE=$OURS_DIR/current.env
 export M1_HEADROOM=${M1_HEADROOM:-20}
 export RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}

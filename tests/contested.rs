@@ -303,3 +303,72 @@ both_backends! {
         assert_counters_match(&apps.pick(0).store).await;
     }
 }
+
+both_backends! {
+    /// R4 decided at the lock: a move whose lock-free read finds a free
+    /// license, but whose pool is emptied by a concurrent change before the
+    /// move locks it, is refused with the numbers at the lock and writes
+    /// nothing but its refusal event: the refusal of the pool's conditional
+    /// update, inside the move's transaction, not of the lock-free read. On
+    /// SQLite the move waits for the other change to commit before it can
+    /// write anything.
+    async fn r4_a_move_that_finds_its_pool_emptied_at_the_lock_is_refused(db: Db) {
+        use sqlx::Connection;
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Late", &[("CASE", 1)], false).await;
+        let case = site.profile(&app, "Case", &["CASE"]).await;
+        let user = site.user(&app, "Late Comer", &site.parking_profile).await;
+        // A concurrent change holds the pool: it lowers the total to 0 (as setPoolTotal
+        // would, R5: nothing is in use) and has not committed yet.
+        let mut other = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+        let begin = if db == Db::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        sqlx::raw_sql(begin).execute(&mut other).await.unwrap();
+        sqlx::raw_sql("UPDATE license_pools SET total = 0").execute(&mut other).await.unwrap();
+        let change = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename \
+                      ... on LicenseLimitExceeded { shortages { module { code } needed available shortfall } } } }";
+        let request = {
+            let (url, client, token, user, case) =
+                (app.url.clone(), app.client.clone(), site.admin_token.clone(), user.clone(), case.clone());
+            tokio::spawn(async move {
+                let body = json!({ "query": change, "variables": { "id": user, "p": case } });
+                let resp = client.post(format!("{url}/graphql")).bearer_auth(token).json(&body).send().await;
+                resp.unwrap().json::<Value>().await.unwrap()
+            })
+        };
+        if db == Db::Postgres {
+            // The move read a free license without a lock (the other change is not
+            // committed), so it went on to its transaction, and now waits for the pool
+            // row. (A refusal on that read would not wait: its audit event locks nothing.)
+            let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted";
+            while sqlx::query_scalar::<_, i64>(waiting).fetch_one(&mut other).await.unwrap() == 0 {
+                assert!(!request.is_finished(), "the move did not wait for the pool: {:?}", request.await);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        } else {
+            // One writer at a time holds the whole file: the move waits for the other change.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(!request.is_finished(), "the move waits for the other change");
+        }
+        sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+        let resp = request.await.unwrap();
+        assert!(resp.get("errors").is_none(), "{resp}");
+        assert_eq!(
+            resp["data"]["changeLoginProfile"],
+            json!({ "__typename": "LicenseLimitExceeded",
+                    "shortages": [{ "module": { "code": "CASE" }, "needed": 1, "available": 0, "shortfall": 1 }] })
+        );
+        // Nothing changed: the user is still parked, the pool as the other change left it.
+        let node = app.ok(Some(&site.admin_token), "query($id: ID!) { node(id: $id) { ... on User { profile { id } } } }", json!({ "id": user })).await;
+        assert_eq!(node["node"]["profile"]["id"], site.parking_profile);
+        assert_eq!(site.pool(&app, "CASE").await, (0, 0, 0));
+        let q = "{ auditEvents(filter: { action: \"updateLogin\" }) { nodes { outcome rule pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
+        let events = app.ok(Some(&site.admin_token), q, json!({})).await;
+        assert_eq!(
+            events["auditEvents"]["nodes"],
+            json!([{ "outcome": "REFUSED", "rule": "R4",
+                     "pools": [{ "module": { "code": "CASE" }, "usedBefore": 0, "usedAfter": 1,
+                                 "totalBefore": 0, "totalAfter": 0, "shortfall": 1 }] }])
+        );
+        assert_counters_match(&app.store).await;
+    }
+}
