@@ -1,7 +1,8 @@
 //! What one request carries: its counting store, its loaders, and its
 //! principal, resolved from the bearer token on first need (so `signIn` and
 //! introspection cost no session lookup) through the server's session cache
-//! (reads only; a mutation always checks its session in the database).
+//! (reads only; a mutation checks its session in the database, or, for a
+//! change whose writes the session guards, in the statement that writes).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -14,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
 use crate::domain::{Date, Module, Pool, Principal, Profile, ProfileId, SiteId};
 use crate::service::{ServiceError, auth};
-use crate::store::Store;
+use crate::store::{SessionGuard, Store};
 
 pub struct RequestContext {
     pub store: Store,
@@ -92,6 +93,31 @@ impl RequestContext {
         let pools: Vec<Pool> = rows.into_iter().map(|(p, _)| p).collect();
         self.loaders.feed_one(PoolsOfSite(site), pools.clone()).await;
         Ok(pools)
+    }
+
+    /// For a change whose every write goes with its audit event (see
+    /// [`crate::store::SessionGuard`]): the principal of a site login's
+    /// session this instance checked before, and a store on which that
+    /// change writes only while the session still holds. No session lookup;
+    /// when the guard fails, nothing was written and the caller decides
+    /// again on [`RequestContext::principal`]. `None`: no such session here.
+    pub fn guarded(&self) -> Option<(Principal, Store)> {
+        let hash = auth::token_hash(self.token.as_deref()?);
+        let principal = self.sessions.last_checked(&hash)?;
+        let Principal::SiteLogin { login_id, site_id, username, name, is_admin, .. } = &principal else {
+            return None;
+        };
+        let guard = SessionGuard {
+            token_hash: hash,
+            login_id: *login_id,
+            site_id: *site_id,
+            username: username.clone(),
+            name: name.clone(),
+            is_admin: *is_admin,
+            today: self.today,
+        };
+        let store = self.store.guarded(guard);
+        Some((principal, store))
     }
 
     /// The signed-in principal, or `UNAUTHENTICATED`.

@@ -354,7 +354,17 @@ impl MutationRoot {
     ) -> R<UpdateLoginResult> {
         let id = LoginId(decode(&id, Kind::User, "id")?);
         let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
-        update_login(ctx, id, staff::LoginChanges { profile: Some(profile), ..Default::default() }).await
+        let changes = || staff::LoginChanges { profile: Some(profile), ..Default::default() };
+        // A session this instance checked before needs no lookup: the change's writes
+        // are guarded by it instead. If anything fails there (the guard, a rule, the
+        // database), nothing was written, and the change is decided again on a fresh
+        // check, which gives the answer.
+        if let Some((principal, store)) = rc(ctx).guarded()
+            && let Ok(decided) = staff::update_login(&store, &principal, id, changes(), Mode::Apply).await
+        {
+            return update_login_result(decided.outcome);
+        }
+        update_login(ctx, id, changes()).await
     }
 
     /// Deletes a login; the person stays as staff and the licenses are freed (R6).
@@ -443,7 +453,11 @@ impl MutationRoot {
 async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
-    match staff::update_login(&rcx.store, principal, id, changes, Mode::Apply).await?.outcome {
+    update_login_result(staff::update_login(&rcx.store, principal, id, changes, Mode::Apply).await?.outcome)
+}
+
+fn update_login_result(outcome: crate::service::Outcome<Login>) -> R<UpdateLoginResult> {
+    match outcome {
         Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
             pools: PoolsAfter(login.site_id),
             user: UserNode::new(login),

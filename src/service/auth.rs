@@ -127,10 +127,12 @@ async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal
 /// lookup statement. An entry is trusted for `ttl` after it was read from
 /// the database, and only until this instance runs its next mutation (any
 /// change may end or alter a session: a deleted or expired login, a
-/// transferred agreement). Mutations never use it: they check their session
-/// in the database every time. A session ended through another instance may
-/// therefore still read here for up to `ttl`, never write. A zero `ttl`
-/// turns the cache off.
+/// transferred agreement). Mutations never trust it: they check their
+/// session in the database, before they write or, for a change whose writes
+/// the session guards, in the statement that writes (an entry of any age
+/// may start such a change: see `RequestContext::guarded`). A session ended
+/// through another instance may therefore still read here for up to `ttl`,
+/// never write. A zero `ttl` turns the cache off.
 pub struct SessionCache {
     ttl: std::time::Duration,
     /// Bumped when a mutation has run on this instance.
@@ -169,6 +171,14 @@ impl SessionCache {
         let generation = self.generation();
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(hash).filter(|e| self.fresh(e, generation)).map(|e| e.principal.clone())
+    }
+
+    /// The principal last read from the database for `hash`, however long
+    /// ago: only for a change whose writes are guarded by the session
+    /// ([`crate::store::SessionGuard`]).
+    pub fn last_checked(&self, hash: &str) -> Option<Principal> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(hash).map(|e| e.principal.clone())
     }
 
     /// Remembers `principal`, read from the database at `generation` (taken

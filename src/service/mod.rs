@@ -341,8 +341,16 @@ pub(crate) async fn audit_accepted(
         detail: String::new(),
         pools: &pools,
     };
-    tx.insert_audit(event, now()).await?;
-    Ok(())
+    session_held(tx.insert_audit(event, now()).await?)
+}
+
+/// What a session guard that failed answers ([`crate::store::SessionGuard`]):
+/// the session ended or changed while the change ran, and nothing was written.
+pub const SESSION_CHANGED: &str = "the session ended or changed while this change ran; nothing was changed";
+
+/// Whether an audit event was written, as the answer to a session guard.
+fn session_held(written: bool) -> ServiceResult<()> {
+    if written { Ok(()) } else { Err(ServiceError::Unauthenticated(SESSION_CHANGED)) }
 }
 
 /// Records a refused change after its transaction rolled back.
@@ -367,8 +375,7 @@ pub(crate) async fn audit_refused(
         detail: format!("{}: {}", refusal.code(), refusal.message()),
         pools,
     };
-    store.insert_audit(event, now()).await?;
-    Ok(())
+    session_held(store.insert_audit(event, now()).await?)
 }
 
 /// Records a mutation refused by an authorization rule (FORBIDDEN).
@@ -391,8 +398,7 @@ pub async fn audit_denied(
         detail: format!("FORBIDDEN: {message}"),
         pools: &[],
     };
-    store.insert_audit(event, now()).await?;
-    Ok(())
+    session_held(store.insert_audit(event, now()).await?)
 }
 
 /// Finishes a use case. Applying: commits with its audit event on success;

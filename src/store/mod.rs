@@ -88,6 +88,30 @@ pub struct Store {
     /// not rest on it (`BEGIN IMMEDIATE` serialises writers across processes);
     /// it only keeps waiting writers from sleeping past a free lock.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The session every audit event written through this handle must still
+    /// belong to ([`Store::guarded`]).
+    guard: Option<Arc<SessionGuard>>,
+}
+
+/// A site login's session as a request found it in this instance's session
+/// cache, not checked in the database for this request. An audit event
+/// written through a handle carrying it ([`Store::guarded`]) is inserted
+/// only if, in that same statement, the session is still unrevoked and
+/// unexpired and its login and person are still as the principal says
+/// (not deleted, valid today, same administrator flag, username and name).
+/// Only a use case whose every write goes with its audit event may run on
+/// such a handle (today `changeLoginProfile`): a change commits its event in
+/// its own transaction, and a refusal writes nothing but its event, so
+/// nothing is written under a session that ended or changed.
+#[derive(Debug, Clone)]
+pub struct SessionGuard {
+    pub token_hash: String,
+    pub login_id: crate::domain::LoginId,
+    pub site_id: crate::domain::SiteId,
+    pub username: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub today: crate::domain::Date,
 }
 
 impl Store {
@@ -129,7 +153,7 @@ impl Store {
             .connect(&url)
             .await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)), write_gate })
+        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)), write_gate, guard: None })
     }
 
     pub fn backend(&self) -> Backend {
@@ -145,6 +169,12 @@ impl Store {
     /// A handle on the same pool with its own statement counter (one per request).
     pub fn counting(&self) -> Store {
         Store { statements: Arc::new(AtomicU64::new(0)), ..self.clone() }
+    }
+
+    /// A handle on the same pool and counter whose audit events are written
+    /// only while `guard`'s session holds (see [`SessionGuard`]).
+    pub fn guarded(&self, guard: SessionGuard) -> Store {
+        Store { guard: Some(Arc::new(guard)), ..self.clone() }
     }
 
     /// SQL statements run through this handle (and its transactions) so far.
@@ -164,7 +194,14 @@ impl Store {
         };
         self.tick();
         let inner = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(Tx { inner, backend: self.backend, statements: self.statements.clone(), journal: Vec::new(), _gate: gate })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+            statements: self.statements.clone(),
+            journal: Vec::new(),
+            guard: self.guard.clone(),
+            _gate: gate,
+        })
     }
 
     fn tick(&self) {
@@ -189,6 +226,8 @@ pub struct Tx {
     statements: Arc<AtomicU64>,
     /// Every pool change applied in this transaction, for audit and previews.
     journal: Vec<crate::domain::PoolChange>,
+    /// The session its audit event must still belong to ([`Store::guarded`]).
+    guard: Option<Arc<SessionGuard>>,
     /// Held until the transaction ends (SQLite; see `Store::write_gate`).
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }

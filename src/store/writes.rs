@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::sql::Sql;
 
 use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
-use super::{AnyQuery, Store, StoreResult, Tx};
+use super::{AnyQuery, SessionGuard, Store, StoreResult, Tx};
 use crate::domain::*;
 
 /// A new login's fields.
@@ -443,24 +443,53 @@ impl Tx {
         Ok(self.execute(sqlx::query(sql).bind(now).bind(token_hash.to_string())).await? == 1)
     }
 
-    pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
-        self.execute(audit_insert(&event, now)).await?;
-        Ok(())
+    /// Appends `event` to the audit trail; false when the transaction's
+    /// session guard failed (nothing was written).
+    pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
+        let guard = self.guard.clone();
+        Ok(self.execute(audit_insert(&event, now, guard.as_deref())).await? == 1)
     }
 }
 
-/// The statement that appends `event` to the audit trail.
-fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
+macro_rules! audit_insert_into {
+    () => {
+        "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
+         target_person_id, outcome, rule, detail, pools) "
+    };
+}
+
+/// The statement that appends `event` to the audit trail; with a session
+/// guard, only while that session holds ([`crate::store::SessionGuard`]).
+fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuard>) -> AnyQuery<'q> {
+    const PLAIN: &str = concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    const GUARDED: &str = concat!(
+        audit_insert_into!(),
+        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM sessions s \
+         JOIN logins l ON l.id = s.login_id JOIN people p ON p.id = l.person_id \
+         WHERE s.token_hash = $13 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         AND l.id = $14 AND l.site_id = $15 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
+         AND (l.valid_until IS NULL OR l.valid_until >= $16) AND l.is_admin = $17 \
+         AND l.username = $18 AND p.name = $19)"
+    );
+    let Some(g) = guard else { return audit_values(sqlx::query(PLAIN), event, now) };
+    audit_values(sqlx::query(GUARDED), event, now)
+        .bind(g.token_hash.clone())
+        .bind(g.login_id.0)
+        .bind(g.site_id.0)
+        .bind(g.today.format())
+        .bind(g.is_admin as i64)
+        .bind(g.username.clone())
+        .bind(g.name.clone())
+}
+
+/// Binds `event` as the parameters $1 to $12.
+fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
     let pools: Vec<serde_json::Value> = event
         .pools
         .iter()
         .map(|p| serde_json::json!([p.module_id.0, p.used_before, p.used_after, p.total_before, p.total_after]))
         .collect();
-    let sql = "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
-               target_person_id, outcome, rule, detail, pools) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-    sqlx::query(sql)
-        .bind(event.site.map(|s| s.0))
+    q.bind(event.site.map(|s| s.0))
         .bind(now)
         .bind(event.actor.name.clone())
         .bind(event.actor.kind.to_string())
@@ -476,15 +505,15 @@ fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
 
 impl Store {
     /// Appends `event` to the audit trail in a statement of its own (an
-    /// event about a transaction that rolled back).
-    pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<()> {
+    /// event about a transaction that rolled back); false when this handle's
+    /// session guard failed (nothing was written).
+    pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
         let _gate = match &self.write_gate {
             Some(gate) => Some(gate.lock().await),
             None => None,
         };
         self.tick();
-        audit_insert(&event, now).execute(&self.pool).await?;
-        Ok(())
+        Ok(audit_insert(&event, now, self.guard.as_deref()).execute(&self.pool).await?.rows_affected() == 1)
     }
 }
 
