@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
 use crate::domain::{Date, Module, Pool, Principal, Profile, ProfileId, SiteId};
 use crate::service::{ServiceError, auth};
-use crate::store::{SessionGuard, Store};
+use crate::store::{Backend, SessionGuard, Store};
 
 pub struct RequestContext {
     pub store: Store,
@@ -100,8 +100,14 @@ impl RequestContext {
     /// session this instance checked before, and a store on which that
     /// change writes only while the session still holds. No session lookup;
     /// when the guard fails, nothing was written and the caller decides
-    /// again on [`RequestContext::principal`]. `None`: no such session here.
+    /// again on [`RequestContext::principal`]. `None`: no such session here,
+    /// or SQLite: there the lookup is a read outside the one writer's turn,
+    /// and moving the check into that turn measured slower (M1 −15%, four
+    /// alternated pairs), so SQLite keeps the lookup.
     pub fn guarded(&self) -> Option<(Principal, Store)> {
+        if self.store.backend() == Backend::Sqlite {
+            return None;
+        }
         let hash = auth::token_hash(self.token.as_deref()?);
         let principal = self.sessions.last_checked(&hash)?;
         let Principal::SiteLogin { login_id, site_id, username, name, is_admin, .. } = &principal else {
