@@ -284,7 +284,7 @@ done
   echo
   echo "errors = socket errors + non-2xx + GraphQL errors (a refused M1 change is not an error). RSS = server VmRSS after"
   echo "the measured run, peak = VmHWM. SQL/req = extensions.sqlStatements of one sample request (Q1, Q2: with a warm"
-  echo "session; M1: an accepted change, a refused one takes 3)."
+  echo "session; M1: an accepted change, a refused one takes 2 on PostgreSQL, 3 on SQLite)."
   echo "CPU: % of ONE core over the measured window: server, database (every postgres process; SQLite runs inside the"
   echo "server), wrk, and other = the rest of the host (foreign load: a high value makes the row noisy)."
   echo "M1: pools reset to usage + $M1_HEADROOM before the warm-up; half the requests ask for CASE+DOCUMENT, so most later"
