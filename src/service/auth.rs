@@ -96,6 +96,8 @@ pub async fn sign_out(store: &Store, token: &str) -> ServiceResult<bool> {
 
 /// The principal of the session whose token hashes to `hash`. A login past
 /// its `validUntil` has no working session any more (R9), nor has a deleted one.
+/// The guarded audit insert (`store::writes::audit_insert`) checks these
+/// same conditions in SQL: a change to one must be made to the other.
 async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal> {
     const SIGN_IN_AGAIN: &str = "the session is unknown, expired or signed out; sign in again";
     match store.session_owner(hash, now()).await? {

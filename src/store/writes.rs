@@ -446,8 +446,7 @@ impl Tx {
     /// Appends `event` to the audit trail; false when the transaction's
     /// session guard failed (nothing was written).
     pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
-        let guard = self.guard.clone();
-        Ok(self.execute(audit_insert(&event, now, guard.as_deref())).await? == 1)
+        Ok(self.execute(audit_insert(&event, now, self.guard.as_deref())).await? == 1)
     }
 }
 
@@ -459,7 +458,10 @@ macro_rules! audit_insert_into {
 }
 
 /// The statement that appends `event` to the audit trail; with a session
-/// guard, only while that session holds ([`crate::store::SessionGuard`]).
+/// guard, only while that session holds ([`crate::store::SessionGuard`]):
+/// the conditions `Store::session_owner` and `auth::authenticate_hash`
+/// apply to a lookup, here in one statement; a change to one must be made
+/// to the other.
 fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuard>) -> AnyQuery<'q> {
     const PLAIN: &str = concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
     const GUARDED: &str = concat!(
