@@ -276,14 +276,20 @@ both_backends! {
         let apps = std::sync::Arc::new(apps);
         let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
         let delete = "mutation($id: ID!) { deleteProfile(id: $id) { __typename ... on Refusal { code } } }";
-        let (mut moved, mut deleted) = (0, 0);
+        // What the answers say the end state must be: each user's profile, and
+        // which of the raced profiles still exist.
+        let mut expected: std::collections::BTreeMap<String, String> =
+            users.iter().map(|u| (u.clone(), home.clone())).collect();
+        let (mut kept, mut gone) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
         for round in 0..30 {
             let doomed = site.profile(apps.pick(0), &format!("Doomed {round}"), &["CASE"]).await;
             let user = users[round % users.len()].clone();
+            let mover = user.clone();
             let (apps1, apps2, token1, token2, doomed2) =
                 (apps.clone(), apps.clone(), site.admin_token.clone(), site.admin_token.clone(), doomed.clone());
+            let target = doomed.clone();
             let mv = tokio::spawn(async move {
-                apps1.pick(0).gql(Some(&token1), move_to, json!({ "id": user, "p": doomed })).await
+                apps1.pick(0).gql(Some(&token1), move_to, json!({ "id": user, "p": target })).await
             });
             let del = tokio::spawn(async move {
                 apps2.pick(1).gql(Some(&token2), delete, json!({ "id": doomed2 })).await
@@ -292,14 +298,24 @@ both_backends! {
             if mv.get("errors").is_none() {
                 assert_eq!(mv["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{mv}");
                 assert_eq!(del["data"]["deleteProfile"]["code"], "PROFILE_IN_USE", "moved, so: {del}");
-                moved += 1;
+                expected.insert(mover, doomed.clone());
+                kept.insert(doomed);
             } else {
                 assert_eq!(error_code(&mv), "NOT_FOUND", "{mv}");
                 assert_eq!(del["data"]["deleteProfile"]["__typename"], "DeleteProfileSuccess", "not moved, so: {del}");
-                deleted += 1;
+                gone.insert(doomed);
             }
         }
-        assert_eq!(moved + deleted, 30);
+        // The database holds what the answers said, through the other instance.
+        let token = Some(site.admin_token.as_str());
+        let after = apps.pick(1).ok(token, "{ users(first: 20) { nodes { id profile { id } } } profiles { id } }", json!({})).await;
+        let profiles: Vec<String> = after["profiles"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+        for (user, profile) in &expected {
+            let node = after["users"]["nodes"].as_array().unwrap().iter().find(|n| n["id"] == user.as_str());
+            assert_eq!(node.map(|n| n["profile"]["id"].clone()), Some(json!(profile)), "user {user}: {after}");
+        }
+        assert!(kept.iter().all(|p| profiles.contains(p)), "a profile a move landed in is gone: {after}");
+        assert!(!gone.iter().any(|p| profiles.contains(p)), "a deleted profile is still listed: {after}");
         assert_counters_match(&apps.pick(0).store).await;
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CHANGE_PROFILE: &str = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename
     ... on UpdateLoginSuccess { user { licensedModules { code } } licensePools { module { code } used } }
@@ -319,6 +319,34 @@ both_backends! {
         assert_eq!(r["deletedProfileId"], case.as_str());
         let names = app.ok(Some(&site.admin_token), "{ profiles { name } }", json!({})).await;
         assert_eq!(names["profiles"], json!([{ "name": "No modules" }]));
+    }
+}
+
+both_backends! {
+    /// A deleted profile's or responsibility's global id is never given to a
+    /// new one: a client that cached it, and the audit trail that names it,
+    /// would otherwise take one for the other.
+    async fn a_deleted_profiles_or_responsibilitys_id_is_never_given_again(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Ids", &[("CASE", 2)], false).await;
+        let token = Some(site.admin_token.as_str());
+        let old = site.profile(&app, "Short-lived", &["CASE"]).await;
+        let del = "mutation($id: ID!) { deleteProfile(id: $id) { __typename } }";
+        assert_eq!(app.ok(token, del, json!({ "id": old })).await["deleteProfile"]["__typename"], "DeleteProfileSuccess");
+        let new = site.profile(&app, "Next", &["CASE"]).await;
+        assert_ne!(new, old);
+        let node = "query($id: ID!) { node(id: $id) { id } }";
+        assert_eq!(error_code(&app.gql(token, node, json!({ "id": old })).await), "NOT_FOUND");
+
+        let person = site.person(&app, "Rita Responsible").await;
+        let assign = "mutation($p: ID!, $n: String!) { assignResponsibility(personId: $p, kind: FORM, name: $n) {
+            ... on AssignResponsibilitySuccess { responsibility { id } } } }";
+        let id = |r: Value| r["assignResponsibility"]["responsibility"]["id"].as_str().unwrap().to_string();
+        let first = id(app.ok(token, assign, json!({ "p": person, "n": "First" })).await);
+        let remove = "mutation($id: ID!) { removeResponsibility(id: $id) }";
+        assert_eq!(app.ok(token, remove, json!({ "id": first })).await["removeResponsibility"], true);
+        let second = id(app.ok(token, assign, json!({ "p": person, "n": "Second" })).await);
+        assert_ne!(second, first);
     }
 }
 

@@ -1,0 +1,61 @@
+//! Upgrading an existing SQLite file keeps its data: migration 0004 rebuilds
+//! `profiles` and `responsibilities` (so that their ids are never reused) and
+//! must keep every row, every row that refers to them, and foreign keys on.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+async fn rows(pool: &SqlitePool, sql: &'static str) -> Vec<String> {
+    let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+}
+
+#[tokio::test]
+async fn upgrading_a_sqlite_file_to_ids_never_reused_keeps_every_row() {
+    let path =
+        std::env::temp_dir().join(format!("lg-upgrade-{}-{:?}.db", std::process::id(), std::time::SystemTime::now()));
+    let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
+    // One connection, as a migration on start-up has.
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.run_to(3, &pool).await.unwrap();
+    for sql in [
+        "INSERT INTO sites (id, name, name_key, created_at) VALUES (1, 'Site', 'site', 0)",
+        "INSERT INTO license_pools (site_id, module_id, total, used) VALUES (1, 1, 5, 1), (1, 2, 5, 0)",
+        "INSERT INTO profiles (id, site_id, name, name_key, user_count, created_at) VALUES \
+         (1, 1, 'None', 'none', 0, 0), (2, 1, 'Case', 'case', 1, 0), (3, 1, 'Newest', 'newest', 0, 0)",
+        "INSERT INTO profile_modules (site_id, profile_id, module_id) VALUES (1, 2, 1)",
+        "INSERT INTO people (id, site_id, name, created_at) VALUES (1, 1, 'Ada', 0)",
+        "INSERT INTO logins (id, site_id, person_id, username, username_key, password_hash, profile_id, created_at) \
+         VALUES (1, 1, 1, 'ada', 'ada', 'x', 2, 0)",
+        "INSERT INTO responsibilities (id, site_id, person_id, kind, name, created_at) VALUES \
+         (1, 1, 1, 'FORM', 'Leave form', 0), (2, 1, 1, 'DOCUMENT_FOLDER', 'Contracts', 0)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+
+    migrator.run(&pool).await.unwrap();
+
+    let profiles = "SELECT id || ' ' || site_id || ' ' || name || ' ' || user_count FROM profiles ORDER BY id";
+    assert_eq!(rows(&pool, profiles).await, ["1 1 None 0", "2 1 Case 1", "3 1 Newest 0"]);
+    // Dropping the old table cascaded nothing, and what refers to profiles still does.
+    assert_eq!(rows(&pool, "SELECT profile_id || ':' || module_id FROM profile_modules").await, ["2:1"]);
+    assert_eq!(rows(&pool, "SELECT username || ':' || profile_id FROM logins").await, ["ada:2"]);
+    let duties = "SELECT id || ' ' || kind || ' ' || name FROM responsibilities ORDER BY id";
+    assert_eq!(rows(&pool, duties).await, ["1 FORM Leave form", "2 DOCUMENT_FOLDER Contracts"]);
+    let check = sqlx::query("PRAGMA foreign_key_check").fetch_all(&pool).await.unwrap();
+    assert!(check.is_empty(), "{} foreign key violations", check.len());
+    // Foreign keys are enforced again, against the rebuilt table.
+    let orphan = "INSERT INTO profile_modules (site_id, profile_id, module_id) VALUES (1, 99, 1)";
+    assert!(sqlx::query(orphan).execute(&pool).await.is_err(), "a module of no profile was accepted");
+    // And the newest id, once deleted, is not given again.
+    sqlx::query("DELETE FROM profiles WHERE id = 3").execute(&pool).await.unwrap();
+    let insert =
+        "INSERT INTO profiles (site_id, name, name_key, created_at) VALUES (1, 'Next', 'next', 0) RETURNING id";
+    let id: i64 = sqlx::query(insert).fetch_one(&pool).await.unwrap().get(0);
+    assert_eq!(id, 4);
+    pool.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
