@@ -60,14 +60,23 @@ printf 'Authorization: Bearer %s\n' "$token" >"$EXTRA_HEADERS_FILE"
   while ! grep -qs "srv=${EXTRA_NAME:-ours} n=$n test=M1" "$BENCH_DIR/current"; do sleep 0.1; done
   psql -X -q "$DATABASE_URL" -c "UPDATE license_pools SET total = used + ${M1_HEADROOM:-20} WHERE site_id = $site"
   echo "  N=$n: M1: our pools reset to usage + ${M1_HEADROOM:-20} before the warm-up" >>"$notes"
+  stats="SELECT (SELECT xact_commit || ' ' || xact_rollback FROM pg_stat_database WHERE datname = current_database())
+    || ' ' || (SELECT COALESCE(max(id), 0) FROM audit_events)"
+  before=$(psql -X -At "$DATABASE_URL" -c "$stats")
+  events="SELECT string_agg(outcome || ' ' || n, ', ') FROM (SELECT outcome, count(*) AS n FROM audit_events
+    WHERE id > ${before##* } AND action = 'updateLogin' GROUP BY outcome ORDER BY outcome) e"
   setsid bash -c '
-    out=$1; notes=$2; n=$3; site=$4
+    out=$1; notes=$2; n=$3; site=$4; stats=$5; before=$6; events=$7
     while ! grep -qs "^RESULT" "$out"; do sleep 0.1; done
+    read -r c0 r0 _ <<<"$before"
+    read -r c1 r1 _ <<<"$(psql -X -At "$DATABASE_URL" -c "$stats")"
+    events=$(psql -X -At "$DATABASE_URL" -c "$events")
+    echo "  N=$n: M1 (warm-up included): commits $((c1 - c0)), rollbacks $((r1 - r0)) (refusals decided at the lock); events $events" >>"$notes"
     "$OURS_BIN" verify >"$OURS_DIR/verify-$n.txt" 2>&1 && ok="ok (no drift, no over-allocation)" || ok="FAILED"
     pools=$(psql -X -At "$DATABASE_URL" -c "SELECT string_agg(m.code || chr(32) || lp.used || chr(47) || lp.total, chr(44) || chr(32) ORDER BY m.id)
       FROM license_pools lp JOIN modules m ON m.id = lp.module_id WHERE lp.site_id = $site")
     echo "  N=$n: after M1: verify $ok; used/total $pools" >>"$notes"
-  ' verify "$BENCH_DIR/logs/wrk-extra-$n-M1.txt" "$notes" "$n" "$site" </dev/null >/dev/null 2>&1 &
+  ' verify "$BENCH_DIR/logs/wrk-extra-$n-M1.txt" "$notes" "$n" "$site" "$stats" "$before" "$events" </dev/null >/dev/null 2>&1 &
 ) </dev/null >/dev/null 2>&1 &
 
 exec env LISTEN="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}" "$OURS_BIN" serve
