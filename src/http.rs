@@ -84,9 +84,9 @@ async fn graphql(
     };
     let store = state.store.counting();
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
-    let (mut mutation, mut validation) = (false, None);
+    let (mut mutation, mut session_neutral, mut validation) = (false, false, None);
     if let Some(parsed) = state.documents.parse(&request.query, request.operation_name.as_deref(), &request.variables) {
-        (mutation, validation) = (parsed.mutation, parsed.validation);
+        (mutation, session_neutral, validation) = (parsed.mutation, parsed.session_neutral, parsed.validation);
         request.set_parsed_query(parsed.document);
     }
     let validated = validation.as_ref().is_some_and(|v| v.passed());
@@ -99,7 +99,9 @@ async fn graphql(
         v.record_pass();
     }
     if mutation {
-        state.sessions.mutation_ran();
+        if !session_neutral {
+            state.sessions.mutation_ran();
+        }
         denials::audit(&rcx, &response).await;
     }
     error::classify(&mut response);

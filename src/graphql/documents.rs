@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection};
 use async_graphql::{Value, Variables};
 
 /// Most documents kept; when full, the cache starts over.
@@ -28,6 +28,22 @@ const ENTRIES: usize = 512;
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 /// Most shapes remembered as validated per document; later ones are validated every time.
 const SHAPES: usize = 16;
+/// Mutations that write no session, login, person, owner account or
+/// agreement, so they leave every signed-in principal as it was: a request
+/// that runs only these keeps this instance's cached sessions trusted
+/// (`SessionCache::mutation_ran`). A mutation missing here distrusts them all,
+/// which is always safe.
+const SESSION_NEUTRAL: &[&str] = &[
+    "changeLoginProfile",
+    "createPerson",
+    "createLogin",
+    "createProfile",
+    "updateProfile",
+    "deleteProfile",
+    "setPoolTotal",
+    "assignResponsibility",
+    "removeResponsibility",
+];
 
 /// A parse that async-graphql can use, and what the server needs to know of it.
 pub struct Parsed {
@@ -35,6 +51,9 @@ pub struct Parsed {
     /// The operation that runs is a mutation (or, when the request does not
     /// say which of several it runs, any of them is).
     pub mutation: bool,
+    /// The operation that runs is known, and its every top-level field is a
+    /// mutation of `SESSION_NEUTRAL` (no fragment).
+    pub session_neutral: bool,
     /// Whether this request's shape already passed strict validation; `None`
     /// when the request is always validated strictly.
     pub validation: Option<Validation>,
@@ -116,11 +135,12 @@ impl Documents {
         };
         let document = &entry.document;
         let mutation = is_mutation(document, operation_name);
+        let session_neutral = is_session_neutral(document, operation_name);
         let validation = shape(document, operation_name, variables).map(|shape| {
             let passed = entry.passed.lock().unwrap_or_else(|e| e.into_inner()).contains(&shape);
             Validation { entry: entry.clone(), shape, passed }
         });
-        Some(Parsed { document: (**document).clone(), mutation, validation })
+        Some(Parsed { document: (**document).clone(), mutation, session_neutral, validation })
     }
 }
 
@@ -171,6 +191,24 @@ fn is_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> b
     }
 }
 
+fn is_session_neutral(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(_), None) => return false,
+    };
+    let fields = &operation.node.selection_set.node.items;
+    operation.node.ty == OperationType::Mutation
+        && !fields.is_empty()
+        && fields.iter().all(|s| match &s.node {
+            Selection::Field(f) => SESSION_NEUTRAL.contains(&f.node.name.node.as_str()),
+            _ => false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +232,30 @@ mod tests {
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
         assert!(docs.parse("mutation { signOut }", None, &none).unwrap().mutation);
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn tells_mutations_that_leave_sessions_alone() {
+        let docs = Documents::default();
+        let none = Variables::default();
+        let neutral = |q: &str, op: Option<&str>| docs.parse(q, op, &none).unwrap().session_neutral;
+        assert!(neutral("mutation { changeLoginProfile(id: \"a\", profileId: \"b\") { __typename } }", None));
+        // Aliases name the same fields.
+        assert!(neutral(
+            "mutation { a: deleteProfile(id: \"a\") { __typename } b: deleteProfile(id: \"b\") { __typename } }",
+            None
+        ));
+        // Any other mutation beside them, a fragment, or not knowing which operation runs: not neutral.
+        assert!(!neutral("mutation { deleteProfile(id: \"a\") { __typename } signOut }", None));
+        assert!(!neutral("mutation { signOut }", None));
+        assert!(!neutral("mutation { ...M } fragment M on Mutation { signOut }", None));
+        assert!(!neutral("mutation { ... on Mutation { createPerson(input: {name: \"x\"}) { __typename } } }", None));
+        let two = "mutation A { createPerson(input: {name: \"x\"}) { __typename } } mutation B { signOut }";
+        assert!(neutral(two, Some("A")));
+        assert!(!neutral(two, Some("B")));
+        assert!(!neutral(two, None));
+        // A query is not a mutation at all.
+        assert!(!neutral("{ viewer { username } }", None));
     }
 
     #[test]

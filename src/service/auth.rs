@@ -127,9 +127,10 @@ async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal
 
 /// Principals of recently checked sessions, so that reads need no session
 /// lookup statement. An entry is trusted for `ttl` after it was read from
-/// the database, and only until this instance runs its next mutation (any
-/// change may end or alter a session: a deleted or expired login, a
-/// transferred agreement). Mutations never trust it: they check their
+/// the database, and only until this instance runs its next mutation that
+/// may end or alter a session (a deleted or expired login, a renamed person,
+/// a transferred agreement: any mutation but those `documents.rs` lists as
+/// session-neutral). Mutations never trust it: they check their
 /// session in the database, before they write or, for a change whose writes
 /// the session guards, in the statement that writes (an entry of any age
 /// may start such a change: see `RequestContext::guarded`). A session ended
@@ -156,7 +157,8 @@ impl SessionCache {
         SessionCache { ttl, generation: Default::default(), entries: Default::default() }
     }
 
-    /// A mutation has run here: no cached session is trusted any more.
+    /// A mutation that may end or alter a session has run here: no cached
+    /// session is trusted any more.
     pub fn mutation_ran(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
