@@ -65,15 +65,11 @@ fn is_self(principal: &Principal, login: Option<LoginId>, person: Option<PersonI
 
 pub async fn hash_password(password: &Password) -> ServiceResult<String> {
     let password = password.clone();
-    tokio::task::spawn_blocking(move || {
+    super::auth::argon2_turn(move || {
         use argon2::PasswordHasher;
         argon2::Argon2::default().hash_password(password.expose().as_bytes()).map(|h| h.to_string())
     })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "password hashing task failed");
-        ServiceError::Internal
-    })?
+    .await?
     .map_err(|e| {
         tracing::error!(error = %e, "password hashing failed");
         ServiceError::Internal
