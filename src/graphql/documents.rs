@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection};
 use async_graphql::{Value, Variables};
 
-/// Most documents kept; when full, the cache starts over.
+/// Documents kept per generation: when the newer one is full it becomes the
+/// older one, and what is in the older one and not asked for again by then
+/// is dropped. So at most twice this many are kept, and one in use stays.
 const ENTRIES: usize = 512;
 /// Longer query texts are parsed every time (they are not an admin screen's).
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
@@ -110,25 +112,52 @@ impl Validation {
 
 #[derive(Default)]
 pub struct Documents {
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    entries: Mutex<Generations>,
+}
+
+/// The parsed documents, by query text, in two generations (see `ENTRIES`).
+#[derive(Default)]
+struct Generations {
+    newer: HashMap<String, Arc<Entry>>,
+    older: HashMap<String, Arc<Entry>>,
+}
+
+impl Generations {
+    /// The entry of `query`; one found in the older generation moves to the newer.
+    fn get(&mut self, query: &str) -> Option<Arc<Entry>> {
+        if let Some(entry) = self.newer.get(query) {
+            return Some(entry.clone());
+        }
+        let (query, entry) = self.older.remove_entry(query)?;
+        self.insert(query, entry.clone());
+        Some(entry)
+    }
+
+    fn insert(&mut self, query: String, entry: Arc<Entry>) {
+        if self.newer.len() >= ENTRIES {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(query, entry);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
 }
 
 impl Documents {
     /// The parse of `query`, from the cache when it is there; `None` when the
     /// text does not parse (async-graphql then reports the syntax error).
     pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Parsed> {
-        let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(query).cloned();
+        let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(query);
         let entry = match cached {
             Some(entry) => entry,
             None => {
                 let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
                 let entry = Arc::new(Entry { document, passed: Mutex::default() });
                 if query.len() <= MAX_CACHED_QUERY_BYTES {
-                    let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-                    if entries.len() >= ENTRIES {
-                        entries.clear();
-                    }
-                    entries.insert(query.to_string(), entry.clone());
+                    self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(query.to_string(), entry.clone());
                 }
                 entry
             }
@@ -232,6 +261,26 @@ mod tests {
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
         assert!(docs.parse("mutation { signOut }", None, &none).unwrap().mutation);
         assert_eq!(docs.entries.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_document_in_use_stays_cached_however_many_others_pass_through() {
+        let docs = Documents::default();
+        let none = Variables::default();
+        let hot = "query Hot { viewer { username } }";
+        docs.parse(hot, None, &none).unwrap().validation.unwrap().record_pass();
+        // Five times the cache's size of other documents, the hot one asked for now and then:
+        // it keeps its parse and what its validation learned, and the cache stays bounded.
+        for i in 0..5 * ENTRIES {
+            docs.parse(&format!("query Q{i} {{ viewer {{ username }} }}"), None, &none).unwrap();
+            if i % 100 == 0 {
+                assert!(docs.parse(hot, None, &none).unwrap().validation.unwrap().passed(), "lost after {i}");
+            }
+        }
+        assert!(docs.entries.lock().unwrap().len() <= 2 * ENTRIES);
+        // One not asked for during a whole generation is dropped.
+        assert!(!docs.entries.lock().unwrap().newer.contains_key("query Q0 { viewer { username } }"));
+        assert!(!docs.entries.lock().unwrap().older.contains_key("query Q0 { viewer { username } }"));
     }
 
     #[test]
