@@ -155,18 +155,18 @@ const PEOPLE_SQLITE: &str = "INSERT INTO people (id, site_id, name, email, creat
 /// $5 profile id base, $6 now, $7 N. A deleted person's login is deleted
 /// with them and occupies nothing.
 const LOGINS_PG: &str = "INSERT INTO logins (id, site_id, person_id, username, username_key, password_hash, \
-     valid_until, profile_id, is_admin, occupying, lock_version, created_at, deleted_at, deleted_with_person) \
+     valid_until, profile_id, is_admin, occupying, created_at, deleted_at, deleted_with_person) \
      SELECT $1 + i - i / 5, $2, $3 + i, u, u, $4, \
      CASE WHEN i % 3 = 0 THEN NULL ELSE to_char(DATE '2026-01-01' + (i % 730)::int, 'YYYY-MM-DD') END, \
-     $5 + 1 + (i / 5) % 20, 0, CASE WHEN i % 19 = 1 THEN 0 ELSE 1 END, 0, $6, CASE WHEN i % 19 = 1 THEN $6 END, \
+     $5 + 1 + (i / 5) % 20, 0, CASE WHEN i % 19 = 1 THEN 0 ELSE 1 END, $6, CASE WHEN i % 19 = 1 THEN $6 END, \
      CASE WHEN i % 19 = 1 THEN 1 ELSE 0 END \
      FROM (SELECT i, substr(md5(i::text), 1, 8) || '.' || i AS u FROM generate_series(1, $7) AS s(i) \
      WHERE i % 5 <> 0) numbered";
 const LOGINS_SQLITE: &str = "INSERT INTO logins (id, site_id, person_id, username, username_key, password_hash, \
-     valid_until, profile_id, is_admin, occupying, lock_version, created_at, deleted_at, deleted_with_person) \
+     valid_until, profile_id, is_admin, occupying, created_at, deleted_at, deleted_with_person) \
      SELECT $1 + i - i / 5, $2, $3 + i, u, u, $4, \
      CASE WHEN i % 3 = 0 THEN NULL ELSE date('2026-01-01', '+' || (i % 730) || ' days') END, \
-     $5 + 1 + (i / 5) % 20, 0, CASE WHEN i % 19 = 1 THEN 0 ELSE 1 END, 0, $6, CASE WHEN i % 19 = 1 THEN $6 END, \
+     $5 + 1 + (i / 5) % 20, 0, CASE WHEN i % 19 = 1 THEN 0 ELSE 1 END, $6, CASE WHEN i % 19 = 1 THEN $6 END, \
      CASE WHEN i % 19 = 1 THEN 1 ELSE 0 END \
      FROM (SELECT i, tag || '.' || i AS u FROM dataset_numbers WHERE i <= $7 AND i % 5 <> 0) numbered";
 
@@ -181,8 +181,8 @@ const ADMIN_PERSON: &str = "INSERT INTO people (id, site_id, name, email, create
      RETURNING id";
 /// $1 site, $2 person, $3 username, $4 key, $5 hash, $6 profile, $7 now.
 const ADMIN_LOGIN: &str = "INSERT INTO logins (id, site_id, person_id, username, username_key, password_hash, \
-     valid_until, profile_id, is_admin, occupying, lock_version, created_at) \
-     SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, NULL, $6, 1, 1, 0, $7 FROM logins RETURNING id";
+     valid_until, profile_id, is_admin, occupying, created_at) \
+     SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, NULL, $6, 1, 1, $7 FROM logins RETURNING id";
 
 // ---- counters ----------------------------------------------------------------------
 
