@@ -47,14 +47,23 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// password. At most one such task per core runs at a time, in arrival order,
 /// so a burst of sign-ins waits its turn instead of taking the server's
 /// memory (48 at once peaked at 902 MiB before).
-static ARGON2_TURNS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+static ARGON2_TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
 });
 
-/// Runs `work` (an Argon2 check or hash) on the blocking pool when its turn comes.
+/// Runs `work` (an Argon2 check or hash) on the blocking pool when its turn
+/// comes. The turn ends with the work, not with the request: a client that
+/// hangs up does not free a turn while its hash still runs.
 pub(crate) async fn argon2_turn<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
-    let _turn = ARGON2_TURNS.acquire().await.map_err(|_| ServiceError::Internal)?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
+    let turn = ARGON2_TURNS.clone().acquire_owned().await.map_err(|_| ServiceError::Internal)?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(turn);
+        result
+    })
+    .await
+    .map_err(|e| {
         tracing::error!(error = %e, "password hashing task failed");
         ServiceError::Internal
     })
