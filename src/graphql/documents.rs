@@ -19,7 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection};
+use async_graphql::Positioned;
+use async_graphql::parser::types::{
+    BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+};
 use async_graphql::{Value, Variables};
 
 /// Documents kept per generation: when the newer one is full it becomes the
@@ -177,13 +180,7 @@ impl Documents {
 /// else: the operation it runs is known and declares only variables of the
 /// built-in scalars (lists, enums, input objects and custom scalars: `None`).
 fn shape(document: &ExecutableDocument, operation_name: Option<&str>, variables: &Variables) -> Option<Shape> {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        // A named operation alone in its document runs without being named.
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+    let operation = operation_to_run(document, operation_name)?;
     let mut kinds = Vec::with_capacity(operation.node.variable_definitions.len());
     for definition in &operation.node.variable_definitions {
         let BaseType::Named(ty) = &definition.node.var_type.node.base else { return None };
@@ -193,6 +190,21 @@ fn shape(document: &ExecutableDocument, operation_name: Option<&str>, variables:
         kinds.push(kind(variables.get(&definition.node.name.node)));
     }
     Some(Shape { operation: operation_name.map(str::to_string), kinds })
+}
+
+/// The operation a request runs, when the document and the name given say
+/// which; `None` when the name is missing among several, or names none.
+fn operation_to_run<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // A named operation alone in its document runs without being named.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
 }
 
 fn kind(value: Option<&Value>) -> Kind {
@@ -221,14 +233,7 @@ fn is_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> b
 }
 
 fn is_session_neutral(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
-    };
+    let Some(operation) = operation_to_run(document, operation_name) else { return false };
     let fields = &operation.node.selection_set.node.items;
     operation.node.ty == OperationType::Mutation
         && !fields.is_empty()
@@ -303,6 +308,8 @@ mod tests {
         assert!(neutral(two, Some("A")));
         assert!(!neutral(two, Some("B")));
         assert!(!neutral(two, None));
+        // A named operation alone in its document runs without being named, as `shape` knows.
+        assert!(neutral("mutation Move { changeLoginProfile(id: \"a\", profileId: \"b\") { __typename } }", None));
         // A query is not a mutation at all.
         assert!(!neutral("{ viewer { username } }", None));
     }
