@@ -106,8 +106,27 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
+        let folding = tokio::spawn(fold_profile_users(self.state.store.clone()));
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
+        folding.abort();
         Ok(())
+    }
+}
+
+/// How often an instance folds the recorded changes of profiles' user counts.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// Folds the changes of profiles' user counts every [`FOLD_EVERY`], so the
+/// rows that reads add up stay few (a second's worth of changes). Counts are
+/// right whether or not it runs; a failed fold is retried at the next tick.
+async fn fold_profile_users(store: Store) {
+    let mut every = tokio::time::interval(FOLD_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.fold_profile_users().await {
+            tracing::warn!(error = %e, "folding profiles' user counts failed; retrying in a second");
+        }
     }
 }
 

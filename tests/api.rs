@@ -155,9 +155,10 @@ both_backends! {
         // M1, a guarded write, costs the same whatever the site's size. On PostgreSQL the
         // admin's session was checked on this instance before, so no lookup: the audit event's
         // statement checks the session instead (SQLite looks it up first). A lock-free read of
-        // login, profiles' modules and pools (a refusal would end here); begin, lock login, lock
-        // both profiles (moving the user count), set profile returning both profiles' modules,
-        // one conditional update per pool that changes (R4), audit, commit.
+        // login, profiles' modules and pools (a refusal would end here); begin, lock the login
+        // and share both profiles' locks (one statement), set profile returning both profiles'
+        // modules, record the move of the user count, one conditional update per pool that
+        // changes (R4), audit, commit.
         let lookup = u64::from(db == Db::Sqlite);
         let ids = app.ok(Some(&site.admin_token), "{ users(first: 2, filter: { module: \"CASE\" }) { nodes { id } } }", json!({})).await;
         let user = ids["users"]["nodes"][0]["id"].as_str().unwrap().to_string();
@@ -165,7 +166,7 @@ both_backends! {
         let (case_total, case_used, _) = site.pool(&app, "CASE").await;
         let (body, m1) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess");
-        assert_eq!(m1, 9 + lookup, "changeLoginProfile took {m1} statements");
+        assert_eq!(m1, 8 + lookup, "changeLoginProfile took {m1} statements");
         // A refused M1 (R4) that one lock-free read shows cannot fit: (the lookup,) that read
         // and the refusal's audit event; no transaction, no lock.
         let (_, doc_used, _) = site.pool(&app, "DOCUMENT").await;
@@ -262,11 +263,11 @@ both_backends! {
             let node = a.ok(Some(&site.admin_token), q, json!({ "id": user })).await;
             node["node"]["profile"]["id"].as_str().unwrap().to_string()
         };
-        // From the cache: no session lookup (9 statements, as the counting test explains).
+        // From the cache: no session lookup (8 statements, as the counting test explains).
         let guarded = db == Db::Postgres;
         let (body, statements) = a.gql_counted(Some(&token), change, moved(&case)).await;
         assert_eq!(body["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{body}");
-        assert_eq!(statements, if guarded { 9 } else { 10 });
+        assert_eq!(statements, if guarded { 8 } else { 9 });
         // Renamed elsewhere: the guard fails, the fresh check finds the session valid.
         b.ok(Some(&site.admin_token), update, set(json!({ "username": "second.renamed" }))).await;
         let (body, statements) = a.gql_counted(Some(&token), change, moved(&site.parking_profile)).await;

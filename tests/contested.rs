@@ -452,3 +452,65 @@ both_backends! {
         assert_counters_match(&app.store).await;
     }
 }
+
+both_backends! {
+    /// R2 (a user occupies through their profile's modules; a profile with
+    /// users cannot be deleted, DOMAIN.md decision): each profile's user
+    /// count is its counter plus recorded changes that every instance folds
+    /// into it now and then (migration 0006). Here folds race the moves, and
+    /// each other, on every instance: the counts stay exact throughout (the
+    /// profiles' userCount always sums to the number of users), each recorded
+    /// change is added once (a recount agrees), and once the moves end one
+    /// fold leaves nothing for the next.
+    async fn r2_profile_user_counts_stay_exact_while_instances_fold_them_during_moves(db: Db) {
+        let apps = Instances::start(db).await;
+        let a = apps.pick(0);
+        let site = a.site("Folding", &[("CASE", 1000), ("DOCUMENT", 1000)], false).await;
+        let home = site.profile(a, "Home", &["CASE"]).await;
+        let away = site.profile(a, "Away", &["DOCUMENT"]).await;
+        let mut users = Vec::new();
+        for i in 0..10 {
+            users.push(site.user(a, &format!("Folder {i:02}"), &home).await);
+        }
+        let apps = std::sync::Arc::new(apps);
+        let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let counts = "{ profiles { name userCount } }";
+        let mut tasks = Vec::new();
+        for (i, user) in users.into_iter().enumerate() {
+            let (apps, token, home, away) = (apps.clone(), site.admin_token.clone(), home.clone(), away.clone());
+            tasks.push(tokio::spawn(async move {
+                let app = apps.pick(i);
+                // An even number of moves: every user ends at home.
+                for round in 0..12 {
+                    let to = if round % 2 == 0 { &away } else { &home };
+                    let r = app.ok(Some(&token), move_to, json!({ "id": user, "p": to })).await;
+                    assert_eq!(r["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{r}");
+                    let listed = app.ok(Some(&token), counts, json!({})).await;
+                    let sum: i64 = listed["profiles"].as_array().unwrap().iter().map(|p| p["userCount"].as_i64().unwrap()).sum();
+                    // The administrator (parking profile) and the ten.
+                    assert_eq!(sum, 11, "{listed}");
+                }
+            }));
+        }
+        for i in 0..2 * apps.0.len() {
+            let apps = apps.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..40 {
+                    apps.pick(i).store.fold_profile_users().await.expect("fold");
+                    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let a = apps.pick(0);
+        assert_counters_match(&a.store).await;
+        a.store.fold_profile_users().await.expect("fold");
+        assert_eq!(a.store.fold_profile_users().await.expect("fold"), 0, "a fold left recorded changes behind");
+        assert_counters_match(&a.store).await;
+        let listed = a.ok(Some(&site.admin_token), counts, json!({})).await;
+        let count = |name: &str| listed["profiles"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["userCount"].clone();
+        assert_eq!((count("Home"), count("Away")), (json!(10), json!(0)), "{listed}");
+    }
+}

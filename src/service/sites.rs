@@ -73,7 +73,7 @@ async fn create_site_in(
     if !tx.reserve_username(&input.admin_username.key(), "LOGIN").await? {
         return Ok(Err(Refusal::UsernameTaken { username: input.admin_username.as_str().to_string() }));
     }
-    tx.lock_profile(site, profile, 1).await?;
+    tx.join_profile(site, profile, 1).await?;
     let login = tx
         .insert_login(NewLogin {
             site,

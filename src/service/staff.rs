@@ -124,7 +124,7 @@ pub async fn update_person(
 /// Frees the licenses of a live login inside `tx` and marks it deleted (R6).
 async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: bool) -> ServiceResult<()> {
     if login.occupying {
-        tx.lock_profile(site, login.profile_id, -1).await?;
+        tx.join_profile(site, login.profile_id, -1).await?;
         let modules: Vec<ModuleId> =
             tx.profile_module_ids(&[login.profile_id]).await?.into_iter().map(|(_, m)| m).collect();
         let deltas = module_deltas(&modules, &[], 1);
@@ -238,7 +238,9 @@ async fn bring_back_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceRe
     if !tx.reserve_username(&login.username.to_ascii_lowercase(), "LOGIN").await? {
         return Ok(Err(Refusal::UsernameTaken { username: login.username.clone() }));
     }
-    tx.lock_profile(site, login.profile_id, 1).await?.ok_or(ServiceError::NotFound("profile"))?;
+    if !tx.join_profile(site, login.profile_id, 1).await? {
+        return Err(ServiceError::NotFound("profile"));
+    }
     let modules: Vec<ModuleId> =
         tx.profile_module_ids(&[login.profile_id]).await?.into_iter().map(|(_, m)| m).collect();
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
@@ -367,7 +369,9 @@ async fn create_login_in(
     if tx.lock_login_of_person(site, person.id).await?.is_some() {
         return Ok(Err(Refusal::PersonAlreadyHasLogin { person: person.id }));
     }
-    tx.lock_profile(site, input.profile, 1).await?.ok_or(ServiceError::NotFound("profile"))?;
+    if !tx.join_profile(site, input.profile, 1).await? {
+        return Err(ServiceError::NotFound("profile"));
+    }
     let modules: Vec<ModuleId> = tx.profile_module_ids(&[input.profile]).await?.into_iter().map(|(_, m)| m).collect();
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
         return Ok(Err(refusal));
@@ -391,23 +395,34 @@ async fn create_login_in(
 }
 
 /// Moves a locked login to `profile`, moving its licenses (R2, R4, R6, R8).
-async fn move_login(tx: &mut Tx, site: SiteId, login: &Login, profile: ProfileId) -> ServiceResult<Outcome<()>> {
+/// The login's profile and `profile` keep their modules until commit: the
+/// transaction shares their locks, here or, when `shared`, with the login's
+/// ([`Tx::lock_login_to_move`]). Moves share them with each other, so they
+/// never wait on a profile, and count their users as rows of their own.
+async fn move_login(
+    tx: &mut Tx,
+    site: SiteId,
+    login: &Login,
+    profile: ProfileId,
+    shared: bool,
+) -> ServiceResult<Outcome<()>> {
+    let profiles = [login.profile_id, profile];
+    let wanted = if login.profile_id == profile { 1 } else { 2 };
+    if !shared && tx.share_profiles(site, &profiles).await? < wanted {
+        return Err(ServiceError::NotFound("profile"));
+    }
     if login.profile_id == profile {
-        tx.lock_profile(site, profile, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
         return Ok(Ok(()));
     }
     let users = i64::from(login.occupying);
-    // Profiles are locked in id order, like every other transaction.
-    let mut order = [(login.profile_id, -users), (profile, users)];
-    order.sort_by_key(|(p, _)| *p);
-    for (p, delta) in order {
-        tx.lock_profile(site, p, delta).await?.ok_or(ServiceError::NotFound("profile"))?;
-    }
     // The profiles' modules come with the repointing, read after the locks, so
     // they stay as read until commit. The pools are the contended rows: touch
     // them last, so their locks are held for as short a time as possible (a
     // refusal rolls all of it back).
     let (from, to) = tx.repoint_login(login.id, login.profile_id, profile).await?;
+    if users != 0 {
+        tx.add_profile_users(&[(login.profile_id, -users), (profile, users)]).await?;
+    }
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&from, &to, users)).await? {
         return Ok(Err(refusal));
     }
@@ -491,9 +506,17 @@ async fn update_login_in(
     changes: &LoginChanges,
     password_hash: Option<&str>,
 ) -> ServiceResult<Outcome<Login>> {
-    let mut login = tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?;
+    let moving = match changes.profile {
+        Some(profile) => tx.lock_login_to_move(site, id, profile).await?,
+        None => None,
+    };
+    let shared = moving.is_some();
+    let mut login = match moving {
+        Some(login) => login,
+        None => tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?,
+    };
     if let Some(profile) = changes.profile {
-        if let Err(refusal) = move_login(tx, site, &login, profile).await? {
+        if let Err(refusal) = move_login(tx, site, &login, profile, shared).await? {
             return Ok(Err(refusal));
         }
         login.profile_id = profile;
@@ -608,7 +631,7 @@ async fn update_profile_in(
     name: Option<ProfileName>,
     modules: Option<Vec<Module>>,
 ) -> ServiceResult<Outcome<ProfileId>> {
-    let profile = tx.lock_profile(site, id, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
+    let profile = tx.lock_profile(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
     if let Some(modules) = modules {
         let before: Vec<ModuleId> = tx.profile_module_ids(&[id]).await?.into_iter().map(|(_, m)| m).collect();
         let after: Vec<ModuleId> = modules.iter().map(|m| m.id).collect();
@@ -634,7 +657,7 @@ async fn update_profile_in(
 pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
     let mut tx = store.begin().await?;
-    let profile = tx.lock_profile(site, id, 0).await?.ok_or(ServiceError::NotFound("profile"))?;
+    let profile = tx.lock_profile(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
     let outcome = if profile.user_count > 0 {
         Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 })
     } else {

@@ -90,7 +90,7 @@ fn dialect(backend: Backend, postgres: &'static str, sqlite: &'static str) -> &'
 /// keeps replacing a large site linear instead of quadratic.
 const REPLACE_INDEX: &str = "CREATE INDEX dataset_replace_logins_person ON logins (site_id, person_id)";
 const REPLACE_INDEX_DROP: &str = "DROP INDEX dataset_replace_logins_person";
-const REPLACE: [&str; 15] = [
+const REPLACE: [&str; 16] = [
     "DELETE FROM usernames WHERE username_key IN \
      (SELECT username_key FROM logins WHERE site_id = $1 AND deleted_at IS NULL)",
     "DELETE FROM sessions WHERE login_id IN (SELECT id FROM logins WHERE site_id = $1)",
@@ -102,6 +102,7 @@ const REPLACE: [&str; 15] = [
     "DELETE FROM logins WHERE site_id = $1",
     "DELETE FROM people WHERE site_id = $1",
     "DELETE FROM profile_modules WHERE site_id = $1",
+    "DELETE FROM profile_user_deltas WHERE profile_id IN (SELECT id FROM profiles WHERE site_id = $1)",
     "DELETE FROM profiles WHERE site_id = $1",
     "DELETE FROM license_pools WHERE site_id = $1",
     "DELETE FROM agreements WHERE site_id = $1",

@@ -68,6 +68,18 @@ impl Backend {
         }
     }
 
+    /// What makes a `SELECT` take a shared lock on the rows it reads until
+    /// the transaction ends: no other transaction may delete them or lock
+    /// them [`Backend::row_lock`] meanwhile, but any number may share them.
+    /// (`FOR KEY SHARE`: an `UPDATE` that leaves the key alone does not wait
+    /// for it; whoever must wait for the sharers locks `FOR UPDATE` first.)
+    fn shared_row_lock(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR KEY SHARE",
+        }
+    }
+
     fn migrator(self) -> sqlx::migrate::Migrator {
         match self {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
@@ -261,6 +273,11 @@ impl Tx {
     /// Appended to a `SELECT`, locks the rows it reads until the transaction ends.
     fn row_lock(&self) -> &'static str {
         self.backend.row_lock()
+    }
+
+    /// Appended to a `SELECT`, takes a shared lock on the rows it reads.
+    fn shared_row_lock(&self) -> &'static str {
+        self.backend.shared_row_lock()
     }
 
     async fn fetch_all(&mut self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {

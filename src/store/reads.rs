@@ -48,6 +48,16 @@ pub(super) fn login_from(row: &AnyRow) -> StoreResult<Login> {
     })
 }
 
+/// A profile's user count, for a `SELECT` that calls the profile `pr`: its
+/// counter plus the changes not yet folded into it (migration 0006).
+macro_rules! profile_users {
+    () => {
+        "pr.user_count + (SELECT CAST(COALESCE(SUM(d.delta), 0) AS BIGINT) FROM profile_user_deltas d \
+         WHERE d.profile_id = pr.id) AS user_count"
+    };
+}
+pub(super) use profile_users;
+
 pub(super) fn profile_from(row: &AnyRow) -> StoreResult<Profile> {
     Ok(Profile {
         id: ProfileId(row.try_get("id")?),
@@ -283,11 +293,13 @@ impl Store {
 
     /// Profiles with their modules, in one statement (a page of users).
     pub async fn profiles_with_modules(&self, ids: &[ProfileId]) -> StoreResult<Vec<(Profile, Vec<Module>)>> {
-        let mut qb = Sql::new(
-            "SELECT pr.id, pr.site_id, pr.name, pr.user_count, m.id AS module_id, m.code AS module_code, \
-             m.name AS module_name FROM profiles pr LEFT JOIN profile_modules pm ON pm.profile_id = pr.id \
-             LEFT JOIN modules m ON m.id = pm.module_id WHERE pr.id IN ",
-        );
+        let mut qb = Sql::new(concat!(
+            "SELECT pr.id, pr.site_id, pr.name, ",
+            profile_users!(),
+            ", m.id AS module_id, m.code AS module_code, \
+                 m.name AS module_name FROM profiles pr LEFT JOIN profile_modules pm ON pm.profile_id = pr.id \
+                 LEFT JOIN modules m ON m.id = pm.module_id WHERE pr.id IN "
+        ));
         qb.bind_list(ids.iter().map(|p| p.0)).push(" ORDER BY pr.id, m.id");
         let mut out: Vec<(Profile, Vec<Module>)> = Vec::new();
         for row in &self.fetch_all(qb.build()).await? {
@@ -329,14 +341,22 @@ impl Store {
     }
 
     pub async fn profiles_by_ids(&self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>> {
-        let mut qb = Sql::new("SELECT id, site_id, name, user_count FROM profiles WHERE id IN ");
+        let mut qb = Sql::new(concat!(
+            "SELECT pr.id, pr.site_id, pr.name, ",
+            profile_users!(),
+            " FROM profiles pr WHERE pr.id IN "
+        ));
         qb.bind_list(ids.iter().map(|p| p.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(profile_from).collect()
     }
 
     pub async fn profiles_of_site(&self, site: SiteId) -> StoreResult<Vec<Profile>> {
-        let sql = "SELECT id, site_id, name, user_count FROM profiles WHERE site_id = $1 ORDER BY name_key, id";
+        let sql = concat!(
+            "SELECT pr.id, pr.site_id, pr.name, ",
+            profile_users!(),
+            " FROM profiles pr WHERE pr.site_id = $1 ORDER BY pr.name_key, pr.id"
+        );
         let rows = self.fetch_all(sqlx::query(sql).bind(site.0)).await?;
         rows.iter().map(profile_from).collect()
     }
@@ -469,11 +489,15 @@ impl Store {
 
     /// Each profile's user counter beside a fresh recount.
     pub async fn profile_recount(&self) -> StoreResult<Vec<(Profile, i64)>> {
-        let sql = "SELECT pr.id, pr.site_id, pr.name, pr.user_count, COALESCE(c.n, 0) AS recount \
-                   FROM profiles pr LEFT JOIN ( \
-                     SELECT l.profile_id, COUNT(*) AS n FROM logins l JOIN people p ON p.id = l.person_id \
-                     WHERE l.deleted_at IS NULL AND p.deleted_at IS NULL GROUP BY l.profile_id \
-                   ) c ON c.profile_id = pr.id ORDER BY pr.id";
+        let sql = concat!(
+            "SELECT pr.id, pr.site_id, pr.name, ",
+            profile_users!(),
+            ", COALESCE(c.n, 0) AS recount \
+             FROM profiles pr LEFT JOIN ( \
+               SELECT l.profile_id, COUNT(*) AS n FROM logins l JOIN people p ON p.id = l.person_id \
+               WHERE l.deleted_at IS NULL AND p.deleted_at IS NULL GROUP BY l.profile_id \
+             ) c ON c.profile_id = pr.id ORDER BY pr.id"
+        );
         let rows = self.fetch_all(sqlx::query(sql)).await?;
         rows.iter().map(|r| Ok((profile_from(r)?, r.try_get("recount")?))).collect()
     }

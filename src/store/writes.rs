@@ -8,8 +8,10 @@ use sqlx::Row;
 
 use super::sql::Sql;
 
-use super::reads::{LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from};
-use super::{AnyQuery, SessionGuard, Store, StoreResult, Tx};
+use super::reads::{
+    LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from, profile_users,
+};
+use super::{AnyQuery, Backend, SessionGuard, Store, StoreResult, Tx};
 use crate::domain::*;
 
 /// A new login's fields.
@@ -250,6 +252,31 @@ impl Tx {
         row.as_ref().map(login_from).transpose()
     }
 
+    /// Locks a live login of `site` like [`Tx::lock_login`] and, in the same
+    /// statement, shares the locks of its profile and of profile `to` of the
+    /// site (see [`Tx::share_profiles`]): the start of a profile change.
+    /// `None` when there is no such login or no such profile, and also when
+    /// the login moved while this waited for it (PostgreSQL rechecks the row
+    /// it waited for, not the profile joined to it): the caller then locks
+    /// the login alone and shares the profiles' locks in a statement of their
+    /// own, which finds out which is the case.
+    pub async fn lock_login_to_move(&mut self, site: SiteId, id: LoginId, to: ProfileId) -> StoreResult<Option<Login>> {
+        // The login's row lock, and the profiles' shared one (see Backend::shared_row_lock).
+        let locks = match self.backend {
+            Backend::Postgres => " FOR UPDATE OF l FOR KEY SHARE OF src, dst",
+            Backend::Sqlite => "",
+        };
+        let mut q = Sql::new(
+            "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, l.occupying, \
+             l.created_at FROM logins l JOIN profiles src ON src.id = l.profile_id \
+             JOIN profiles dst ON dst.site_id = l.site_id AND dst.id = ",
+        );
+        q.bind(to.0).push(" WHERE l.id = ").bind(id.0).push(" AND l.site_id = ").bind(site.0);
+        q.push(" AND l.deleted_at IS NULL").push(locks);
+        let row = self.fetch_optional(q.build()).await?;
+        row.as_ref().map(login_from).transpose()
+    }
+
     /// Locks a live login of `site`: its state cannot change under us until commit.
     pub async fn lock_login(&mut self, site: SiteId, id: LoginId) -> StoreResult<Option<Login>> {
         let lock = self.row_lock();
@@ -364,11 +391,52 @@ impl Tx {
         row.map(|r| r.try_get("id").map(ProfileId)).transpose()
     }
 
-    /// Locks a profile of `site` and adds `user_delta` to its user count.
-    pub async fn lock_profile(&mut self, site: SiteId, id: ProfileId, user_delta: i64) -> StoreResult<Option<Profile>> {
-        let sql = "UPDATE profiles SET user_count = user_count + $1 WHERE id = $2 AND site_id = $3 \
-                   RETURNING id, site_id, name, user_count";
-        let row = self.fetch_optional(sqlx::query(sql).bind(user_delta).bind(id.0).bind(site.0)).await?;
+    /// Takes a shared lock on profiles of `site` (PostgreSQL `FOR KEY SHARE`):
+    /// their modules and their existence stay as they are until commit, while
+    /// other changes of their users go on. Returns how many of `ids` exist.
+    pub async fn share_profiles(&mut self, site: SiteId, ids: &[ProfileId]) -> StoreResult<usize> {
+        let lock = self.shared_row_lock();
+        let mut q = Sql::new("SELECT id FROM profiles WHERE site_id = ");
+        q.bind(site.0).push(" AND id IN ").bind_list(ids.iter().map(|p| p.0)).push(lock);
+        Ok(self.fetch_all(q.build()).await?.len())
+    }
+
+    /// Records changes of profiles' user counts (see migration 0006).
+    pub async fn add_profile_users(&mut self, changes: &[(ProfileId, i64)]) -> StoreResult<()> {
+        let mut q = Sql::new("INSERT INTO profile_user_deltas (profile_id, delta) VALUES ");
+        for (i, (p, d)) in changes.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" }).bind(p.0).push(", ").bind(*d).push(")");
+        }
+        self.execute(q.build()).await?;
+        Ok(())
+    }
+
+    /// Shares the lock of a profile of `site` (see [`Tx::share_profiles`]) and
+    /// adds `user_delta` to its user count; false when there is no such profile.
+    pub async fn join_profile(&mut self, site: SiteId, id: ProfileId, user_delta: i64) -> StoreResult<bool> {
+        if self.share_profiles(site, &[id]).await? == 0 {
+            return Ok(false);
+        }
+        if user_delta != 0 {
+            self.add_profile_users(&[(id, user_delta)]).await?;
+        }
+        Ok(true)
+    }
+
+    /// Locks a profile of `site` for a change of the profile itself (its
+    /// modules, its deletion): waits for every transaction that shares it
+    /// and keeps new ones out until commit. The user count is read after the
+    /// lock, so it counts every change of users that committed before.
+    pub async fn lock_profile(&mut self, site: SiteId, id: ProfileId) -> StoreResult<Option<Profile>> {
+        let lock = self.row_lock();
+        let mut q = Sql::new("SELECT id FROM profiles WHERE id = ");
+        q.bind(id.0).push(" AND site_id = ").bind(site.0).push(lock);
+        if self.fetch_optional(q.build()).await?.is_none() {
+            return Ok(None);
+        }
+        let sql =
+            concat!("SELECT pr.id, pr.site_id, pr.name, ", profile_users!(), " FROM profiles pr WHERE pr.id = $1");
+        let row = self.fetch_optional(sqlx::query(sql).bind(id.0)).await?;
         row.as_ref().map(profile_from).transpose()
     }
 
@@ -380,7 +448,9 @@ impl Tx {
     }
 
     pub async fn delete_profile(&mut self, id: ProfileId) -> StoreResult<()> {
-        self.execute(sqlx::query("DELETE FROM profiles WHERE id = $1 AND user_count = 0").bind(id.0)).await?;
+        // The caller found no users under the profile's lock: the user counts' rows sum to naught.
+        self.execute(sqlx::query("DELETE FROM profile_user_deltas WHERE profile_id = $1").bind(id.0)).await?;
+        self.execute(sqlx::query("DELETE FROM profiles WHERE id = $1").bind(id.0)).await?;
         Ok(())
     }
 
@@ -516,6 +586,44 @@ impl Store {
         };
         self.tick();
         Ok(audit_insert(&event, now, self.guard.as_deref()).execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Folds the recorded changes of profiles' user counts into
+    /// `profiles.user_count` (migration 0006); returns how many it folded.
+    /// Every count reads the same before and after, and any number of
+    /// instances may fold at once: each row is deleted, and so added, once.
+    pub async fn fold_profile_users(&self) -> StoreResult<u64> {
+        match self.backend {
+            // One statement: the rows it deletes are the rows it adds up. A
+            // row another fold deleted first is skipped, and the profile's
+            // update waits for that fold's and then adds to its result.
+            Backend::Postgres => {
+                let sql = "WITH folded AS (DELETE FROM profile_user_deltas RETURNING profile_id, delta), \
+                           sums AS (SELECT profile_id, SUM(delta) AS n FROM folded GROUP BY profile_id), \
+                           updated AS (UPDATE profiles pr SET user_count = pr.user_count + sums.n \
+                             FROM sums WHERE pr.id = sums.profile_id RETURNING pr.id) \
+                           SELECT CAST(COUNT(*) AS BIGINT) AS n FROM folded";
+                let row = self.fetch_optional(sqlx::query(sql)).await?;
+                Ok(row.map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0) as u64)
+            }
+            // SQLite has one writer at a time: two statements in its write
+            // transaction see the same rows.
+            Backend::Sqlite => {
+                let pending = "SELECT COUNT(*) AS n FROM profile_user_deltas";
+                let row = self.fetch_optional(sqlx::query(pending)).await?;
+                if row.map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0) == 0 {
+                    return Ok(0);
+                }
+                let mut tx = self.begin().await?;
+                let fold = "UPDATE profiles SET user_count = user_count + (SELECT SUM(d.delta) \
+                            FROM profile_user_deltas d WHERE d.profile_id = profiles.id) \
+                            WHERE id IN (SELECT profile_id FROM profile_user_deltas)";
+                tx.execute(sqlx::query(fold)).await?;
+                let n = tx.execute(sqlx::query("DELETE FROM profile_user_deltas")).await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
     }
 }
 
