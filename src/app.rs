@@ -114,18 +114,19 @@ impl Application {
 }
 
 /// How often an instance folds the recorded changes of profiles' user counts.
-const FOLD_EVERY: Duration = Duration::from_secs(1);
+const FOLD_EVERY: Duration = Duration::from_millis(100);
 
 /// Folds the changes of profiles' user counts every [`FOLD_EVERY`], so the
-/// rows that reads add up stay few (a second's worth of changes). Counts are
-/// right whether or not it runs; a failed fold is retried at the next tick.
+/// rows that reads add up stay few (a tenth of a second's worth of changes).
+/// Counts are right whether or not it runs; a failed fold is retried at the
+/// next tick.
 async fn fold_profile_users(store: Store) {
     let mut every = tokio::time::interval(FOLD_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         if let Err(e) = store.fold_profile_users().await {
-            tracing::warn!(error = %e, "folding profiles' user counts failed; retrying in a second");
+            tracing::warn!(error = %e, "folding profiles' user counts failed; retrying at the next tick");
         }
     }
 }

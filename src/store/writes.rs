@@ -10,6 +10,7 @@ use super::sql::Sql;
 
 use super::reads::{
     LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from, profile_users,
+    profiles_with_users,
 };
 use super::{AnyQuery, Backend, SessionGuard, Store, StoreResult, Tx};
 use crate::domain::*;
@@ -434,8 +435,13 @@ impl Tx {
         if self.fetch_optional(q.build()).await?.is_none() {
             return Ok(None);
         }
-        let sql =
-            concat!("SELECT pr.id, pr.site_id, pr.name, ", profile_users!(), " FROM profiles pr WHERE pr.id = $1");
+        let sql = concat!(
+            "SELECT pr.id, pr.site_id, pr.name, ",
+            profile_users!(),
+            " FROM ",
+            profiles_with_users!(),
+            " WHERE pr.id = $1"
+        );
         let row = self.fetch_optional(sqlx::query(sql).bind(id.0)).await?;
         row.as_ref().map(profile_from).transpose()
     }
