@@ -319,6 +319,11 @@ both_backends! {
         assert_eq!(r["deletedProfileId"], case.as_str());
         let names = app.ok(Some(&site.admin_token), "{ profiles { name } }", json!({})).await;
         assert_eq!(names["profiles"], json!([{ "name": "No modules" }]));
+        // The deleted profile's user-count rows, if no fold took them yet, go with the next
+        // fold: nothing drifts and nothing stays behind.
+        app.store.fold_profile_users().await.expect("fold");
+        assert_eq!(app.store.fold_profile_users().await.expect("fold"), 0);
+        assert_counters_match(&app.store).await;
     }
 }
 

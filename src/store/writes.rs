@@ -454,8 +454,10 @@ impl Tx {
     }
 
     pub async fn delete_profile(&mut self, id: ProfileId) -> StoreResult<()> {
-        // The caller found no users under the profile's lock: the user counts' rows sum to naught.
-        self.execute(sqlx::query("DELETE FROM profile_user_deltas WHERE profile_id = $1").bind(id.0)).await?;
+        // The caller found no users under the profile's lock, so its user-count
+        // rows sum to naught. They stay for the next fold, which drops them with
+        // nothing to add them to: deleting them here could deadlock with a fold
+        // that has taken them and waits for this profile's lock.
         self.execute(sqlx::query("DELETE FROM profiles WHERE id = $1").bind(id.0)).await?;
         Ok(())
     }
