@@ -514,3 +514,45 @@ both_backends! {
         assert_eq!((count("Home"), count("Away")), (json!(10), json!(0)), "{listed}");
     }
 }
+
+both_backends! {
+    /// R2 when one user is moved by several administrators at once: each
+    /// move waits for the one before it and then moves the user from where
+    /// that one left them. On PostgreSQL a move that waited finds the login
+    /// pointing at another profile than the one its lock statement joined;
+    /// it must lock again rather than answer that the login does not exist.
+    /// Every move succeeds, and the counts end exact.
+    async fn r2_concurrent_moves_of_one_user_all_succeed_and_keep_the_counts(db: Db) {
+        let apps = Instances::start(db).await;
+        let a = apps.pick(0);
+        let site = a.site("Tug", &[("CASE", 100), ("DOCUMENT", 100)], false).await;
+        let profiles = [
+            site.profile(a, "Case", &["CASE"]).await,
+            site.profile(a, "Document", &["DOCUMENT"]).await,
+            site.profile(a, "Both", &["CASE", "DOCUMENT"]).await,
+        ];
+        let user = site.user(a, "Tugged User", &profiles[0]).await;
+        let apps = std::sync::Arc::new(apps);
+        let move_to = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (apps, token, user, profiles) = (apps.clone(), site.admin_token.clone(), user.clone(), profiles.clone());
+            tasks.push(tokio::spawn(async move {
+                let app = apps.pick(i);
+                for round in 0..10 {
+                    let to = &profiles[(i + round) % 3];
+                    let r = app.ok(Some(&token), move_to, json!({ "id": user, "p": to })).await;
+                    assert_eq!(r["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{r}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let a = apps.pick(0);
+        assert_counters_match(&a.store).await;
+        let listed = a.ok(Some(&site.admin_token), "{ profiles { name userCount } }", json!({})).await;
+        let moved: i64 = listed["profiles"].as_array().unwrap().iter().filter(|p| p["name"] != "No modules").map(|p| p["userCount"].as_i64().unwrap()).sum();
+        assert_eq!(moved, 1, "{listed}");
+    }
+}
