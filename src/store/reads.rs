@@ -12,7 +12,7 @@ use super::{Store, StoreResult};
 use crate::domain::*;
 
 const PERSON_SELECT: &str = "SELECT p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at FROM people p";
-const LOGIN_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
+pub(super) const LOGIN_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
      l.is_admin, l.occupying, l.created_at FROM logins l";
 const USER_PAGE_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
      l.is_admin, l.occupying, l.created_at, p.name AS person_name, p.email AS person_email, \
@@ -48,24 +48,24 @@ pub(super) fn login_from(row: &AnyRow) -> StoreResult<Login> {
     })
 }
 
-/// A profile's user count: its counter plus the changes not yet folded into
-/// it (migration 0006), for a `SELECT` from [`profiles_with_users`]. The
-/// changes are summed for all profiles at once: they are few (a fold runs
-/// every tenth of a second), and one aggregate costs a read less than a
-/// lookup per profile.
-macro_rules! profile_users {
+/// The columns [`profile_from`] reads, for a `SELECT` from
+/// [`profiles_with_users`]. The user count is the profile's counter plus the
+/// changes not yet folded into it (migration 0006), summed for all profiles
+/// at once: they are few (a fold runs every tenth of a second), and one
+/// aggregate costs a read less than a lookup per profile.
+macro_rules! profile_columns {
     () => {
-        "pr.user_count + COALESCE(pu.n, 0) AS user_count"
+        "pr.id, pr.site_id, pr.name, pr.user_count + COALESCE(pu.n, 0) AS user_count"
     };
 }
-/// The profiles, called `pr`, with what [`profile_users`] adds up.
+/// The profiles, called `pr`, with what [`profile_columns`] adds up.
 macro_rules! profiles_with_users {
     () => {
         "profiles pr LEFT JOIN (SELECT profile_id, CAST(SUM(delta) AS BIGINT) AS n FROM profile_user_deltas \
          GROUP BY profile_id) pu ON pu.profile_id = pr.id"
     };
 }
-pub(super) use {profile_users, profiles_with_users};
+pub(super) use {profile_columns, profiles_with_users};
 
 pub(super) fn profile_from(row: &AnyRow) -> StoreResult<Profile> {
     Ok(Profile {
@@ -303,8 +303,8 @@ impl Store {
     /// Profiles with their modules, in one statement (a page of users).
     pub async fn profiles_with_modules(&self, ids: &[ProfileId]) -> StoreResult<Vec<(Profile, Vec<Module>)>> {
         let mut qb = Sql::new(concat!(
-            "SELECT pr.id, pr.site_id, pr.name, ",
-            profile_users!(),
+            "SELECT ",
+            profile_columns!(),
             ", m.id AS module_id, m.code AS module_code, m.name AS module_name FROM ",
             profiles_with_users!(),
             " LEFT JOIN profile_modules pm ON pm.profile_id = pr.id \
@@ -351,13 +351,8 @@ impl Store {
     }
 
     pub async fn profiles_by_ids(&self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>> {
-        let mut qb = Sql::new(concat!(
-            "SELECT pr.id, pr.site_id, pr.name, ",
-            profile_users!(),
-            " FROM ",
-            profiles_with_users!(),
-            " WHERE pr.id IN "
-        ));
+        let mut qb =
+            Sql::new(concat!("SELECT ", profile_columns!(), " FROM ", profiles_with_users!(), " WHERE pr.id IN "));
         qb.bind_list(ids.iter().map(|p| p.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(profile_from).collect()
@@ -365,8 +360,8 @@ impl Store {
 
     pub async fn profiles_of_site(&self, site: SiteId) -> StoreResult<Vec<Profile>> {
         let sql = concat!(
-            "SELECT pr.id, pr.site_id, pr.name, ",
-            profile_users!(),
+            "SELECT ",
+            profile_columns!(),
             " FROM ",
             profiles_with_users!(),
             " WHERE pr.site_id = $1 ORDER BY pr.name_key, pr.id"
@@ -504,8 +499,8 @@ impl Store {
     /// Each profile's user counter beside a fresh recount.
     pub async fn profile_recount(&self) -> StoreResult<Vec<(Profile, i64)>> {
         let sql = concat!(
-            "SELECT pr.id, pr.site_id, pr.name, ",
-            profile_users!(),
+            "SELECT ",
+            profile_columns!(),
             ", COALESCE(c.n, 0) AS recount FROM ",
             profiles_with_users!(),
             " LEFT JOIN ( \

@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::sql::Sql;
 
 use super::reads::{
-    LOGIN_RETURNING, PERSON_RETURNING, login_from, person_from, pool_from, profile_from, profile_users,
+    LOGIN_RETURNING, LOGIN_SELECT, PERSON_RETURNING, login_from, person_from, pool_from, profile_columns, profile_from,
     profiles_with_users,
 };
 use super::{AnyQuery, Backend, SessionGuard, Store, StoreResult, Tx};
@@ -267,10 +267,9 @@ impl Tx {
             Backend::Postgres => " FOR UPDATE OF l FOR KEY SHARE OF src, dst",
             Backend::Sqlite => "",
         };
-        let mut q = Sql::new(
-            "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, l.occupying, \
-             l.created_at FROM logins l JOIN profiles src ON src.id = l.profile_id \
-             JOIN profiles dst ON dst.site_id = l.site_id AND dst.id = ",
+        let mut q = Sql::new(LOGIN_SELECT);
+        q.push(
+            " JOIN profiles src ON src.id = l.profile_id JOIN profiles dst ON dst.site_id = l.site_id AND dst.id = ",
         );
         q.bind(to.0).push(" WHERE l.id = ").bind(id.0).push(" AND l.site_id = ").bind(site.0);
         q.push(" AND l.deleted_at IS NULL").push(locks);
@@ -435,13 +434,7 @@ impl Tx {
         if self.fetch_optional(q.build()).await?.is_none() {
             return Ok(None);
         }
-        let sql = concat!(
-            "SELECT pr.id, pr.site_id, pr.name, ",
-            profile_users!(),
-            " FROM ",
-            profiles_with_users!(),
-            " WHERE pr.id = $1"
-        );
+        let sql = concat!("SELECT ", profile_columns!(), " FROM ", profiles_with_users!(), " WHERE pr.id = $1");
         let row = self.fetch_optional(sqlx::query(sql).bind(id.0)).await?;
         row.as_ref().map(profile_from).transpose()
     }
