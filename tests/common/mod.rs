@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::sync::Once;
 
+use clap::Parser;
 use license_gateway::app::{Application, Config};
 use license_gateway::store::Store;
 use serde_json::{Value, json};
@@ -157,15 +158,45 @@ impl TestApp {
     }
 
     async fn start(database_url: &str, session_cache_ms: u64) -> (TestApp, Option<String>) {
-        let config = Config {
-            database_url: database_url.to_string(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            db_max_connections: Some(8),
-            operator_username: "operator".into(),
-            near_limit_percent: 90,
-            session_cache_ms,
-            demo: false,
-        };
+        TestApp::start_with(database_url, session_cache_ms, &[]).await
+    }
+
+    /// A server on a fresh database, started with the server's own flags
+    /// `extra` besides the test defaults (e.g. `["--max-aliases", "5"]`).
+    pub async fn spawn_flags(db: Db, extra: &[&str]) -> TestApp {
+        init_logs();
+        let database_url = fresh_database(db).await;
+        let (app, password) = TestApp::start_with(&database_url, SESSION_CACHE_MS, extra).await;
+        TestApp { operator_password: password.expect("fresh database creates the operator"), ..app }
+    }
+
+    /// A second server on the database of `self`, with flags `extra`.
+    pub async fn another_instance_flags(&self, extra: &[&str]) -> TestApp {
+        let (app, _) = TestApp::start_with(&self.database_url, SESSION_CACHE_MS, extra).await;
+        TestApp { operator_password: self.operator_password.clone(), ..app }
+    }
+
+    /// The configuration a test server starts with: what the binary parses
+    /// from its flags, so every setting has the binary's default.
+    pub fn config(database_url: &str, session_cache_ms: u64, extra: &[&str]) -> Config {
+        let session_cache_ms = session_cache_ms.to_string();
+        let mut args = vec![
+            "license-gateway",
+            "--database-url",
+            database_url,
+            "--listen",
+            "127.0.0.1:0",
+            "--db-max-connections",
+            "8",
+            "--session-cache-ms",
+            &session_cache_ms,
+        ];
+        args.extend_from_slice(extra);
+        Config::try_parse_from(args).expect("test server flags")
+    }
+
+    async fn start_with(database_url: &str, session_cache_ms: u64, extra: &[&str]) -> (TestApp, Option<String>) {
+        let config = TestApp::config(database_url, session_cache_ms, extra);
         let app = Application::build(&config).await.expect("server starts");
         let url = format!("http://127.0.0.1:{}", app.port());
         let store = app.store();
