@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
+use crate::observability::{LogFormat, Observability};
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
 use crate::store::{Backend, Store};
@@ -43,6 +44,19 @@ pub struct Config {
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
+    /// Log lines as `text` (the default; ANSI colours only when stderr is a
+    /// terminal) or `json` (one object a line, for log shippers).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Serve Prometheus metrics at `GET /metrics` (default: true; `false`
+    /// turns the endpoint and the recording off).
+    #[arg(long, env = "METRICS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics: bool,
+    /// Also report license usage per site and module (default: off, only
+    /// per module: one series per site is many for a large installation).
+    #[arg(long, env = "METRICS_PER_SITE")]
+    pub metrics_per_site: bool,
 }
 
 pub struct Application {
@@ -83,12 +97,14 @@ impl Application {
         }
         let listener = TcpListener::bind(config.listen).await?;
         let settings = Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() };
+        let observability = Observability::new(config.metrics, config.metrics_per_site, &store);
         let state = AppState {
             schema: graphql::schema(settings),
             validated_schema: graphql::validated_schema(settings),
             store,
             sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
             documents: Arc::default(),
+            observability,
         };
         Ok(Application { listener, state, operator_password })
     }

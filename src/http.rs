@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, context::RequestContext, denials, error};
+use crate::observability::{Observability, RequestSummary, refusals_during};
 use crate::service::auth::SessionCache;
 use crate::store::Store;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub sessions: Arc<SessionCache>,
     pub documents: Arc<Documents>,
+    /// Metrics, request ids and the access line.
+    pub observability: Observability,
 }
 
 /// Largest request body accepted.
@@ -34,18 +37,22 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const STATEMENTS_HEADER: &str = "x-sql-statements";
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let observability = state.observability.clone();
+    let routes = Router::new()
         .route("/", get(playground))
         .route("/graphql", get(playground).post(graphql))
         .route("/assets/graphiql/{file}", get(asset))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    observability.wrap(routes)
 }
 
 fn transport_error(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(RequestSummary::rejected(code));
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -94,7 +101,7 @@ async fn graphql(
     let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
     let request = request.data(rcx.clone());
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
-    let mut response = schema.execute(request).instrument(span.clone()).await;
+    let (mut response, refused) = refusals_during(schema.execute(request).instrument(span.clone())).await;
     if let Some(v) = validation.filter(|_| !validated && response.errors.is_empty()) {
         v.record_pass();
     }
@@ -109,8 +116,10 @@ async fn graphql(
     if headers.contains_key(STATEMENTS_HEADER) {
         response.extensions.insert("sqlStatements".into(), async_graphql::Value::from(store.statements()));
     }
+    let summary = RequestSummary::new(operation, rcx.principal_kind(), &response, refused, store.statements());
     let mut http = Json(response).into_response();
     http.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    http.extensions_mut().insert(summary);
     http
 }
 

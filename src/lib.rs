@@ -10,6 +10,8 @@ pub mod domain;
 pub mod graphql;
 /// Router, auth extraction, playground, transport limits.
 pub mod http;
+/// Metrics at `/metrics`, the access line and request ids, log output.
+pub mod observability;
 /// Use cases: policy + one transaction each + audit.
 pub mod service;
 /// All SQL, for SQLite and PostgreSQL.

@@ -57,12 +57,7 @@ async fn main() -> anyhow::Result<()> {
     // A bulk load is made of slow statements; their warnings would only bury its output.
     let default_filter =
         if matches!(cli.command, Some(Command::Generate { .. })) { "info,sqlx=error" } else { "info,sqlx=warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    license_gateway::observability::logs::init(cli.config.log_format, default_filter);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(&cli.config).await?.run().await,
         Command::Migrate => {

@@ -14,6 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
 use crate::domain::{Date, Module, Pool, Principal, Profile, ProfileId, SiteId};
+use crate::observability::PrincipalKind;
 use crate::service::{ServiceError, auth};
 use crate::store::{Backend, SessionGuard, Store};
 
@@ -26,6 +27,8 @@ pub struct RequestContext {
     /// The operation is a mutation: its session is checked in the database.
     pub mutation: bool,
     principal: OnceCell<Result<Principal, ServiceError>>,
+    /// The kind of the principal [`RequestContext::guarded`] handed out, for the access line.
+    guarded_kind: std::sync::OnceLock<PrincipalKind>,
 }
 
 impl RequestContext {
@@ -38,6 +41,7 @@ impl RequestContext {
             sessions,
             mutation,
             principal: OnceCell::new(),
+            guarded_kind: std::sync::OnceLock::new(),
         }
     }
 
@@ -123,6 +127,7 @@ impl RequestContext {
             today: self.today,
         };
         let store = self.store.guarded(guard);
+        let _ = self.guarded_kind.set(PrincipalKind::of(&principal));
         Some((principal, store))
     }
 
@@ -140,6 +145,21 @@ impl RequestContext {
             })
             .await;
         resolved.as_ref().map_err(Clone::clone)
+    }
+}
+
+impl RequestContext {
+    /// What kind of principal made the request, as far as the request
+    /// resolved it (for the access line; never the token).
+    pub fn principal_kind(&self) -> PrincipalKind {
+        if self.token.is_none() {
+            return PrincipalKind::Anonymous;
+        }
+        match self.principal.get() {
+            Some(Ok(principal)) => PrincipalKind::of(principal),
+            Some(Err(_)) => PrincipalKind::Unauthenticated,
+            None => self.guarded_kind.get().copied().unwrap_or(PrincipalKind::Unchecked),
+        }
     }
 }
 

@@ -98,10 +98,10 @@ pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceRe
     let password = password.to_string();
     let ok = argon2_turn(move || verify(&password, hash.as_deref().unwrap_or(&DUMMY_HASH))).await?;
     let Some(principal) = principal.filter(|_| ok) else {
-        return Ok(Err(SignInRefusal::InvalidCredentials));
+        return Ok(Err(refused(SignInRefusal::InvalidCredentials)));
     };
     if expired {
-        return Ok(Err(SignInRefusal::LoginExpired));
+        return Ok(Err(refused(SignInRefusal::LoginExpired)));
     }
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let at = now();
@@ -110,6 +110,12 @@ pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceRe
     tx.insert_session(&token_hash(&token), &principal, at, expires_at).await?;
     tx.commit().await?;
     Ok(Ok(SignedIn { token, expires_at, principal }))
+}
+
+/// A failed sign-in, counted (metrics, access line) on its way out.
+fn refused(refusal: SignInRefusal) -> SignInRefusal {
+    crate::observability::record_sign_in_refusal(refusal);
+    refusal
 }
 
 /// Ends the session of `token`; false when it was not active.

@@ -363,6 +363,7 @@ pub(crate) async fn audit_refused(
     refusal: &Refusal,
     pools: &[PoolChange],
 ) -> ServiceResult<()> {
+    crate::observability::record_refusal(refusal.code(), refusal.rule());
     let actor = principal.actor();
     let event = AuditEvent {
         site,
@@ -386,6 +387,7 @@ pub async fn audit_denied(
     rule: &str,
     message: &str,
 ) -> ServiceResult<()> {
+    crate::observability::record_refusal("FORBIDDEN", rule);
     let actor = principal.actor();
     let event = AuditEvent {
         site: principal.default_site(),

@@ -8,11 +8,14 @@ mod dataset;
 mod lifecycle;
 mod reads;
 mod sql;
+/// The pool's connections and license usage, for metrics.
+mod usage;
 mod writes;
 
 pub use dataset::*;
 pub use lifecycle::*;
 pub use reads::*;
+pub use usage::*;
 pub use writes::*;
 
 use std::str::FromStr;

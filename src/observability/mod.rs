@@ -1,0 +1,55 @@
+//! What the gateway tells its operators: Prometheus metrics at `GET /metrics`,
+//! one access line per request with a request id, and the log output itself
+//! (text or JSON). The GraphQL handler only attaches a [`RequestSummary`] to
+//! its response; the layers here turn it into the access line and the
+//! request metrics, so the request path has one place that observes it.
+
+pub mod access;
+pub mod logs;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use access::{PrincipalKind, RequestSummary, refusals_during};
+pub use logs::LogFormat;
+pub use metrics::{record_refusal, record_sign_in_refusal};
+
+use crate::store::Store;
+
+/// The observability settings of one server: whether it serves `/metrics`,
+/// and with what.
+#[derive(Clone)]
+pub struct Observability {
+    metrics: Option<Arc<metrics::Endpoint>>,
+}
+
+impl Observability {
+    /// Installs the process's metrics recorder (once per process) when
+    /// `enabled`, so that `/metrics` reports this server's `store`;
+    /// `per_site` adds license usage per site.
+    pub fn new(enabled: bool, per_site: bool, store: &Store) -> Self {
+        let metrics = enabled.then(|| Arc::new(metrics::Endpoint::new(store.clone(), per_site)));
+        Observability { metrics }
+    }
+
+    /// `routes` with `GET /metrics` (when enabled), the request id (taken
+    /// from a sane incoming `x-request-id`, otherwise made, and echoed in the
+    /// response) and the access line and request metrics of every request.
+    pub fn wrap(&self, routes: Router) -> Router {
+        let routes = match &self.metrics {
+            Some(endpoint) => {
+                routes.merge(Router::new().route("/metrics", get(metrics::scrape)).with_state(endpoint.clone()))
+            }
+            None => routes,
+        };
+        routes
+            .layer(axum::middleware::from_fn(access::observe))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(SetRequestIdLayer::x_request_id(access::MakeId))
+            .layer(axum::middleware::map_request(access::drop_unusable_request_id))
+    }
+}
