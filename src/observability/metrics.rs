@@ -57,10 +57,12 @@ const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 /// samples do not pile up between scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// The process's recorder, once installed.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// Installs the Prometheus recorder, once per process (tests start several
 /// servers in one), and returns its handle.
 pub fn install() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
@@ -119,8 +121,15 @@ impl Labels {
     }
 
     fn get(&self, value: &str) -> &'static str {
-        if let Some(known) = self.seen.read().unwrap_or_else(|e| e.into_inner()).get(value) {
-            return known;
+        {
+            let seen = self.seen.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(known) = seen.get(value) {
+                return known;
+            }
+            // Full: a flood of new values never takes the write lock.
+            if seen.len() >= self.cap {
+                return "other";
+            }
         }
         let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = seen.get(value) {
@@ -145,6 +154,9 @@ fn operation_label(name: &str) -> &'static str {
 
 /// Counts a finished GraphQL request and its duration.
 pub(super) fn record_request(summary: &RequestSummary, elapsed: Duration) {
+    if HANDLE.get().is_none() {
+        return;
+    }
     let operation = operation_label(&summary.operation);
     let code = match summary.outcome.code() {
         "" => "none",
