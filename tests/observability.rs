@@ -156,34 +156,36 @@ async fn a_failed_sign_in_raises_the_sign_in_failure_counter_by_reason() {
     assert_eq!(failures(&after, "login_expired") - failures(&before, "login_expired"), 1.0, "{after}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn license_usage_per_module_is_reported_summed_over_sites() {
-    let app = TestApp::spawn(Db::Sqlite).await;
-    let first = app.site("Usage One", &[("CASE", 5), ("DOCUMENT", 3)], false).await;
-    let second = app.site("Usage Two", &[("CASE", 4)], false).await;
-    let case = first.profile(&app, "Case", &["CASE"]).await;
-    first.user(&app, "Ann One", &case).await;
-    first.user(&app, "Ben One", &case).await;
-    let case_two = second.profile(&app, "Case", &["CASE"]).await;
-    second.user(&app, "Cy Two", &case_two).await;
-    let text = scrape(&app).await;
-    let gauge = |name, module| sample(&text, name, &[("module", module)]);
-    assert_eq!(gauge("license_gateway_licenses", "CASE"), 9.0, "{text}");
-    assert_eq!(gauge("license_gateway_licenses_used", "CASE"), 3.0, "{text}");
-    assert_eq!(gauge("license_gateway_licenses", "DOCUMENT"), 3.0, "{text}");
-    assert_eq!(gauge("license_gateway_licenses_used", "DOCUMENT"), 0.0, "{text}");
+both_backends! {
+    async fn license_usage_per_module_is_reported_summed_over_sites(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let first = app.site("Usage One", &[("CASE", 5), ("DOCUMENT", 3)], false).await;
+        let second = app.site("Usage Two", &[("CASE", 4)], false).await;
+        let case = first.profile(&app, "Case", &["CASE"]).await;
+        first.user(&app, "Ann One", &case).await;
+        first.user(&app, "Ben One", &case).await;
+        let case_two = second.profile(&app, "Case", &["CASE"]).await;
+        second.user(&app, "Cy Two", &case_two).await;
+        let text = scrape(&app).await;
+        let gauge = |name, module| sample(&text, name, &[("module", module)]);
+        assert_eq!(gauge("license_gateway_licenses", "CASE"), 9.0, "{text}");
+        assert_eq!(gauge("license_gateway_licenses_used", "CASE"), 3.0, "{text}");
+        assert_eq!(gauge("license_gateway_licenses", "DOCUMENT"), 3.0, "{text}");
+        assert_eq!(gauge("license_gateway_licenses_used", "DOCUMENT"), 0.0, "{text}");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn license_usage_per_site_is_reported_when_the_operator_asks_for_it() {
-    let app = TestApp::spawn_flags(Db::Sqlite, &["--metrics-per-site"]).await;
-    let site = app.site("Per Site", &[("CASE", 6)], false).await;
-    let case = site.profile(&app, "Case", &["CASE"]).await;
-    site.user(&app, "Pat Site", &case).await;
-    let text = scrape(&app).await;
-    let labels = [("site", site.id.as_str()), ("module", "CASE")];
-    assert_eq!(sample(&text, "license_gateway_site_licenses", &labels), 6.0, "{text}");
-    assert_eq!(sample(&text, "license_gateway_site_licenses_used", &labels), 1.0, "{text}");
+both_backends! {
+    async fn license_usage_per_site_is_reported_when_the_operator_asks_for_it(db: Db) {
+        let app = TestApp::spawn_flags(db, &["--metrics-per-site"]).await;
+        let site = app.site("Per Site", &[("CASE", 6)], false).await;
+        let case = site.profile(&app, "Case", &["CASE"]).await;
+        site.user(&app, "Pat Site", &case).await;
+        let text = scrape(&app).await;
+        let labels = [("site", site.id.as_str()), ("module", "CASE")];
+        assert_eq!(sample(&text, "license_gateway_site_licenses", &labels), 6.0, "{text}");
+        assert_eq!(sample(&text, "license_gateway_site_licenses_used", &labels), 1.0, "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
