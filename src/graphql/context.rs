@@ -146,9 +146,7 @@ impl RequestContext {
             .await;
         resolved.as_ref().map_err(Clone::clone)
     }
-}
 
-impl RequestContext {
     /// What kind of principal made the request, as far as the request
     /// resolved it (for the access line; never the token).
     pub fn principal_kind(&self) -> PrincipalKind {

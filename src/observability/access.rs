@@ -27,7 +27,8 @@ const MAX_REQUEST_ID: usize = 64;
 pub enum PrincipalKind {
     /// No bearer token sent.
     Anonymous,
-    /// A token was sent but nothing the request did needed to check it.
+    /// Not checked: nothing the request did needed the token it sent, or
+    /// the request was refused before it was read.
     Unchecked,
     /// The token was checked and does not open a session.
     Unauthenticated,
@@ -135,7 +136,7 @@ impl RequestSummary {
     pub fn rejected(code: &str) -> Self {
         RequestSummary {
             operation: NO_OPERATION.into(),
-            principal: PrincipalKind::Anonymous,
+            principal: PrincipalKind::Unchecked,
             outcome: Outcome::Error(code.into()),
             statements: 0,
         }

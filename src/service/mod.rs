@@ -363,7 +363,6 @@ pub(crate) async fn audit_refused(
     refusal: &Refusal,
     pools: &[PoolChange],
 ) -> ServiceResult<()> {
-    crate::observability::record_refusal(refusal.code(), refusal.rule());
     let actor = principal.actor();
     let event = AuditEvent {
         site,
@@ -376,7 +375,9 @@ pub(crate) async fn audit_refused(
         detail: format!("{}: {}", refusal.code(), refusal.message()),
         pools,
     };
-    session_held(store.insert_audit(event, now()).await?)
+    session_held(store.insert_audit(event, now()).await?)?;
+    crate::observability::record_refusal(refusal.code(), refusal.rule());
+    Ok(())
 }
 
 /// Records a mutation refused by an authorization rule (FORBIDDEN).
@@ -387,7 +388,6 @@ pub async fn audit_denied(
     rule: &str,
     message: &str,
 ) -> ServiceResult<()> {
-    crate::observability::record_refusal("FORBIDDEN", rule);
     let actor = principal.actor();
     let event = AuditEvent {
         site: principal.default_site(),
@@ -400,7 +400,9 @@ pub async fn audit_denied(
         detail: format!("FORBIDDEN: {message}"),
         pools: &[],
     };
-    session_held(store.insert_audit(event, now()).await?)
+    session_held(store.insert_audit(event, now()).await?)?;
+    crate::observability::record_refusal("FORBIDDEN", rule);
+    Ok(())
 }
 
 /// Finishes a use case. Applying: commits with its audit event on success;
