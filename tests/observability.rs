@@ -90,6 +90,18 @@ async fn a_request_raises_its_counter_by_operation_and_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_refused_before_graphql_ran_is_counted_with_its_code() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let labels = [("operation", "unknown"), ("outcome", "error"), ("code", "BAD_REQUEST")];
+    let before = scrape(&app).await;
+    let response = app.client.post(format!("{}/graphql", app.url)).body("not json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let after = scrape(&app).await;
+    let counted = |text: &str| sample(text, "license_gateway_requests_total", &labels);
+    assert_eq!(counted(&after) - counted(&before), 1.0, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_name_that_is_no_short_graphql_name_counts_as_other() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let long = format!("Q{}", "x".repeat(100));
