@@ -21,6 +21,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest incoming request id taken as it is; a longer one is replaced.
 const MAX_REQUEST_ID: usize = 64;
 
+/// Most bytes of a request's path the access line shows.
+const MAX_PATH: usize = 256;
+
 /// Who made a request, as far as the request needed to know: never the
 /// token, nor whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +237,9 @@ pub async fn observe(request: Request, next: Next) -> Response {
         metrics::record_request(summary, elapsed);
     }
     let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    write_line(id, &method, uri.path(), response.status().as_u16(), summary, elapsed);
+    let path = uri.path();
+    let path = path.get(..MAX_PATH).unwrap_or(path);
+    write_line(id, &method, path, response.status().as_u16(), summary, elapsed);
     response
 }
 
