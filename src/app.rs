@@ -46,7 +46,7 @@ pub struct Config {
     pub demo: bool,
     /// Log lines as `text` (the default; ANSI colours only when stderr is a
     /// terminal) or `json` (one object a line, for log shippers).
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Serve Prometheus metrics at `GET /metrics` (default: true; `false`
     /// turns the endpoint and the recording off).
