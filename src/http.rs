@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, context::RequestContext, denials, error};
-use crate::observability::{Observability, RequestSummary, refusals_during};
+use crate::observability::{Observability, RequestSummary, operation_name, refusals_during};
 use crate::service::auth::SessionCache;
 use crate::store::Store;
 
@@ -90,9 +90,10 @@ async fn graphql(
         }
     };
     let store = state.store.counting();
-    let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".into());
     let (mut mutation, mut session_neutral, mut validation) = (false, false, None);
-    if let Some(parsed) = state.documents.parse(&request.query, request.operation_name.as_deref(), &request.variables) {
+    let parsed = state.documents.parse(&request.query, request.operation_name.as_deref(), &request.variables);
+    let operation = operation_name(request.operation_name.as_deref(), parsed.as_ref().map(|p| &p.document));
+    if let Some(parsed) = parsed {
         (mutation, session_neutral, validation) = (parsed.mutation, parsed.session_neutral, parsed.validation);
         request.set_parsed_query(parsed.document);
     }

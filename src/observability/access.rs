@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -105,7 +106,7 @@ impl Outcome {
 /// in the extensions of its response.
 #[derive(Debug, Clone)]
 pub struct RequestSummary {
-    /// The operation name as sent (`anonymous` when none was).
+    /// The operation's name ([`operation_name`]).
     pub operation: String,
     pub principal: PrincipalKind,
     pub outcome: Outcome,
@@ -144,6 +145,19 @@ impl RequestSummary {
             statements: 0,
         }
     }
+}
+
+/// The name of the operation a request runs: the `operationName` it sent,
+/// or else the name of the only operation of its document (`anonymous`
+/// when it has none).
+pub fn operation_name(sent: Option<&str>, document: Option<&ExecutableDocument>) -> String {
+    let named = || match document.map(|d| &d.operations) {
+        Some(DocumentOperations::Multiple(operations)) if operations.len() == 1 => {
+            operations.keys().next().map(|name| name.as_str())
+        }
+        _ => None,
+    };
+    sent.or_else(named).unwrap_or("anonymous").to_string()
 }
 
 fn error_code(error: &async_graphql::ServerError) -> String {

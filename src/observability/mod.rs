@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use access::{PrincipalKind, RequestSummary, refusals_during};
+pub use access::{PrincipalKind, RequestSummary, operation_name, refusals_during};
 pub use logs::LogFormat;
 pub use metrics::{record_refusal, record_sign_in_refusal};
 
