@@ -246,10 +246,15 @@ struct Binary {
 
 impl Binary {
     async fn start(log_format: Option<&str>) -> Binary {
-        let database_url = fresh_database(Db::Sqlite).await;
+        Binary::start_on(&fresh_database(Db::Sqlite).await, log_format)
+    }
+
+    /// The binary on `database_url`; `operator_password` is empty unless
+    /// this start created the operator.
+    fn start_on(database_url: &str, log_format: Option<&str>) -> Binary {
         let mut command = Command::new(env!("CARGO_BIN_EXE_license-gateway"));
         command
-            .args(["--database-url", &database_url, "--listen", "127.0.0.1:0"])
+            .args(["--database-url", database_url, "--listen", "127.0.0.1:0"])
             .env_remove("RUST_LOG")
             .env_remove("LOG_FORMAT")
             .stdout(Stdio::piped())
@@ -273,7 +278,7 @@ impl Binary {
         Binary {
             child,
             url: url.unwrap(),
-            operator_password: operator_password.expect("the first start prints the operator's password"),
+            operator_password: operator_password.unwrap_or_default(),
             stderr,
             seen: Vec::new(),
         }
@@ -330,6 +335,7 @@ async fn the_access_line_names_the_request_in_json_and_never_its_token_or_passwo
     let mut binary = Binary::start(Some("json")).await;
     let sign_in = "mutation SignIn($u: String!, $p: String!) { signIn(username: $u, password: $p) { ... on SignInSuccess { token } } }";
     let password = binary.operator_password.clone();
+    assert!(!password.is_empty(), "the first start prints the operator's password");
     let body = json!({ "query": sign_in, "operationName": "SignIn", "variables": { "u": "operator", "p": password } });
     let signed_in = binary.post(body, None, "access-sign-in").await;
     let token = signed_in["data"]["signIn"]["token"].as_str().expect("a token").to_string();
@@ -376,4 +382,27 @@ async fn text_logs_carry_no_ansi_codes_when_stderr_is_a_pipe() {
     assert!(line.contains("operation=\"Plain\""), "{line}");
     let log = binary.seen.join("\n");
     assert!(!log.contains('\u{1b}'), "ANSI codes in piped logs:\n{log:?}");
+}
+
+both_backends! {
+    /// On PostgreSQL `changeLoginProfile` may run on a session this process
+    /// checked before, guarded in the statement that writes (no lookup): the
+    /// access line still names the principal's kind.
+    async fn the_access_line_names_the_principal_of_a_guarded_change(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Guarded", &[("CASE", 3)], false).await;
+        let case = site.profile(&app, "Case", &["CASE"]).await;
+        let user = site.user(&app, "Gus Guarded", &case).await;
+        let mut binary = Binary::start_on(&app.database_url, Some("json"));
+        let token = Some(site.admin_token.as_str());
+        binary.post(json!({ "query": "query Me { viewer { username } }" }), token, "guarded-read").await;
+        let change = "mutation Move($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+        let body = json!({ "query": change, "variables": { "id": user, "p": site.parking_profile } });
+        let moved = binary.post(body, token, "guarded-move").await;
+        assert_eq!(moved["data"]["changeLoginProfile"]["__typename"], "UpdateLoginSuccess", "{moved}");
+        let line: Value = serde_json::from_str(&binary.line_with("\"guarded-move\"")).unwrap();
+        assert_eq!(line["operation"], "Move");
+        assert_eq!(line["principal"], "site_administrator", "{line}");
+        assert_eq!(line["outcome"], "ok");
+    }
 }
