@@ -62,6 +62,7 @@ async fn metrics_answers_prometheus_text_naming_the_metrics() {
         ("license_gateway_db_pool_max_connections", "gauge"),
         ("license_gateway_licenses", "gauge"),
         ("license_gateway_licenses_used", "gauge"),
+        ("license_gateway_sign_in_failures_total", "counter"),
     ] {
         assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "no {kind} {name} in:\n{text}");
     }

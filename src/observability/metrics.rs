@@ -92,6 +92,10 @@ fn describe() {
     describe_gauge!(IN_FLIGHT, "HTTP requests being answered now.");
     describe_counter!(REFUSALS, "Refused changes by code and rule.");
     describe_counter!(SIGN_IN_FAILURES, "Failed sign-ins by reason.");
+    // Every reason is reported from the start, so a rate needs no first failure.
+    for refusal in [SignInRefusal::InvalidCredentials, SignInRefusal::LoginExpired] {
+        counter!(SIGN_IN_FAILURES, "reason" => sign_in_reason(refusal).0).absolute(0);
+    }
     describe_gauge!(POOL_CONNECTIONS, "Database connections of this process by state (in_use, idle).");
     describe_gauge!(POOL_MAX, "Most database connections this process opens.");
     describe_gauge!(LICENSES, "Licenses bought (pool totals) by module, over all sites.");
@@ -180,12 +184,17 @@ pub fn record_refusal(code: &'static str, rule: &str) {
 
 /// Counts a failed sign-in, and notes it for the request's access line.
 pub fn record_sign_in_refusal(refusal: SignInRefusal) {
-    let (reason, code) = match refusal {
-        SignInRefusal::InvalidCredentials => ("invalid_credentials", "INVALID_CREDENTIALS"),
-        SignInRefusal::LoginExpired => ("login_expired", "LOGIN_EXPIRED"),
-    };
+    let (reason, code) = sign_in_reason(refusal);
     counter!(SIGN_IN_FAILURES, "reason" => reason).increment(1);
     note_refusal(code);
+}
+
+/// A failed sign-in's `reason` label and its refusal code.
+fn sign_in_reason(refusal: SignInRefusal) -> (&'static str, &'static str) {
+    match refusal {
+        SignInRefusal::InvalidCredentials => ("invalid_credentials", "INVALID_CREDENTIALS"),
+        SignInRefusal::LoginExpired => ("login_expired", "LOGIN_EXPIRED"),
+    }
 }
 
 /// What `/metrics` reports besides the counters: this server's store.
