@@ -12,7 +12,7 @@ use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, PoolSettings, Store};
 
 /// Server configuration: flags or environment variables.
 #[derive(Debug, Clone, Parser)]
@@ -43,6 +43,73 @@ pub struct Config {
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// The limits of a request and of its use of the database. Every one is
+/// checked before anything runs, or bounds a wait.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Deepest nesting of fields in an operation.
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+    /// Most complexity of an operation: a field costs 1, a list field its
+    /// page size (`first`, 20 when not given) times what it selects.
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+    /// Most aliased fields in an operation.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Most selections in an operation: fields, fragment spreads and inline
+    /// fragments, a fragment counted again wherever it is spread.
+    #[arg(long, env = "MAX_SELECTIONS", default_value_t = 1_000)]
+    pub max_selections: usize,
+    /// Most top-level fields in an operation.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+    /// How long a GraphQL request may run, in milliseconds, before it is
+    /// cancelled (its open transaction rolled back) and answered
+    /// `REQUEST_TIMEOUT`.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// How long a request may wait for a database connection, in
+    /// milliseconds, before it is answered `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+    /// How long one statement may run (PostgreSQL's `statement_timeout`), or
+    /// wait for SQLite's write lock (`busy_timeout`), in milliseconds.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_statement_timeout_ms: u64,
+    /// Statements one request may run at a time outside its transaction; it
+    /// holds at most this many connections plus one for its transaction.
+    #[arg(long, env = "DB_CONNECTIONS_PER_REQUEST", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_connections_per_request: u32,
+    /// How many times a change whose transaction lost a race (deadlock,
+    /// serialization failure, SQLite's write lock busy) is run again before
+    /// the client is answered `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_RETRIES", default_value_t = 3)]
+    pub db_retries: u32,
+    /// How long `/health/ready` waits for the database, in milliseconds.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ready_timeout_ms: u64,
+}
+
+impl Limits {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How the request pool of a process with `max_connections` is used.
+    fn pool(&self, max_connections: u32) -> PoolSettings {
+        PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: Some(Duration::from_millis(self.db_statement_timeout_ms)),
+            per_request: self.db_connections_per_request,
+            retries: self.db_retries,
+        }
+    }
 }
 
 pub struct Application {
@@ -60,8 +127,11 @@ impl Application {
             Some(Backend::Sqlite) => 4,
             _ => 10,
         });
-        let store = Store::connect(&config.database_url, connections).await?;
+        let pool = config.limits.pool(connections);
+        let store = Store::connect(&config.database_url, &pool).await?;
         store.migrate().await?;
+        // The background fold and readiness checks keep a connection of their own.
+        let background = store.reserved(&config.database_url, &PoolSettings { max_connections: 1, ..pool }).await?;
         let operator_password =
             bootstrap::ensure_operator(&store, &config.operator_username).await.map_err(service_err)?;
         if let Some(password) = &operator_password {
@@ -82,13 +152,25 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let settings = Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() };
+        let limits = &config.limits;
+        let settings = Settings {
+            depth: limits.max_depth,
+            complexity: limits.max_complexity,
+            max_aliases: limits.max_aliases,
+            max_selections: limits.max_selections,
+            max_root_fields: limits.max_root_fields,
+            near_limit_percent: config.near_limit_percent,
+        };
         let state = AppState {
             schema: graphql::schema(settings),
             validated_schema: graphql::validated_schema(settings),
             store,
             sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
             documents: Arc::default(),
+            settings,
+            deadline: limits.request_timeout(),
+            background,
+            ready_timeout: Duration::from_millis(limits.ready_timeout_ms),
         };
         Ok(Application { listener, state, operator_password })
     }
@@ -106,7 +188,7 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
-        let folding = tokio::spawn(fold_profile_users(self.state.store.clone()));
+        let folding = tokio::spawn(fold_profile_users(self.state.background.clone()));
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
         folding.abort();
         Ok(())
