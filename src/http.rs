@@ -1,5 +1,5 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
-//! playground, and transport limits (body size). GraphQL over `POST /graphql`.
+//! playground, and transport limits (body size; a body that stops arriving). GraphQL over `POST /graphql`.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -48,6 +48,19 @@ fn transport_error(status: StatusCode, code: &str, message: String) -> Response 
     (status, Json(body)).into_response()
 }
 
+/// Whether reading the body failed because it stopped arriving (the body
+/// timeout of `server`, tower-http's `RequestBodyTimeout`).
+fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
@@ -66,6 +79,13 @@ async fn graphql(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 error::codes::PAYLOAD_TOO_LARGE,
                 format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            );
+        }
+        Err(rejection) if body_timed_out(&rejection) => {
+            return transport_error(
+                StatusCode::REQUEST_TIMEOUT,
+                error::codes::REQUEST_BODY_TIMEOUT,
+                "The request body stopped arriving.".into(),
             );
         }
         Err(rejection) => {

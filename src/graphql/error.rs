@@ -20,6 +20,8 @@ pub mod codes {
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The request body stopped arriving for longer than the body timeout (HTTP 408).
+    pub const REQUEST_BODY_TIMEOUT: &str = "REQUEST_BODY_TIMEOUT";
 }
 
 impl From<ServiceError> for async_graphql::Error {
