@@ -68,9 +68,14 @@ pub fn raise_open_file_limit() -> Option<u64> {
 /// lets the requests in flight finish for up to `limits.shutdown_grace`, and
 /// closes the connections still open.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: impl Future<Output = ()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The idle clock of each connection bounds the wait for a request head.
+    // hyper's own timer would also run on kept connections and close them at
+    // the header timeout, so the keep-alive timeout could not be longer.
+    builder.http1().header_read_timeout(None);
     let server = Server {
         app: RequestBodyTimeout::new(app, limits.body_timeout),
-        builder: auto::Builder::new(TokioExecutor::new()),
+        builder,
         graceful: GracefulShutdown::new(),
         limits,
     };
