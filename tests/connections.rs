@@ -170,6 +170,8 @@ async fn http2_is_served_beside_http1() {
 struct Gateway {
     child: Child,
     addr: SocketAddr,
+    /// Where its log (stderr) goes.
+    log: std::path::PathBuf,
 }
 
 impl Gateway {
@@ -177,6 +179,7 @@ impl Gateway {
     /// so that a test can set limits first.
     async fn start(prelude: &str, flags: &[&str]) -> Gateway {
         let database_url = fresh_database(Db::Sqlite).await;
+        let log = std::path::PathBuf::from(format!("{}.log", database_url.trim_start_matches("sqlite:")));
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!(r#"{prelude}; exec "$0" "$@""#))
@@ -184,7 +187,7 @@ impl Gateway {
             .args(["--database-url", &database_url, "--listen", "127.0.0.1:0"])
             .args(flags)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start the binary");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -196,7 +199,12 @@ impl Gateway {
         };
         // Keep reading, so that the binary never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Gateway { child, addr }
+        Gateway { child, addr, log }
+    }
+
+    /// What it has logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
     }
 
     fn terminate(&self) {
@@ -297,4 +305,31 @@ async fn a_request_still_in_flight_at_the_end_of_the_grace_period_does_not_keep_
     let status = gateway.exited_within(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
     assert!(signalled.elapsed() >= Duration::from_millis(450), "did not wait for the grace period");
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_accept_loop_backs_off_logs_once_and_recovers() {
+    // 64 files in all: the database, the listener and about 40 connections.
+    let gateway = Gateway::start("ulimit -n 64", &["--max-connections", "1000", "--header-timeout-ms", "10000"]).await;
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(std::net::TcpStream::connect(gateway.addr).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let failures = gateway.log().matches("accepting connections failed").count();
+    assert_eq!(failures, 1, "the accept error is logged once, then at most every 30 s:\n{}", gateway.log());
+
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut stream = std::net::TcpStream::connect(gateway.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        stream.write_all(HEALTHZ).unwrap();
+        let mut answer = [0u8; 12];
+        if stream.read_exact(&mut answer).is_ok() && answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not serving again after the connections closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
