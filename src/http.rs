@@ -1,5 +1,6 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
-//! playground, and transport limits (body size; a body that stops arriving). GraphQL over `POST /graphql`.
+//! playground, and transport limits (body size, a body that stops
+//! arriving). GraphQL over `POST /graphql`.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
