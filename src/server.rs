@@ -186,7 +186,9 @@ impl Drop for Open {
     }
 }
 
-/// What a connection past the cap is answered before it is closed.
+/// What a connection past the cap is answered before it is closed (in
+/// HTTP/1.1: an HTTP/2 client with prior knowledge sees a malformed answer,
+/// then the close).
 const REFUSAL: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n";
 
