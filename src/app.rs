@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
+use crate::server;
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
 use crate::store::{Backend, PoolSettings, Store};
@@ -40,17 +41,43 @@ pub struct Config {
     /// session ended elsewhere may still read here for up to this long.
     #[arg(long, env = "SESSION_CACHE_MS", default_value_t = 2000)]
     pub session_cache_ms: u64,
+    /// Milliseconds a new connection has to deliver the head of its first
+    /// request; idle and slow-header connections are closed after it.
+    /// Default 10,000 (10 s).
+    #[arg(long, env = "HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a connection may stay open with no request in flight
+    /// after an answer (HTTP/1.1 keep-alive, HTTP/2); the next request's
+    /// head must arrive within it. Default 60,000 (60 s).
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub keep_alive_timeout_ms: u64,
+    /// Milliseconds a request body may go without delivering a byte before
+    /// the request is answered 408 (`REQUEST_BODY_TIMEOUT`) and its
+    /// connection closed. Default 30,000 (30 s).
+    #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// Most client connections open at once; one more is answered
+    /// `503 Service Unavailable` with `connection: close` and closed. Default:
+    /// 10,000, or three quarters of the open-file limit (raised to its hard
+    /// limit at start) when that is lower.
+    #[arg(long, env = "MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Milliseconds shutdown (SIGTERM, ctrl-c) lets the requests in flight
+    /// finish once it stops accepting; connections still open then are
+    /// closed, and the process exits 0. Default 10,000 (10 s).
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
     #[command(flatten)]
-    pub limits: Limits,
+    pub limits: RequestLimits,
 }
 
 /// The limits of a request and of its use of the database. Every one is
 /// checked before anything runs, or bounds a wait.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Limits {
+pub struct RequestLimits {
     /// Deepest nesting of fields in an operation.
     #[arg(long, env = "MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
@@ -95,7 +122,7 @@ pub struct Limits {
     pub ready_timeout_ms: u64,
 }
 
-impl Limits {
+impl RequestLimits {
     fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
@@ -112,9 +139,11 @@ impl Limits {
     }
 }
 
+/// A started server: connected, migrated and bound; [`Application::run`] serves.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: server::Limits,
     /// The operator's one-time password, when this start created the operator.
     pub operator_password: Option<String>,
 }
@@ -123,6 +152,7 @@ impl Application {
     /// Connects, migrates, creates the operator (and the demo) when needed,
     /// and binds the listener. Prints one-time credentials to stdout.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        let open_file_limit = server::raise_open_file_limit();
         let connections = config.db_max_connections.unwrap_or(match Backend::from_url(&config.database_url) {
             Some(Backend::Sqlite) => 4,
             _ => 10,
@@ -172,26 +202,48 @@ impl Application {
             background,
             ready_timeout: Duration::from_millis(limits.ready_timeout_ms),
         };
-        Ok(Application { listener, state, operator_password })
+        let limits = server_limits(config, open_file_limit);
+        Ok(Application { listener, state, limits, operator_password })
     }
 
+    /// The port the server is bound to.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The database of the server.
     pub fn store(&self) -> Store {
         self.state.store.clone()
     }
 
-    /// Serves until ctrl-c / SIGTERM.
+    /// Serves until ctrl-c / SIGTERM; then drains the requests in flight
+    /// (up to the shutdown grace), stops the fold and closes the database.
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, limits = ?self.limits, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
-        let folding = tokio::spawn(fold_profile_users(self.state.background.clone()));
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
+        let (store, background) = (self.state.store.clone(), self.state.background.clone());
+        let folding = tokio::spawn(fold_profile_users(background.clone()));
+        server::serve(self.listener, router(self.state), self.limits, shutdown()).await;
         folding.abort();
+        let _ = folding.await;
+        store.close().await;
+        background.close().await;
+        tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The connection limits `config` asks for.
+fn server_limits(config: &Config, open_file_limit: Option<u64>) -> server::Limits {
+    server::Limits {
+        header_timeout: Duration::from_millis(config.header_timeout_ms),
+        keep_alive_timeout: Duration::from_millis(config.keep_alive_timeout_ms),
+        body_timeout: Duration::from_millis(config.body_timeout_ms),
+        max_connections: config
+            .max_connections
+            .map_or_else(|| server::default_max_connections(open_file_limit), |n| n as usize),
+        shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     }
 }
 
@@ -217,6 +269,7 @@ fn service_err(e: crate::service::ServiceError) -> anyhow::Error {
     anyhow::anyhow!("start-up failed: {e:?}")
 }
 
+/// Completes on ctrl-c or SIGTERM.
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,7 +1,7 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
-//! playground, health checks, and the limits of a request: its body size,
-//! its operation's size (checked before anything runs) and its deadline.
-//! GraphQL over `POST /graphql`.
+//! playground, health checks, and the limits of a request: its body size
+//! and a body that stops arriving, its operation's size (checked before
+//! anything runs) and its deadline. GraphQL over `POST /graphql`.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -138,6 +138,19 @@ async fn ready(State(state): State<AppState>) -> Response {
     response
 }
 
+/// Whether reading the body failed because it stopped arriving (the body
+/// timeout of `server`, tower-http's `RequestBodyTimeout`).
+fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
@@ -156,6 +169,13 @@ async fn graphql(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 error::codes::PAYLOAD_TOO_LARGE,
                 format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            );
+        }
+        Err(rejection) if body_timed_out(&rejection) => {
+            return transport_error(
+                StatusCode::REQUEST_TIMEOUT,
+                error::codes::REQUEST_BODY_TIMEOUT,
+                "The request body stopped arriving.".into(),
             );
         }
         Err(rejection) => {

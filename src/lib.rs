@@ -10,6 +10,8 @@ pub mod domain;
 pub mod graphql;
 /// Router, auth extraction, playground, transport limits.
 pub mod http;
+/// Connections: accept loop, timeouts, connection cap, graceful shutdown.
+pub mod server;
 /// Use cases: policy + one transaction each + audit.
 pub mod service;
 /// All SQL, for SQLite and PostgreSQL.
