@@ -461,7 +461,8 @@ fn forget_idle_if_unreachable(pool: &AnyPool, err: &StoreError) {
     }
 }
 
-/// Opens a pool on `url` with `settings`: on SQLite in WAL mode, waiting
+/// Opens a pool on `url` with `settings`: on SQLite in WAL mode, synced on
+/// every commit, waiting
 /// for the write lock up to the statement timeout; on PostgreSQL with the
 /// statement timeout set on every connection.
 async fn connect_pool(url: &str, backend: Backend, settings: &PoolSettings) -> anyhow::Result<AnyPool> {
@@ -487,7 +488,9 @@ async fn connect_pool(url: &str, backend: Backend, settings: &PoolSettings) -> a
                 let setup = match backend {
                     Backend::Sqlite => vec![
                         "PRAGMA journal_mode = WAL".to_string(),
-                        "PRAGMA synchronous = NORMAL".to_string(),
+                        // Every commit reaches the disk before it is acknowledged, so an
+                        // acknowledged change survives power loss, not only a killed process.
+                        "PRAGMA synchronous = FULL".to_string(),
                         format!("PRAGMA busy_timeout = {}", millis.unwrap_or(30_000)),
                         "PRAGMA foreign_keys = ON".to_string(),
                     ],
@@ -507,6 +510,19 @@ async fn connect_pool(url: &str, backend: Backend, settings: &PoolSettings) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_commits_reach_the_disk_before_they_are_acknowledged() {
+        let file = std::env::temp_dir().join(format!("lg-sync-{}.db", std::process::id()));
+        let store = Store::connect(&format!("sqlite:{}", file.display()), &PoolSettings::tool(1)).await.unwrap();
+        let row = sqlx::query("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        // 2 is FULL: the WAL is synced at every commit (NORMAL, 1, syncs only at checkpoints).
+        assert_eq!(sqlx::Row::try_get::<i64, _>(&row, 0).unwrap(), 2);
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(sqlx::Row::try_get::<String, _>(&row, 0).unwrap(), "wal");
+        store.close().await;
+        let _ = std::fs::remove_file(&file);
+    }
 
     #[test]
     fn database_codes_tell_what_a_failure_means() {
