@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use crate::graphql::{self, Settings};
 use crate::http::{AppState, router};
 use crate::observability::{LogFormat, Observability};
+use crate::server;
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, PoolSettings, Store};
 
 /// Server configuration: flags or environment variables.
 #[derive(Debug, Clone, Parser)]
@@ -41,6 +42,32 @@ pub struct Config {
     /// session ended elsewhere may still read here for up to this long.
     #[arg(long, env = "SESSION_CACHE_MS", default_value_t = 2000)]
     pub session_cache_ms: u64,
+    /// Milliseconds a new connection has to deliver the head of its first
+    /// request; idle and slow-header connections are closed after it.
+    /// Default 10,000 (10 s).
+    #[arg(long, env = "HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a connection may stay open with no request in flight
+    /// after an answer (HTTP/1.1 keep-alive, HTTP/2); the next request's
+    /// head must arrive within it. Default 60,000 (60 s).
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub keep_alive_timeout_ms: u64,
+    /// Milliseconds a request body may go without delivering a byte before
+    /// the request is answered 408 (`REQUEST_BODY_TIMEOUT`) and its
+    /// connection closed. Default 30,000 (30 s).
+    #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// Most client connections open at once; one more is answered
+    /// `503 Service Unavailable` with `connection: close` and closed. Default:
+    /// 10,000, or three quarters of the open-file limit (raised to its hard
+    /// limit at start) when that is lower.
+    #[arg(long, env = "MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Milliseconds shutdown (SIGTERM, ctrl-c) lets the requests in flight
+    /// finish once it stops accepting; connections still open then are
+    /// closed, and the process exits 0. Default 10,000 (10 s).
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Create a demo site (and print how to sign in) on start.
     #[arg(long)]
     pub demo: bool,
@@ -57,11 +84,80 @@ pub struct Config {
     /// per module: one series per site is many for a large installation).
     #[arg(long, env = "METRICS_PER_SITE")]
     pub metrics_per_site: bool,
+    #[command(flatten)]
+    pub limits: RequestLimits,
 }
 
+/// The limits of a request and of its use of the database. Every one is
+/// checked before anything runs, or bounds a wait.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestLimits {
+    /// Deepest nesting of fields in an operation.
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+    /// Most complexity of an operation: a field costs 1, a list field its
+    /// page size (`first`, 20 when not given) times what it selects.
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+    /// Most aliased fields in an operation.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Most selections in an operation: fields, fragment spreads and inline
+    /// fragments, a fragment counted again wherever it is spread.
+    #[arg(long, env = "MAX_SELECTIONS", default_value_t = 1_000)]
+    pub max_selections: usize,
+    /// Most top-level fields in an operation.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+    /// How long a GraphQL request may run, in milliseconds, before it is
+    /// cancelled (its open transaction rolled back) and answered
+    /// `REQUEST_TIMEOUT`.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// How long a request may wait for a database connection, in
+    /// milliseconds, before it is answered `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+    /// How long one statement may run (PostgreSQL's `statement_timeout`), or
+    /// wait for SQLite's write lock (`busy_timeout`), in milliseconds.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_statement_timeout_ms: u64,
+    /// Statements one request may run at a time outside its transaction; it
+    /// holds at most this many connections plus one for its transaction.
+    #[arg(long, env = "DB_CONNECTIONS_PER_REQUEST", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_connections_per_request: u32,
+    /// How many times a change whose transaction lost a race (deadlock,
+    /// serialization failure, SQLite's write lock busy) is run again before
+    /// the client is answered `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_RETRIES", default_value_t = 3)]
+    pub db_retries: u32,
+    /// How long `/health/ready` waits for the database, in milliseconds.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ready_timeout_ms: u64,
+}
+
+impl RequestLimits {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How the request pool of a process with `max_connections` is used.
+    fn pool(&self, max_connections: u32) -> PoolSettings {
+        PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: Some(Duration::from_millis(self.db_statement_timeout_ms)),
+            per_request: self.db_connections_per_request,
+            retries: self.db_retries,
+        }
+    }
+}
+
+/// A started server: connected, migrated and bound; [`Application::run`] serves.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: server::Limits,
     /// The operator's one-time password, when this start created the operator.
     pub operator_password: Option<String>,
 }
@@ -70,12 +166,16 @@ impl Application {
     /// Connects, migrates, creates the operator (and the demo) when needed,
     /// and binds the listener. Prints one-time credentials to stdout.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        let open_file_limit = server::raise_open_file_limit();
         let connections = config.db_max_connections.unwrap_or(match Backend::from_url(&config.database_url) {
             Some(Backend::Sqlite) => 4,
             _ => 10,
         });
-        let store = Store::connect(&config.database_url, connections).await?;
+        let pool = config.limits.pool(connections);
+        let store = Store::connect(&config.database_url, &pool).await?;
         store.migrate().await?;
+        // The background fold and readiness checks keep a connection of their own.
+        let background = store.reserved(&config.database_url, &PoolSettings { max_connections: 1, ..pool }).await?;
         let operator_password =
             bootstrap::ensure_operator(&store, &config.operator_username).await.map_err(service_err)?;
         if let Some(password) = &operator_password {
@@ -96,8 +196,16 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let settings = Settings { near_limit_percent: config.near_limit_percent, ..Settings::default() };
         let observability = Observability::new(config.metrics, config.metrics_per_site, &store);
+        let limits = &config.limits;
+        let settings = Settings {
+            depth: limits.max_depth,
+            complexity: limits.max_complexity,
+            max_aliases: limits.max_aliases,
+            max_selections: limits.max_selections,
+            max_root_fields: limits.max_root_fields,
+            near_limit_percent: config.near_limit_percent,
+        };
         let state = AppState {
             schema: graphql::schema(settings),
             validated_schema: graphql::validated_schema(settings),
@@ -105,27 +213,53 @@ impl Application {
             sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
             documents: Arc::default(),
             observability,
+            settings,
+            deadline: limits.request_timeout(),
+            background,
+            ready_timeout: Duration::from_millis(limits.ready_timeout_ms),
         };
-        Ok(Application { listener, state, operator_password })
+        let limits = server_limits(config, open_file_limit);
+        Ok(Application { listener, state, limits, operator_password })
     }
 
+    /// The port the server is bound to.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The database of the server.
     pub fn store(&self) -> Store {
         self.state.store.clone()
     }
 
-    /// Serves until ctrl-c / SIGTERM.
+    /// Serves until ctrl-c / SIGTERM; then drains the requests in flight
+    /// (up to the shutdown grace), stops the fold and closes the database.
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, limits = ?self.limits, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
-        let folding = tokio::spawn(fold_profile_users(self.state.store.clone()));
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown()).await?;
+        let (store, background) = (self.state.store.clone(), self.state.background.clone());
+        let folding = tokio::spawn(fold_profile_users(background.clone()));
+        server::serve(self.listener, router(self.state), self.limits, shutdown()).await;
         folding.abort();
+        let _ = folding.await;
+        store.close().await;
+        background.close().await;
+        tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The connection limits `config` asks for.
+fn server_limits(config: &Config, open_file_limit: Option<u64>) -> server::Limits {
+    server::Limits {
+        header_timeout: Duration::from_millis(config.header_timeout_ms),
+        keep_alive_timeout: Duration::from_millis(config.keep_alive_timeout_ms),
+        body_timeout: Duration::from_millis(config.body_timeout_ms),
+        max_connections: config
+            .max_connections
+            .map_or_else(|| server::default_max_connections(open_file_limit), |n| n as usize),
+        shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
     }
 }
 
@@ -151,6 +285,7 @@ fn service_err(e: crate::service::ServiceError) -> anyhow::Error {
     anyhow::anyhow!("start-up failed: {e:?}")
 }
 
+/// Completes on ctrl-c or SIGTERM.
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

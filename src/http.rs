@@ -1,5 +1,7 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
-//! playground, and transport limits (body size). GraphQL over `POST /graphql`.
+//! playground, health checks, and the limits of a request: its body size
+//! and a body that stops arriving, its operation's size (checked before
+//! anything runs) and its deadline. GraphQL over `POST /graphql`.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -10,10 +12,11 @@ use axum::{Json, Router};
 use tracing::Instrument;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::graphql::documents::Documents;
-use crate::graphql::{AppSchema, context::RequestContext, denials, error};
-use crate::observability::{Observability, RequestSummary, operation_name, refusals_during};
+use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, limits};
+use crate::observability::{Observability, PrincipalKind, RequestSummary, operation_name, refusals_during};
 use crate::service::auth::SessionCache;
 use crate::store::Store;
 
@@ -28,6 +31,14 @@ pub struct AppState {
     pub documents: Arc<Documents>,
     /// Metrics, request ids and the access line.
     pub observability: Observability,
+    /// The limits every operation is held to.
+    pub settings: Settings,
+    /// How long a GraphQL request may run before it is cancelled.
+    pub deadline: Duration,
+    /// A pool of its own for readiness checks, so a busy server still answers them.
+    pub background: Store,
+    /// How long a readiness check may wait for the database.
+    pub ready_timeout: Duration,
 }
 
 /// Largest request body accepted.
@@ -42,7 +53,9 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(playground))
         .route("/graphql", get(playground).post(graphql))
         .route("/assets/graphiql/{file}", get(asset))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/health/live", get(live))
+        .route("/healthz", get(live))
+        .route("/health/ready", get(ready))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
     observability.wrap(routes)
@@ -50,9 +63,103 @@ pub fn router(state: AppState) -> Router {
 
 fn transport_error(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    let mut response = (status, Json(body)).into_response();
-    response.extensions_mut().insert(RequestSummary::rejected(code));
+    summarized((status, Json(body)).into_response(), RequestSummary::rejected(code))
+}
+
+/// `response` with what its access line and request metrics report.
+fn summarized(mut response: Response, summary: RequestSummary) -> Response {
+    response.extensions_mut().insert(summary);
     response
+}
+
+/// The answer to an operation over a limit: nothing ran.
+fn limit_error(exceeded: limits::Exceeded) -> Response {
+    let error = serde_json::json!({ "message": exceeded.message(), "extensions": {
+        "code": error::codes::QUERY_TOO_COMPLEX, "limit": exceeded.limit, "max": exceeded.max } });
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "errors": [error] }))).into_response()
+}
+
+/// The answer to a request cancelled at its deadline: whatever had not
+/// committed was rolled back.
+fn deadline_error(deadline: Duration) -> Response {
+    let mut response = transport_error(
+        StatusCode::GATEWAY_TIMEOUT,
+        error::codes::REQUEST_TIMEOUT,
+        format!(
+            "The request did not finish within {} ms and was cancelled; changes it had not completed were not made. \
+             Try again, or ask for less.",
+            deadline.as_millis()
+        ),
+    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The HTTP status of a GraphQL answer: 400 when it was refused before
+/// anything ran; when no field has a value because the database was
+/// unavailable, 503, or 504 when it only ran out of time; 200 otherwise
+/// (its errors, if any, are in the body).
+fn status_of(response: &async_graphql::Response) -> StatusCode {
+    let codes = || {
+        response.errors.iter().map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.as_str(),
+            _ => "",
+        })
+    };
+    if response.errors.is_empty() {
+        return StatusCode::OK;
+    }
+    if codes().all(|c| error::codes::BEFORE_EXECUTION.contains(&c)) {
+        return StatusCode::BAD_REQUEST;
+    }
+    let nothing = match &response.data {
+        async_graphql::Value::Null => true,
+        async_graphql::Value::Object(fields) => fields.values().all(|v| *v == async_graphql::Value::Null),
+        _ => false,
+    };
+    let unavailable = |c: &str| c == error::codes::SERVICE_UNAVAILABLE || c == error::codes::REQUEST_TIMEOUT;
+    match () {
+        _ if !nothing || !codes().all(unavailable) => StatusCode::OK,
+        _ if codes().all(|c| c == error::codes::REQUEST_TIMEOUT) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Liveness: the process answers.
+async fn live() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers within the bound and its schema is this
+/// build's (every migration applied). 503 with the reason otherwise.
+async fn ready(State(state): State<AppState>) -> Response {
+    let checked = tokio::time::timeout(state.ready_timeout, state.background.readiness()).await;
+    let (status, body) = match checked {
+        Ok(Ok(())) => (StatusCode::OK, serde_json::json!({ "status": "ready" })),
+        Ok(Err(why)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "status": "unavailable", "reason": why }))
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "unavailable", "reason": "database did not answer in time" }),
+        ),
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether reading the body failed because it stopped arriving (the body
+/// timeout of `server`, tower-http's `RequestBodyTimeout`).
+fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -75,6 +182,13 @@ async fn graphql(
                 format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
             );
         }
+        Err(rejection) if body_timed_out(&rejection) => {
+            return transport_error(
+                StatusCode::REQUEST_TIMEOUT,
+                error::codes::REQUEST_BODY_TIMEOUT,
+                "The request body stopped arriving.".into(),
+            );
+        }
         Err(rejection) => {
             return transport_error(rejection.status(), error::codes::BAD_REQUEST, rejection.body_text());
         }
@@ -94,6 +208,11 @@ async fn graphql(
     let parsed = state.documents.parse(&request.query, request.operation_name.as_deref(), &request.variables);
     let operation = operation_name(request.operation_name.as_deref(), parsed.as_ref().map(|p| &p.document));
     if let Some(parsed) = parsed {
+        if let Err(exceeded) = limits::check(&parsed.document, request.operation_name.as_deref(), &state.settings) {
+            let summary =
+                RequestSummary::failed(operation, PrincipalKind::Unchecked, error::codes::QUERY_TOO_COMPLEX, 0);
+            return summarized(limit_error(exceeded), summary);
+        }
         (mutation, session_neutral, validation) = (parsed.mutation, parsed.session_neutral, parsed.validation);
         request.set_parsed_query(parsed.document);
     }
@@ -102,14 +221,22 @@ async fn graphql(
     let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
     let request = request.data(rcx.clone());
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
-    let (mut response, refused) = refusals_during(schema.execute(request).instrument(span.clone())).await;
+    // Past the deadline the execution is dropped: its open transaction rolls back.
+    let executed =
+        tokio::time::timeout(state.deadline, refusals_during(schema.execute(request).instrument(span.clone()))).await;
+    if mutation && !session_neutral {
+        state.sessions.mutation_ran();
+    }
+    let Ok((mut response, refused)) = executed else {
+        tracing::warn!(operation = %operation, deadline_ms = state.deadline.as_millis() as u64, "request cancelled at its deadline");
+        let principal = rcx.principal_kind();
+        let summary = RequestSummary::failed(operation, principal, error::codes::REQUEST_TIMEOUT, store.statements());
+        return summarized(deadline_error(state.deadline), summary);
+    };
     if let Some(v) = validation.filter(|_| !validated && response.errors.is_empty()) {
         v.record_pass();
     }
     if mutation {
-        if !session_neutral {
-            state.sessions.mutation_ran();
-        }
         denials::audit(&rcx, &response).await;
     }
     error::classify(&mut response);
@@ -118,8 +245,12 @@ async fn graphql(
         response.extensions.insert("sqlStatements".into(), async_graphql::Value::from(store.statements()));
     }
     let summary = RequestSummary::new(operation, rcx.principal_kind(), &response, refused, store.statements());
-    let mut http = Json(response).into_response();
+    let status = status_of(&response);
+    let mut http = (status, Json(response)).into_response();
     http.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        http.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     http.extensions_mut().insert(summary);
     http
 }

@@ -12,6 +12,8 @@ pub mod graphql;
 pub mod http;
 /// Metrics at `/metrics`, the access line and request ids, log output.
 pub mod observability;
+/// Connections: accept loop, timeouts, connection cap, graceful shutdown.
+pub mod server;
 /// Use cases: policy + one transaction each + audit.
 pub mod service;
 /// All SQL, for SQLite and PostgreSQL.

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use license_gateway::app::{Application, Config};
 use license_gateway::graphql::ids::{Kind, encode};
-use license_gateway::store::Store;
+use license_gateway::store::{PoolSettings, Store};
 
 #[derive(Parser)]
 #[command(name = "license-gateway", version, about = "Policy-driven GraphQL gateway for module licenses")]
@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(&cli.config).await?.run().await,
         Command::Migrate => {
-            let store = Store::connect(&cli.config.database_url, 1).await?;
+            let store = Store::connect(&cli.config.database_url, &PoolSettings::tool(1)).await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(())
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify => {
-            let store = Store::connect(&cli.config.database_url, 2).await?;
+            let store = Store::connect(&cli.config.database_url, &PoolSettings::tool(2)).await?;
             let drift =
                 license_gateway::service::bootstrap::verify(&store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for line in &drift.report {
@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate { people, headroom, admin_password, user_ids } => {
-            let store = Store::connect(&cli.config.database_url, 2).await?;
+            let store = Store::connect(&cli.config.database_url, &PoolSettings::tool(2)).await?;
             store.migrate().await?;
             let started = std::time::Instant::now();
             let bench = license_gateway::service::bootstrap::generate_bench(

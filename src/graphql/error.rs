@@ -6,6 +6,7 @@
 use async_graphql::ErrorExtensions;
 
 use crate::service::ServiceError;
+use crate::store::Failure;
 
 /// Stable codes of top-level errors.
 pub mod codes {
@@ -20,6 +21,14 @@ pub mod codes {
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+
+    /// Codes of errors found before anything executed: the request changed
+    /// and read nothing.
+    pub const BEFORE_EXECUTION: &[&str] = &[PARSE_FAILED, VALIDATION_FAILED, QUERY_TOO_DEEP, QUERY_TOO_COMPLEX];
+    /// The request body stopped arriving for longer than the body timeout (HTTP 408).
+    pub const REQUEST_BODY_TIMEOUT: &str = "REQUEST_BODY_TIMEOUT";
 }
 
 impl From<ServiceError> for async_graphql::Error {
@@ -38,6 +47,14 @@ impl From<ServiceError> for async_graphql::Error {
                 e.set("code", codes::BAD_USER_INPUT);
                 e.set("field", input.field);
             }),
+            ServiceError::Unavailable(Failure::TimedOut) => async_graphql::Error::new(
+                "The database did not finish in time; nothing was changed by this field. Try again, or ask for less.",
+            )
+            .extend_with(|_, e| e.set("code", codes::REQUEST_TIMEOUT)),
+            ServiceError::Unavailable(_) => async_graphql::Error::new(
+                "The database is unavailable or too busy right now; nothing was changed by this field. Try again shortly.",
+            )
+            .extend_with(|_, e| e.set("code", codes::SERVICE_UNAVAILABLE)),
             ServiceError::Internal => {
                 async_graphql::Error::new("Internal server error; the details are in the server log.")
                     .extend_with(|_, e| e.set("code", codes::INTERNAL))

@@ -196,7 +196,10 @@ impl LifecycleQuery {
             valid_until: None,
             is_admin: false,
         };
-        Ok(LicensePreview::of(staff::create_login(&rcx.store, principal, input, Mode::Preview).await?))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            staff::create_login(&rcx.store, principal, input.clone(), Mode::Preview)
+        )?))
     }
 
     /// Preview of `changeLoginProfile`. Writes nothing.
@@ -211,7 +214,10 @@ impl LifecycleQuery {
         let id = LoginId(decode(&id, Kind::User, "id")?);
         let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
         let changes = staff::LoginChanges { profile: Some(profile), ..Default::default() };
-        Ok(LicensePreview::of(staff::update_login(&rcx.store, principal, id, changes, Mode::Preview).await?))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Preview)
+        )?))
     }
 
     /// Preview of setting a profile's modules with `updateProfile`. Writes nothing.
@@ -225,9 +231,10 @@ impl LifecycleQuery {
         let principal = rcx.principal().await?;
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
         let codes = modules.iter().map(|c| ModuleCode::parse(c)).collect::<Result<Vec<_>, _>>()?;
-        Ok(LicensePreview::of(
-            staff::update_profile(&rcx.store, principal, id, None, Some(codes), Mode::Preview).await?,
-        ))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            staff::update_profile(&rcx.store, principal, id, None, Some(codes.clone()), Mode::Preview)
+        )?))
     }
 
     /// Preview of `restorePerson`. Writes nothing.
@@ -239,7 +246,10 @@ impl LifecycleQuery {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
-        Ok(LicensePreview::of(staff::restore_person(&rcx.store, principal, id, Mode::Preview).await?))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            staff::restore_person(&rcx.store, principal, id, Mode::Preview)
+        )?))
     }
 
     /// Preview of `checkoutLicenseOrder`. Writes nothing.
@@ -252,7 +262,10 @@ impl LifecycleQuery {
         let principal = rcx.principal().await?;
         let id = OrderId(decode(&order_id, Kind::LicenseOrder, "orderId")?);
         let key = IdempotencyKey::parse("preview")?;
-        Ok(LicensePreview::of(licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Preview).await?))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Preview)
+        )?))
     }
 
     /// Preview of `approveChangeRequest` (operators). Writes nothing.
@@ -264,7 +277,10 @@ impl LifecycleQuery {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
-        Ok(LicensePreview::of(licenses::approve_request(&rcx.store, principal, id, Mode::Preview).await?))
+        Ok(LicensePreview::of(crate::retrying!(
+            rcx.store.retries(),
+            licenses::approve_request(&rcx.store, principal, id, Mode::Preview)
+        )?))
     }
 }
 
@@ -294,7 +310,9 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
-        match staff::restore_person(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+        match crate::retrying!(rcx.store.retries(), staff::restore_person(&rcx.store, principal, id, Mode::Apply))?
+            .outcome
+        {
             Ok(person) => Ok(RestorePersonResult::RestorePersonSuccess(RestorePersonSuccess {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode(person),
@@ -312,7 +330,9 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
-        match staff::restore_login(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+        match crate::retrying!(rcx.store.retries(), staff::restore_login(&rcx.store, principal, id, Mode::Apply))?
+            .outcome
+        {
             Ok(login) => Ok(RestoreLoginResult::RestoreLoginSuccess(RestoreLoginSuccess {
                 pools: PoolsAfter(login.site_id),
                 user: UserNode::new(login),
@@ -337,7 +357,10 @@ impl LifecycleMutation {
             ResponsibilityKindValue::DocumentFolder => ResponsibilityKind::DocumentFolder,
         };
         let name = ResponsibilityName::parse(&name)?;
-        match staff::assign_responsibility(&rcx.store, principal, person, kind, name).await? {
+        match crate::retrying!(
+            rcx.store.retries(),
+            staff::assign_responsibility(&rcx.store, principal, person, kind, name.clone())
+        )? {
             Ok(id) => {
                 let held = rcx.store.responsibilities_of(&[person]).await?;
                 let r = held
@@ -361,7 +384,7 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = ResponsibilityId(decode(&id, Kind::Responsibility, "id")?);
-        staff::remove_responsibility(&rcx.store, principal, id).await?;
+        crate::retrying!(rcx.store.retries(), staff::remove_responsibility(&rcx.store, principal, id))?;
         Ok(true)
     }
 
@@ -375,7 +398,10 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
-        match licenses::create_order(&rcx.store, principal, Some(site), &self::lines(&lines)?).await? {
+        match crate::retrying!(
+            rcx.store.retries(),
+            licenses::create_order(&rcx.store, principal, Some(site), &self::lines(&lines)?)
+        )? {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
@@ -393,7 +419,10 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
-        match licenses::update_order(&rcx.store, principal, id, &self::lines(&lines)?).await? {
+        match crate::retrying!(
+            rcx.store.retries(),
+            licenses::update_order(&rcx.store, principal, id, &self::lines(&lines)?)
+        )? {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
@@ -410,7 +439,7 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
-        match licenses::discard_order(&rcx.store, principal, id).await? {
+        match crate::retrying!(rcx.store.retries(), licenses::discard_order(&rcx.store, principal, id))? {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
@@ -431,7 +460,12 @@ impl LifecycleMutation {
         let principal = rcx.principal().await?;
         let id = OrderId(decode(&id, Kind::LicenseOrder, "id")?);
         let key = IdempotencyKey::parse(&idempotency_key)?;
-        match licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Apply).await?.outcome {
+        match crate::retrying!(
+            rcx.store.retries(),
+            licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Apply)
+        )?
+        .outcome
+        {
             Ok(id) => {
                 let order = order_node(ctx, id).await?;
                 Ok(CheckoutResult::CheckoutSuccess(CheckoutSuccess { pools: PoolsAfter(order.0.site_id), order }))
@@ -452,7 +486,10 @@ impl LifecycleMutation {
         let principal = rcx.principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         let message = RequestMessage::parse(&message)?;
-        match licenses::submit_request(&rcx.store, principal, Some(site), &self::lines(&lines)?, &message).await? {
+        match crate::retrying!(
+            rcx.store.retries(),
+            licenses::submit_request(&rcx.store, principal, Some(site), &self::lines(&lines)?, &message)
+        )? {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
@@ -469,7 +506,7 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
-        match licenses::cancel_request(&rcx.store, principal, id).await? {
+        match crate::retrying!(rcx.store.retries(), licenses::cancel_request(&rcx.store, principal, id))? {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
@@ -486,7 +523,9 @@ impl LifecycleMutation {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
-        match licenses::approve_request(&rcx.store, principal, id, Mode::Apply).await?.outcome {
+        match crate::retrying!(rcx.store.retries(), licenses::approve_request(&rcx.store, principal, id, Mode::Apply))?
+            .outcome
+        {
             Ok(id) => {
                 let request = request_node(ctx, id).await?;
                 Ok(ApproveChangeRequestResult::ApproveChangeRequestSuccess(ApproveChangeRequestSuccess {
@@ -509,7 +548,7 @@ impl LifecycleMutation {
         let principal = rcx.principal().await?;
         let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
         let reason = RejectionReason::parse(&reason)?;
-        match licenses::reject_request(&rcx.store, principal, id, &reason).await? {
+        match crate::retrying!(rcx.store.retries(), licenses::reject_request(&rcx.store, principal, id, &reason))? {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
@@ -537,7 +576,7 @@ impl LifecycleMutation {
             name: input.name.as_str().to_string(),
             username: input.username.as_str().to_string(),
         };
-        match licenses::create_owner(&rcx.store, principal, input).await? {
+        match crate::retrying!(rcx.store.retries(), licenses::create_owner(&rcx.store, principal, input.clone()))? {
             Ok(id) => Ok(CreateOwnerAccountResult::CreateOwnerAccountSuccess(CreateOwnerAccountSuccess {
                 owner: OwnerNode(Owner { id, ..shown }),
             })),

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -17,19 +18,35 @@ use async_graphql::ValidationMode;
 
 pub use mutation::AppSchema;
 
-/// Server-wide settings of the API: the limits every request is held to,
-/// and the near-limit threshold of pools.
+/// Server-wide settings of the API: the limits every request is held to
+/// (all checked before anything runs), and the near-limit threshold of pools.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
+    /// Deepest nesting of fields.
     pub depth: usize,
+    /// Most complexity: each field costs 1, a list field its page size times what it selects.
     pub complexity: usize,
+    /// Most aliased fields in an operation.
+    pub max_aliases: usize,
+    /// Most selections (fields, fragment spreads, inline fragments) in an
+    /// operation, a fragment counted wherever it is spread.
+    pub max_selections: usize,
+    /// Most top-level fields in an operation.
+    pub max_root_fields: usize,
     /// A pool is near its limit at this usage, in percent of its total.
     pub near_limit_percent: u8,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { depth: 16, complexity: 20_000, near_limit_percent: 90 }
+        Settings {
+            depth: 16,
+            complexity: 20_000,
+            max_aliases: 50,
+            max_selections: 1_000,
+            max_root_fields: 20,
+            near_limit_percent: 90,
+        }
     }
 }
 

@@ -153,7 +153,7 @@ impl MutationRoot {
         #[graphql(desc = "Username, compared without case.")] username: String,
         #[graphql(desc = "Password.")] password: String,
     ) -> R<SignInResult> {
-        Ok(match auth::sign_in(&rc(ctx).store, &username, &password).await? {
+        Ok(match crate::retrying!(rc(ctx).store.retries(), auth::sign_in(&rc(ctx).store, &username, &password))? {
             Ok(s) => SignInResult::SignInSuccess(SignInSuccess {
                 token: s.token,
                 expires_at: s.expires_at,
@@ -175,7 +175,7 @@ impl MutationRoot {
         let rcx = rc(ctx);
         rcx.principal().await?;
         let token = rcx.token.as_deref().ok_or(ServiceError::Internal)?;
-        auth::sign_out(&rcx.store, token).await
+        crate::retrying!(rcx.store.retries(), auth::sign_out(&rcx.store, token))
     }
 
     /// Creates a site, its agreement, a pool per module and its first administrator (operators).
@@ -201,7 +201,7 @@ impl MutationRoot {
             admin_username: Username::parse(&input.administrator.username)?,
             admin_password: Password::parse(&input.administrator.password)?,
         };
-        match sites::create_site(&rcx.store, principal, parsed).await? {
+        match crate::retrying!(rcx.store.retries(), sites::create_site(&rcx.store, principal, parsed.clone()))? {
             Ok(created) => Ok(CreateSiteResult::CreateSiteSuccess(CreateSiteSuccess {
                 site: rcx.loaders.load_one(created.site).await?.map(SiteNode).ok_or(ServiceError::Internal)?,
                 administrator: load_login(ctx, created.administrator).await?,
@@ -223,7 +223,10 @@ impl MutationRoot {
         let site = SiteId(decode(&site_id, Kind::Site, "siteId")?);
         let module = ModuleCode::parse(&module)?;
         let total = LicenseTotal::parse(i64::from(total), "total")?;
-        match sites::set_pool_total(&rcx.store, principal, site, module, total).await? {
+        match crate::retrying!(
+            rcx.store.retries(),
+            sites::set_pool_total(&rcx.store, principal, site, module.clone(), total)
+        )? {
             Ok(pool) => {
                 Ok(SetPoolTotalResult::SetPoolTotalSuccess(SetPoolTotalSuccess { pool: LicensePoolNode(pool) }))
             }
@@ -245,7 +248,8 @@ impl MutationRoot {
         )?;
         let parsed =
             staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
-        let person = staff::create_person(&rcx.store, principal, site, parsed).await?;
+        let person =
+            crate::retrying!(rcx.store.retries(), staff::create_person(&rcx.store, principal, site, parsed.clone()))?;
         Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess { person: PersonNode(person) }))
     }
 
@@ -261,7 +265,7 @@ impl MutationRoot {
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         let parsed =
             staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
-        match staff::update_person(&rcx.store, principal, id, parsed).await? {
+        match crate::retrying!(rcx.store.retries(), staff::update_person(&rcx.store, principal, id, parsed.clone()))? {
             Ok(person) => {
                 Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess { person: PersonNode(person) }))
             }
@@ -282,7 +286,7 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         let heir = hand_over_to.as_ref().map(|h| decode(h, Kind::Person, "handOverTo")).transpose()?.map(PersonId);
-        match staff::delete_person(&rcx.store, principal, id, heir).await? {
+        match crate::retrying!(rcx.store.retries(), staff::delete_person(&rcx.store, principal, id, heir))? {
             Ok(person) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode(person),
@@ -308,7 +312,12 @@ impl MutationRoot {
             valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
             is_admin: input.is_administrator.unwrap_or(false),
         };
-        match staff::create_login(&rcx.store, principal, parsed, Mode::Apply).await?.outcome {
+        match crate::retrying!(
+            rcx.store.retries(),
+            staff::create_login(&rcx.store, principal, parsed.clone(), Mode::Apply)
+        )?
+        .outcome
+        {
             Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess {
                 pools: PoolsAfter(login.site_id),
                 user: UserNode::new(login),
@@ -376,7 +385,7 @@ impl MutationRoot {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
-        match staff::delete_login(&rcx.store, principal, id).await? {
+        match crate::retrying!(rcx.store.retries(), staff::delete_login(&rcx.store, principal, id))? {
             Ok(person) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode(person),
@@ -398,7 +407,8 @@ impl MutationRoot {
             input.site_id.as_ref().map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId),
         )?;
         let parsed = staff::ProfileInput { name: ProfileName::parse(&input.name)?, modules: codes(&input.modules)? };
-        match staff::create_profile(&rcx.store, principal, site, parsed).await? {
+        match crate::retrying!(rcx.store.retries(), staff::create_profile(&rcx.store, principal, site, parsed.clone()))?
+        {
             Ok(id) => Ok(CreateProfileResult::CreateProfileSuccess(CreateProfileSuccess {
                 pools: PoolsAfter(site),
                 profile: load_profile(ctx, id).await?,
@@ -420,7 +430,12 @@ impl MutationRoot {
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
         let name = input.name.as_deref().map(ProfileName::parse).transpose()?;
         let modules = input.modules.as_deref().map(codes).transpose()?;
-        match staff::update_profile(&rcx.store, principal, id, name, modules, Mode::Apply).await?.outcome {
+        match crate::retrying!(
+            rcx.store.retries(),
+            staff::update_profile(&rcx.store, principal, id, name.clone(), modules.clone(), Mode::Apply)
+        )?
+        .outcome
+        {
             Ok(id) => {
                 let profile = load_profile(ctx, id).await?;
                 Ok(UpdateProfileResult::UpdateProfileSuccess(UpdateProfileSuccess {
@@ -441,7 +456,7 @@ impl MutationRoot {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = ProfileId(decode(&id, Kind::Profile, "id")?);
-        match staff::delete_profile(&rcx.store, principal, id).await? {
+        match crate::retrying!(rcx.store.retries(), staff::delete_profile(&rcx.store, principal, id))? {
             Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(DeleteProfileSuccess {
                 deleted_profile_id: encode(Kind::Profile, id.0),
             })),
@@ -453,7 +468,13 @@ impl MutationRoot {
 async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
-    update_login_result(staff::update_login(&rcx.store, principal, id, changes, Mode::Apply).await?.outcome)
+    update_login_result(
+        crate::retrying!(
+            rcx.store.retries(),
+            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Apply)
+        )?
+        .outcome,
+    )
 }
 
 fn update_login_result(outcome: crate::service::Outcome<Login>) -> R<UpdateLoginResult> {

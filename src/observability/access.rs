@@ -135,15 +135,16 @@ impl RequestSummary {
         RequestSummary { operation, principal, outcome, statements }
     }
 
-    /// The summary of a request refused before any GraphQL ran (body too
-    /// large, not JSON, ...), answered with `code`.
+    /// The summary of a request answered with the error `code` instead of
+    /// an execution's response (over a limit, past its deadline).
+    pub fn failed(operation: String, principal: PrincipalKind, code: &str, statements: u64) -> Self {
+        RequestSummary { operation, principal, outcome: Outcome::Error(code.into()), statements }
+    }
+
+    /// The summary of a request refused before its body was read as GraphQL
+    /// (too large, not JSON, ...), answered with `code`.
     pub fn rejected(code: &str) -> Self {
-        RequestSummary {
-            operation: NO_OPERATION.into(),
-            principal: PrincipalKind::Unchecked,
-            outcome: Outcome::Error(code.into()),
-            statements: 0,
-        }
+        RequestSummary::failed(NO_OPERATION.into(), PrincipalKind::Unchecked, code, 0)
     }
 }
 

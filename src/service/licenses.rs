@@ -276,6 +276,7 @@ pub async fn reject_request(
 }
 
 /// A new owner account, parsed.
+#[derive(Clone)]
 pub struct OwnerInput {
     pub name: PersonName,
     pub username: Username,

@@ -11,7 +11,7 @@ pub mod staff;
 
 use crate::domain::policy::{self, Action, Denied, Remedy, Rule, Shortage};
 use crate::domain::*;
-use crate::store::{AuditEvent, Store, StoreError, Tx};
+use crate::store::{self, AuditEvent, Failure, Store, StoreError, Tx};
 
 /// Failures that are not a policy outcome: they become top-level GraphQL
 /// errors with a stable code.
@@ -25,15 +25,65 @@ pub enum ServiceError {
     NotFound(&'static str),
     /// Malformed input.
     Invalid(InvalidInput),
+    /// The database could not do it now: unreachable, too busy after the
+    /// retries, or past the statement timeout. Nothing was changed.
+    Unavailable(Failure),
     /// Anything else; already logged, never shown to clients.
     Internal,
 }
 
+impl ServiceError {
+    /// Whether running the use case again may succeed: its transaction lost
+    /// a race (deadlock, serialization failure, SQLite's lock still busy)
+    /// and was rolled back whole.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ServiceError::Unavailable(Failure::Transient))
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err, "database error");
-        ServiceError::Internal
+        match store::failure(&err) {
+            Failure::Other => {
+                tracing::error!(error = %err, "database error");
+                ServiceError::Internal
+            }
+            failure => {
+                tracing::warn!(error = %err, ?failure, "database unavailable");
+                ServiceError::Unavailable(failure)
+            }
+        }
     }
+}
+
+/// Runs a use case (an expression that yields its future) again while it
+/// fails only because its transaction lost a race, at most `retries` more
+/// times, after a short, growing, randomised pause; then answers its last
+/// result. Each run is one whole transaction, so a retry never repeats a
+/// write that committed.
+#[macro_export]
+macro_rules! retrying {
+    ($retries:expr, $call:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $call.await {
+                Err(e) if e.is_transient() && attempt < $retries => {
+                    attempt += 1;
+                    $crate::service::pause_before_retry(attempt).await;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+
+/// The pause before retry number `attempt` (1, 2, ...): 5 ms, 10 ms, 20 ms,
+/// ... up to 200 ms, each between half and all of that, so two requests
+/// that collided do not collide again.
+pub async fn pause_before_retry(attempt: u32) {
+    let ceiling = (5u64 << attempt.saturating_sub(1).min(6)).min(200);
+    let millis = rand::random_range(ceiling / 2..=ceiling);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
 impl From<InvalidInput> for ServiceError {

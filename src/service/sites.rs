@@ -4,6 +4,7 @@ use super::*;
 use crate::store::NewLogin;
 
 /// A new site, parsed.
+#[derive(Clone)]
 pub struct SiteInput {
     pub name: SiteName,
     pub agreement_name: AgreementName,

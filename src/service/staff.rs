@@ -77,6 +77,7 @@ pub async fn hash_password(password: &Password) -> ServiceResult<String> {
 }
 
 /// Person input, parsed.
+#[derive(Clone)]
 pub struct PersonInput {
     pub name: PersonName,
     pub email: Option<Email>,
@@ -327,6 +328,7 @@ pub async fn remove_responsibility(store: &Store, principal: &Principal, id: Res
 }
 
 /// A new login, parsed.
+#[derive(Clone)]
 pub struct LoginInput {
     pub person: PersonId,
     pub username: Username,
@@ -430,7 +432,7 @@ async fn move_login(
 }
 
 /// Changes of a login, parsed; `None` leaves a field as it is.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct LoginChanges {
     pub username: Option<Username>,
     pub password: Option<Password>,
@@ -565,6 +567,7 @@ pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> 
 }
 
 /// A new profile, parsed.
+#[derive(Clone)]
 pub struct ProfileInput {
     pub name: ProfileName,
     pub modules: Vec<ModuleCode>,

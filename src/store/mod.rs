@@ -21,10 +21,12 @@ pub use writes::*;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// A database failure. Its text goes to the log, never to a client.
 pub type StoreError = sqlx::Error;
@@ -91,6 +93,87 @@ impl Backend {
     }
 }
 
+/// How a process uses its database connections: how many, how long a
+/// request may wait for one, how long a statement may run, and how many of
+/// them one request may hold.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Longest wait for a connection (a new one included) before the
+    /// request is answered that the database is unavailable.
+    pub acquire_timeout: Duration,
+    /// Longest a statement may run (PostgreSQL's `statement_timeout`) or
+    /// wait for SQLite's write lock (`busy_timeout`); `None`: no bound
+    /// (tools such as `generate`, whose bulk load is made of long statements).
+    pub statement_timeout: Option<Duration>,
+    /// Statements one request may run at a time outside its transaction;
+    /// a request holds at most this many connections plus one for its
+    /// transaction, so no request can take the pool from the others.
+    pub per_request: u32,
+    /// How many times a use case whose transaction lost a race runs again.
+    pub retries: u32,
+}
+
+impl PoolSettings {
+    /// What a command-line tool uses: `max_connections`, no statement bound.
+    pub fn tool(max_connections: u32) -> Self {
+        PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: None,
+            per_request: max_connections,
+            retries: 3,
+        }
+    }
+}
+
+/// What a database failure means for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached, or no connection came within the
+    /// acquire timeout.
+    Unreachable,
+    /// The transaction lost a race it may win when run again: a deadlock,
+    /// a serialization failure, SQLite's write lock still busy.
+    Transient,
+    /// A statement ran past the statement timeout and was cancelled.
+    TimedOut,
+    /// Anything else: a bug or a broken invariant.
+    Other,
+}
+
+/// What `err` means for the client (either backend).
+pub fn failure(err: &StoreError) -> Failure {
+    use sqlx::Error as E;
+    match err {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed | E::Protocol(_) => {
+            Failure::Unreachable
+        }
+        E::Database(db) => database_failure(db.code().as_deref().unwrap_or("")),
+        _ => Failure::Other,
+    }
+}
+
+/// What a database's error code means: PostgreSQL's SQLSTATE, or SQLite's
+/// (extended) result code as a number.
+fn database_failure(code: &str) -> Failure {
+    match code {
+        // PostgreSQL: serialization failure, deadlock detected.
+        "40001" | "40P01" => Failure::Transient,
+        // PostgreSQL: statement_timeout.
+        "57014" => Failure::TimedOut,
+        // PostgreSQL: connection exceptions, shutting down, cannot connect now, too many connections.
+        c if c.starts_with("08") => Failure::Unreachable,
+        "57P01" | "57P02" | "57P03" | "53300" => Failure::Unreachable,
+        // SQLite: SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+        c => match c.parse::<i32>() {
+            Ok(n) if matches!(n & 0xff, 5 | 6) => Failure::Transient,
+            _ => Failure::Other,
+        },
+    }
+}
+
 /// Connection pool plus the statement counter of one request (or of the
 /// process, for the shared handle).
 #[derive(Clone)]
@@ -106,6 +189,24 @@ pub struct Store {
     /// The session every audit event written through this handle must still
     /// belong to ([`Store::guarded`]).
     guard: Option<Arc<SessionGuard>>,
+    /// This request's share of the pool ([`Store::counting`]); `None` on the
+    /// process's own handle.
+    share: Option<Arc<Share>>,
+    /// Statements one request may run at a time outside its transaction.
+    per_request: u32,
+    /// How many times a use case whose transaction lost a race runs again.
+    retries: u32,
+}
+
+/// The connections one request may hold at a time: `reads` statements
+/// outside a transaction, and one transaction. A statement holds its turn
+/// only while it runs, and a transaction its own turn until it ends, so
+/// neither waits for the other: a request cannot deadlock on its share.
+/// (A request never opens a second transaction while it holds one; the
+/// SQLite write gate would deadlock on that already.)
+struct Share {
+    reads: Semaphore,
+    transaction: Arc<Semaphore>,
 }
 
 /// A site login's session as a request found it in this instance's session
@@ -132,43 +233,29 @@ pub struct SessionGuard {
 impl Store {
     /// Connects to `url` (`sqlite:...` or `postgres://...`). A SQLite file is
     /// created when missing.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-        static DRIVERS: std::sync::Once = std::sync::Once::new();
-        DRIVERS.call_once(sqlx::any::install_default_drivers);
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Store> {
         let backend = Backend::from_url(url)
             .ok_or_else(|| anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres://, got `{url}`"))?;
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-            }
-            _ => url.to_string(),
-        };
-        // Validate early so a typo in the URL gets a clear message.
-        sqlx::any::AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            // No ping round trip on every acquire: a broken connection fails
-            // its statement, the pool drops it, and the request gets an error.
-            .test_before_acquire(false)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 30000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
+        let pool = connect_pool(url, backend, settings).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Store { pool, backend, statements: Arc::new(AtomicU64::new(0)), write_gate, guard: None })
+        Ok(Store {
+            pool,
+            backend,
+            statements: Arc::new(AtomicU64::new(0)),
+            write_gate,
+            guard: None,
+            share: None,
+            per_request: settings.per_request.max(1),
+            retries: settings.retries,
+        })
+    }
+
+    /// Another pool on the same database for work that must not queue
+    /// behind requests (the background fold, readiness checks); SQLite
+    /// writers of both still take turns through one write gate.
+    pub async fn reserved(&self, url: &str, settings: &PoolSettings) -> anyhow::Result<Store> {
+        let pool = connect_pool(url, self.backend, settings).await?;
+        Ok(Store { pool, statements: Arc::new(AtomicU64::new(0)), share: None, ..self.clone() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -181,9 +268,46 @@ impl Store {
         Ok(())
     }
 
-    /// A handle on the same pool with its own statement counter (one per request).
+    /// A handle on the same pool for one request: its own statement counter,
+    /// and its share of the pool ([`PoolSettings::per_request`]).
     pub fn counting(&self) -> Store {
-        Store { statements: Arc::new(AtomicU64::new(0)), ..self.clone() }
+        let share =
+            Share { reads: Semaphore::new(self.per_request as usize), transaction: Arc::new(Semaphore::new(1)) };
+        Store { statements: Arc::new(AtomicU64::new(0)), share: Some(Arc::new(share)), ..self.clone() }
+    }
+
+    /// How many times a use case whose transaction lost a race runs again
+    /// (see the `retrying!` macro).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Waits for this request's turn to run a statement outside a transaction.
+    async fn read_turn(&self) -> Option<SemaphorePermit<'_>> {
+        self.share.as_ref()?.reads.acquire().await.ok()
+    }
+
+    /// Waits for this request's turn to hold a transaction.
+    async fn transaction_turn(&self) -> Option<OwnedSemaphorePermit> {
+        self.share.as_ref()?.transaction.clone().acquire_owned().await.ok()
+    }
+
+    /// Checks that the database answers and that its schema is this
+    /// build's: every migration this build knows is applied. Answers why not.
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        let latest = self.backend.migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let sql = "SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success";
+        let row = self.fetch_optional(sqlx::query(sql)).await.map_err(|e| match failure(&e) {
+            Failure::Unreachable | Failure::TimedOut => "database unreachable",
+            _ => "migrations not applied",
+        })?;
+        let applied = row.and_then(|r| sqlx::Row::try_get::<Option<i64>, _>(&r, "v").ok().flatten()).unwrap_or(0);
+        if applied >= latest { Ok(()) } else { Err("migrations not applied") }
+    }
+
+    /// Connections of the pool: (open, idle).
+    pub fn connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
     }
 
     /// A handle on the same pool and counter whose audit events are written
@@ -203,19 +327,23 @@ impl Store {
 
     /// Starts a write transaction: all effects of one mutation or none.
     pub async fn begin(&self) -> StoreResult<Tx> {
+        let turn = self.transaction_turn().await;
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
         self.tick();
-        let inner = self.pool.begin_with(self.backend.begin_write()).await?;
+        let begun = self.pool.begin_with(self.backend.begin_write()).await;
+        let inner = begun.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))?;
         Ok(Tx {
             inner,
+            pool: self.pool.clone(),
             backend: self.backend,
             statements: self.statements.clone(),
             journal: Vec::new(),
             guard: self.guard.clone(),
             _gate: gate,
+            _turn: turn,
         })
     }
 
@@ -225,18 +353,22 @@ impl Store {
 
     async fn fetch_all(&self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {
         self.tick();
-        q.fetch_all(&self.pool).await
+        let _turn = self.read_turn().await;
+        q.fetch_all(&self.pool).await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
     async fn fetch_optional(&self, q: AnyQuery<'_>) -> StoreResult<Option<AnyRow>> {
         self.tick();
-        q.fetch_optional(&self.pool).await
+        let _turn = self.read_turn().await;
+        q.fetch_optional(&self.pool).await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 }
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     inner: Transaction<'static, Any>,
+    /// The pool it came from, to forget the idle connections of when the database is gone.
+    pool: AnyPool,
     backend: Backend,
     statements: Arc<AtomicU64>,
     /// Every pool change applied in this transaction, for audit and previews.
@@ -245,6 +377,8 @@ pub struct Tx {
     guard: Option<Arc<SessionGuard>>,
     /// Held until the transaction ends (SQLite; see `Store::write_gate`).
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The request's transaction turn ([`Share`]), held until it ends.
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl Tx {
@@ -261,12 +395,12 @@ impl Tx {
     /// Ends the transaction without writing anything (previews).
     pub async fn rollback(self) -> StoreResult<()> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        self.inner.rollback().await
+        self.inner.rollback().await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
     pub async fn commit(self) -> StoreResult<()> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        self.inner.commit().await
+        self.inner.commit().await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
     fn tick(&self) {
@@ -285,23 +419,19 @@ impl Tx {
 
     async fn fetch_all(&mut self, q: AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {
         self.tick();
-        q.fetch_all(&mut *self.inner).await
+        q.fetch_all(&mut *self.inner).await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
     async fn fetch_optional(&mut self, q: AnyQuery<'_>) -> StoreResult<Option<AnyRow>> {
         self.tick();
-        q.fetch_optional(&mut *self.inner).await
+        q.fetch_optional(&mut *self.inner).await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
     async fn execute(&mut self, q: AnyQuery<'_>) -> StoreResult<u64> {
         self.tick();
-        Ok(q.execute(&mut *self.inner).await?.rows_affected())
+        let done = q.execute(&mut *self.inner).await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))?;
+        Ok(done.rows_affected())
     }
-}
-
-/// Whether `err` is a unique-constraint violation (either backend).
-pub fn is_unique_violation(err: &StoreError) -> bool {
-    err.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 impl Store {
@@ -309,7 +439,108 @@ impl Store {
     /// e.g. `CREATE DATABASE`). Never called with user input.
     pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
         self.tick();
+        let _turn = self.read_turn().await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// When `err` says the database cannot be reached, closes every idle
+/// connection of `pool`: they were opened before and are likely dead too.
+/// The pool opens new ones as needed, so once the database is back the next
+/// request succeeds, instead of one request failing per dead connection.
+/// (A connection that fails its statement is closed by sqlx itself.)
+fn forget_idle_if_unreachable(pool: &AnyPool, err: &StoreError) {
+    if failure(err) != Failure::Unreachable {
+        return;
+    }
+    let mut closed = 0;
+    while let Some(mut idle) = pool.try_acquire() {
+        idle.close_on_drop();
+        closed += 1;
+    }
+    if closed > 0 {
+        tracing::warn!(closed, "the database is unreachable: closed the idle connections");
+    }
+}
+
+/// Opens a pool on `url` with `settings`: on SQLite in WAL mode, synced on
+/// every commit, waiting
+/// for the write lock up to the statement timeout; on PostgreSQL with the
+/// statement timeout set on every connection.
+async fn connect_pool(url: &str, backend: Backend, settings: &PoolSettings) -> anyhow::Result<AnyPool> {
+    static DRIVERS: std::sync::Once = std::sync::Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+    let url = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        }
+        _ => url.to_string(),
+    };
+    // Validate early so a typo in the URL gets a clear message.
+    sqlx::any::AnyConnectOptions::from_str(&url)?;
+    let millis = settings.statement_timeout.map(|t| t.as_millis().max(1));
+    let pool = AnyPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        // No ping round trip on every acquire: a broken connection fails
+        // its statement, the pool drops it, and the request gets an error.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                let setup = match backend {
+                    Backend::Sqlite => vec![
+                        "PRAGMA journal_mode = WAL".to_string(),
+                        // Every commit reaches the disk before it is acknowledged, so an
+                        // acknowledged change survives power loss, not only a killed process.
+                        "PRAGMA synchronous = FULL".to_string(),
+                        format!("PRAGMA busy_timeout = {}", millis.unwrap_or(30_000)),
+                        "PRAGMA foreign_keys = ON".to_string(),
+                    ],
+                    Backend::Postgres => millis.map(|ms| format!("SET statement_timeout = {ms}")).into_iter().collect(),
+                };
+                for statement in setup {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_commits_reach_the_disk_before_they_are_acknowledged() {
+        let file = std::env::temp_dir().join(format!("lg-sync-{}.db", std::process::id()));
+        let store = Store::connect(&format!("sqlite:{}", file.display()), &PoolSettings::tool(1)).await.unwrap();
+        let row = sqlx::query("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        // 2 is FULL: the WAL is synced at every commit (NORMAL, 1, syncs only at checkpoints).
+        assert_eq!(sqlx::Row::try_get::<i64, _>(&row, 0).unwrap(), 2);
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(sqlx::Row::try_get::<String, _>(&row, 0).unwrap(), "wal");
+        store.close().await;
+        let _ = std::fs::remove_file(&file);
+    }
+
+    #[test]
+    fn database_codes_tell_what_a_failure_means() {
+        assert_eq!(database_failure("40P01"), Failure::Transient);
+        assert_eq!(database_failure("40001"), Failure::Transient);
+        assert_eq!(database_failure("57014"), Failure::TimedOut);
+        assert_eq!(database_failure("08006"), Failure::Unreachable);
+        assert_eq!(database_failure("57P01"), Failure::Unreachable);
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED.
+        assert_eq!(database_failure("5"), Failure::Transient);
+        assert_eq!(database_failure("517"), Failure::Transient);
+        assert_eq!(database_failure("6"), Failure::Transient);
+        // Unique and check violations are not retried.
+        assert_eq!(database_failure("23505"), Failure::Other);
+        assert_eq!(database_failure("2067"), Failure::Other);
+        assert_eq!(database_failure("275"), Failure::Other);
     }
 }

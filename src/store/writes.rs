@@ -6,6 +6,7 @@
 
 use sqlx::Row;
 
+use super::forget_idle_if_unreachable;
 use super::sql::Sql;
 
 use super::reads::{
@@ -586,7 +587,9 @@ impl Store {
             None => None,
         };
         self.tick();
-        Ok(audit_insert(&event, now, self.guard.as_deref()).execute(&self.pool).await?.rows_affected() == 1)
+        let _turn = self.read_turn().await;
+        let done = audit_insert(&event, now, self.guard.as_deref()).execute(&self.pool).await;
+        Ok(done.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))?.rows_affected() == 1)
     }
 
     /// Folds the recorded changes of profiles' user counts into

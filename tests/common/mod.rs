@@ -90,7 +90,9 @@ pub async fn fresh_database(db: Db) -> String {
             let server = postgres_url().expect("TEST_POSTGRES_URL");
             let name = unique("lg_test");
             drop_stale_databases(&server).await;
-            let admin = Store::connect(&server, 1).await.expect("connect to TEST_POSTGRES_URL");
+            let admin = Store::connect(&server, &license_gateway::store::PoolSettings::tool(1))
+                .await
+                .expect("connect to TEST_POSTGRES_URL");
             admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await;
             let base = server.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(server.clone());
@@ -170,6 +172,15 @@ impl TestApp {
         TestApp { operator_password: password.expect("fresh database creates the operator"), ..app }
     }
 
+    /// A server on the database at `database_url` (already created, maybe
+    /// reached through something the test controls), with flags `extra`.
+    /// Its operator password is known only if this start created the operator.
+    pub async fn spawn_on(database_url: &str, extra: &[&str]) -> TestApp {
+        init_logs();
+        let (app, password) = TestApp::start_with(database_url, SESSION_CACHE_MS, extra).await;
+        TestApp { operator_password: password.unwrap_or_default(), ..app }
+    }
+
     /// A second server on the database of `self`, with flags `extra`.
     pub async fn another_instance_flags(&self, extra: &[&str]) -> TestApp {
         let (app, _) = TestApp::start_with(&self.database_url, SESSION_CACHE_MS, extra).await;
@@ -207,6 +218,25 @@ impl TestApp {
             TestApp { url, database_url: database_url.to_string(), store, operator_password: String::new(), client },
             operator_password,
         )
+    }
+
+    /// Runs a GraphQL request; returns the HTTP status and the whole body.
+    pub async fn gql_status(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req =
+            self.client.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let response = req.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json body"))
+    }
+
+    /// GETs `path`; returns the HTTP status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(format!("{}{path}", self.url)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
     }
 
     /// Runs a GraphQL request; returns the whole response body.
