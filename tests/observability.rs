@@ -103,6 +103,18 @@ async fn a_request_refused_before_graphql_ran_is_counted_with_its_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_over_a_limit_is_counted_with_its_name_and_code() {
+    let app = TestApp::spawn_flags(Db::Sqlite, &["--max-aliases", "1"]).await;
+    let labels = [("operation", "OverLimit"), ("outcome", "error"), ("code", "QUERY_TOO_COMPLEX")];
+    let before = scrape(&app).await;
+    let body = run_named(&app, None, "OverLimit", "query OverLimit { a: __typename b: __typename }", 1).await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX");
+    let after = scrape(&app).await;
+    let counted = |text: &str| sample(text, "license_gateway_requests_total", &labels);
+    assert_eq!(counted(&after) - counted(&before), 1.0, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_name_that_is_no_short_graphql_name_counts_as_other() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let long = format!("Q{}", "x".repeat(100));
