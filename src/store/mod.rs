@@ -305,11 +305,6 @@ impl Store {
         if applied >= latest { Ok(()) } else { Err("migrations not applied") }
     }
 
-    /// Connections of the pool: (open, idle).
-    pub fn connections(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
-    }
-
     /// A handle on the same pool and counter whose audit events are written
     /// only while `guard`'s session holds (see [`SessionGuard`]).
     pub fn guarded(&self, guard: SessionGuard) -> Store {
