@@ -3,7 +3,7 @@
 //! refused. The database enforces the same invariants again (conditional
 //! updates and check constraints); these functions decide what to answer.
 
-use super::{LoginId, ModuleId, Pool, Principal, SiteId};
+use super::{LoginId, ModuleId, OwnerId, PersonId, Pool, Principal, SiteId};
 
 /// A named authorization rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +21,9 @@ pub const STAFF_REQUIRES_ADMIN: Rule = Rule {
     name: "STAFF_REQUIRES_ADMINISTRATOR",
     says: "only a site administrator may read or change people, logins and profiles",
 };
-/// A site user reads their own user, profile and modules, nothing else of staff.
+/// A site user reads their own person, user, profile and modules, nothing else of staff.
 pub const OWN_RECORDS_ONLY: Rule =
-    Rule { name: "USER_READS_OWN_RECORDS_ONLY", says: "a site user may read only their own user and profile" };
+    Rule { name: "USER_READS_OWN_RECORDS_ONLY", says: "a site user may read only their own person, user and profile" };
 /// An administrator may not delete their own login or person (they would lock themselves out).
 pub const NO_SELF_REMOVAL: Rule = Rule {
     name: "NO_SELF_REMOVAL",
@@ -58,6 +58,10 @@ pub enum Action {
     ReadUser(SiteId, LoginId),
     /// Read one profile of the site; `own` when it is the principal's own profile.
     ReadProfile { site: SiteId, own: bool },
+    /// Read one person (staff record) of the site.
+    ReadPerson(SiteId, PersonId),
+    /// Read the owner account of the site's agreement.
+    ReadOwnerAccount(SiteId, OwnerId),
     /// Draft, check out and read license orders; submit change requests (R10, R11).
     ManageLicenses(SiteId),
     /// Read the site's audit trail.
@@ -76,7 +80,9 @@ impl Action {
             | Action::ReadStaff(s)
             | Action::ManageStaff(s)
             | Action::ReadUser(s, _)
-            | Action::ReadProfile { site: s, .. } => Some(s),
+            | Action::ReadProfile { site: s, .. }
+            | Action::ReadPerson(s, _)
+            | Action::ReadOwnerAccount(s, _) => Some(s),
         }
     }
 }
@@ -94,19 +100,20 @@ pub enum Denied {
 pub fn authorize(principal: &Principal, action: Action) -> Result<(), Denied> {
     match principal {
         Principal::Operator { .. } => Ok(()),
-        Principal::Owner { sites, .. } => {
+        Principal::Owner { id, sites, .. } => {
             if action.site().is_some_and(|s| !sites.contains(&s)) {
                 return Err(Denied::NotFound);
             }
             match action {
                 Action::ReadSite(_) | Action::ManageLicenses(_) | Action::ReadAudit(_) => Ok(()),
+                Action::ReadOwnerAccount(_, owner) if owner == *id => Ok(()),
                 Action::ListSites | Action::CreateSite | Action::SetPoolTotal(_) | Action::VendorDecision(_) => {
                     Err(Denied::Forbidden(OPERATOR_ONLY))
                 }
                 _ => Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY)),
             }
         }
-        Principal::SiteLogin { site_id, is_admin, login_id, .. } => {
+        Principal::SiteLogin { site_id, is_admin, login_id, person_id, .. } => {
             if action.site().is_some_and(|s| s != *site_id) {
                 return Err(Denied::NotFound);
             }
@@ -124,7 +131,12 @@ pub fn authorize(principal: &Principal, action: Action) -> Result<(), Denied> {
                 Action::ReadStaff(_) | Action::ManageStaff(_) => Err(Denied::Forbidden(STAFF_REQUIRES_ADMIN)),
                 Action::ReadUser(_, target) if *is_admin || target == *login_id => Ok(()),
                 Action::ReadProfile { own, .. } if *is_admin || own => Ok(()),
-                Action::ReadUser(..) | Action::ReadProfile { .. } => Err(Denied::Forbidden(OWN_RECORDS_ONLY)),
+                Action::ReadPerson(_, target) if *is_admin || target == *person_id => Ok(()),
+                Action::ReadOwnerAccount(..) if *is_admin => Ok(()),
+                Action::ReadUser(..)
+                | Action::ReadProfile { .. }
+                | Action::ReadPerson(..)
+                | Action::ReadOwnerAccount(..) => Err(Denied::Forbidden(OWN_RECORDS_ONLY)),
             }
         }
     }
@@ -229,6 +241,40 @@ mod tests {
         assert_eq!(authorize(&owner, Action::ManageLicenses(SiteId(2))), Err(Denied::NotFound));
         assert_eq!(
             authorize(&owner, Action::ReadStaff(SiteId(1))),
+            Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY))
+        );
+    }
+
+    #[test]
+    fn staff_objects_are_seen_by_administrators_and_their_own_user_only() {
+        let user = Principal::SiteLogin {
+            login_id: LoginId(7),
+            person_id: PersonId(8),
+            site_id: SiteId(1),
+            username: "u".into(),
+            name: "U".into(),
+            is_admin: false,
+        };
+        let owner = Principal::Owner { id: OwnerId(3), username: "o".into(), name: "O".into(), sites: vec![SiteId(1)] };
+        assert_eq!(authorize(&user, Action::ReadPerson(SiteId(1), PersonId(8))), Ok(()));
+        assert_eq!(
+            authorize(&user, Action::ReadPerson(SiteId(1), PersonId(9))),
+            Err(Denied::Forbidden(OWN_RECORDS_ONLY))
+        );
+        assert_eq!(
+            authorize(&user, Action::ReadOwnerAccount(SiteId(1), OwnerId(3))),
+            Err(Denied::Forbidden(OWN_RECORDS_ONLY))
+        );
+        assert_eq!(authorize(&admin(1), Action::ReadPerson(SiteId(1), PersonId(9))), Ok(()));
+        assert_eq!(authorize(&admin(1), Action::ReadOwnerAccount(SiteId(1), OwnerId(3))), Ok(()));
+        assert_eq!(authorize(&admin(2), Action::ReadPerson(SiteId(1), PersonId(9))), Err(Denied::NotFound));
+        assert_eq!(
+            authorize(&owner, Action::ReadPerson(SiteId(1), PersonId(8))),
+            Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY))
+        );
+        assert_eq!(authorize(&owner, Action::ReadOwnerAccount(SiteId(1), OwnerId(3))), Ok(()));
+        assert_eq!(
+            authorize(&owner, Action::ReadOwnerAccount(SiteId(1), OwnerId(4))),
             Err(Denied::Forbidden(OWNER_MANAGES_LICENSES_ONLY))
         );
     }

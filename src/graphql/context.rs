@@ -131,6 +131,13 @@ impl RequestContext {
         Some((principal, store))
     }
 
+    /// Takes `principal`, who just signed in, as this request's principal
+    /// when the request had none resolved yet, so what the request reads of
+    /// the new session's viewer is decided for that principal.
+    pub fn adopt(&self, principal: Principal) {
+        let _ = self.principal.set(Ok(principal));
+    }
+
     /// The signed-in principal, or `UNAUTHENTICATED`.
     pub async fn principal(&self) -> Result<&Principal, ServiceError> {
         let resolved = self

@@ -315,7 +315,7 @@ impl LifecycleMutation {
         {
             Ok(person) => Ok(RestorePersonResult::RestorePersonSuccess(RestorePersonSuccess {
                 pools: PoolsAfter(person.site_id),
-                person: PersonNode(person),
+                person: PersonNode::seen(principal, person)?,
             })),
             Err(refusal) => RestorePersonResult::refused(refusal),
         }
@@ -335,7 +335,7 @@ impl LifecycleMutation {
         {
             Ok(login) => Ok(RestoreLoginResult::RestoreLoginSuccess(RestoreLoginSuccess {
                 pools: PoolsAfter(login.site_id),
-                user: UserNode::new(login),
+                user: UserNode::seen(principal, login)?,
             })),
             Err(refusal) => RestoreLoginResult::refused(refusal),
         }
@@ -578,7 +578,7 @@ impl LifecycleMutation {
         };
         match crate::retrying!(rcx.store.retries(), licenses::create_owner(&rcx.store, principal, input.clone()))? {
             Ok(id) => Ok(CreateOwnerAccountResult::CreateOwnerAccountSuccess(CreateOwnerAccountSuccess {
-                owner: OwnerNode(Owner { id, ..shown }),
+                owner: OwnerNode::seen(principal, Owner { id, ..shown }, None)?,
             })),
             Err(refusal) => CreateOwnerAccountResult::refused(refusal),
         }

@@ -133,11 +133,14 @@ fn codes(list: &[String]) -> R<Vec<ModuleCode>> {
 }
 
 async fn load_login(ctx: &Context<'_>, id: LoginId) -> R<UserNode> {
-    rc(ctx).loaders.load_one(id).await?.map(UserNode::new).ok_or(ServiceError::Internal)
+    let principal = rc(ctx).principal().await?;
+    UserNode::seen(principal, rc(ctx).loaders.load_one(id).await?.ok_or(ServiceError::Internal)?)
 }
 
 async fn load_profile(ctx: &Context<'_>, id: ProfileId) -> R<ProfileNode> {
-    rc(ctx).loaders.load_one(id).await?.map(ProfileNode::new).ok_or(ServiceError::Internal)
+    let principal = rc(ctx).principal().await?;
+    let profile = rc(ctx).loaders.load_one(id).await?.ok_or(ServiceError::Internal)?;
+    ProfileNode::seen(principal, profile, None, false)
 }
 
 #[derive(Default)]
@@ -154,11 +157,14 @@ impl MutationRoot {
         #[graphql(desc = "Password.")] password: String,
     ) -> R<SignInResult> {
         Ok(match crate::retrying!(rc(ctx).store.retries(), auth::sign_in(&rc(ctx).store, &username, &password))? {
-            Ok(s) => SignInResult::SignInSuccess(SignInSuccess {
-                token: s.token,
-                expires_at: s.expires_at,
-                viewer: Viewer(s.principal),
-            }),
+            Ok(s) => {
+                rc(ctx).adopt(s.principal.clone());
+                SignInResult::SignInSuccess(SignInSuccess {
+                    token: s.token,
+                    expires_at: s.expires_at,
+                    viewer: Viewer(s.principal),
+                })
+            }
             Err(SignInRefusal::InvalidCredentials) => SignInResult::SignInRefused(SignInRefused {
                 code: RefusalCode::InvalidCredentials,
                 message: "Unknown username or wrong password.".into(),
@@ -250,7 +256,9 @@ impl MutationRoot {
             staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
         let person =
             crate::retrying!(rcx.store.retries(), staff::create_person(&rcx.store, principal, site, parsed.clone()))?;
-        Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess { person: PersonNode(person) }))
+        Ok(CreatePersonResult::CreatePersonSuccess(CreatePersonSuccess {
+            person: PersonNode::seen(principal, person)?,
+        }))
     }
 
     /// Changes a person's name and e-mail.
@@ -266,9 +274,9 @@ impl MutationRoot {
         let parsed =
             staff::PersonInput { name: PersonName::parse(&input.name)?, email: opt_email(input.email.as_deref())? };
         match crate::retrying!(rcx.store.retries(), staff::update_person(&rcx.store, principal, id, parsed.clone()))? {
-            Ok(person) => {
-                Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess { person: PersonNode(person) }))
-            }
+            Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess {
+                person: PersonNode::seen(principal, person)?,
+            })),
             Err(refusal) => UpdatePersonResult::refused(refusal),
         }
     }
@@ -289,7 +297,7 @@ impl MutationRoot {
         match crate::retrying!(rcx.store.retries(), staff::delete_person(&rcx.store, principal, id, heir))? {
             Ok(person) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
                 pools: PoolsAfter(person.site_id),
-                person: PersonNode(person),
+                person: PersonNode::seen(principal, person)?,
             })),
             Err(refusal) => DeletePersonResult::refused(refusal),
         }
@@ -320,7 +328,7 @@ impl MutationRoot {
         {
             Ok(login) => Ok(CreateLoginResult::CreateLoginSuccess(CreateLoginSuccess {
                 pools: PoolsAfter(login.site_id),
-                user: UserNode::new(login),
+                user: UserNode::seen(principal, login)?,
             })),
             Err(refusal) => CreateLoginResult::refused(refusal),
         }
@@ -371,7 +379,7 @@ impl MutationRoot {
         if let Some((principal, store)) = rc(ctx).guarded()
             && let Ok(decided) = staff::update_login(&store, &principal, id, changes(), Mode::Apply).await
         {
-            return update_login_result(decided.outcome);
+            return update_login_result(&principal, decided.outcome);
         }
         update_login(ctx, id, changes()).await
     }
@@ -388,7 +396,7 @@ impl MutationRoot {
         match crate::retrying!(rcx.store.retries(), staff::delete_login(&rcx.store, principal, id))? {
             Ok(person) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
                 pools: PoolsAfter(person.site_id),
-                person: PersonNode(person),
+                person: PersonNode::seen(principal, person)?,
             })),
             Err(refusal) => DeleteLoginResult::refused(refusal),
         }
@@ -469,6 +477,7 @@ async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChang
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
     update_login_result(
+        principal,
         crate::retrying!(
             rcx.store.retries(),
             staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Apply)
@@ -477,11 +486,11 @@ async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChang
     )
 }
 
-fn update_login_result(outcome: crate::service::Outcome<Login>) -> R<UpdateLoginResult> {
+fn update_login_result(principal: &Principal, outcome: crate::service::Outcome<Login>) -> R<UpdateLoginResult> {
     match outcome {
         Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
             pools: PoolsAfter(login.site_id),
-            user: UserNode::new(login),
+            user: UserNode::seen(principal, login)?,
         })),
         Err(refusal) => UpdateLoginResult::refused(refusal),
     }

@@ -185,7 +185,8 @@ impl QueryRoot {
         let principal = rc(ctx).principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
         authorize(principal, Action::ReadStaff(site), "site")?;
-        Ok(rc(ctx).store.profiles_of_site(site).await?.into_iter().map(ProfileNode::new).collect())
+        let profiles = rc(ctx).store.profiles_of_site(site).await?;
+        profiles.into_iter().map(|p| ProfileNode::seen(principal, p, None, false)).collect()
     }
 
     /// The site's users (people with a live login) by username (administrators).
@@ -248,12 +249,12 @@ impl QueryRoot {
             .into_iter()
             .map(|(login, person)| {
                 let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
-                UserEdge {
+                Ok(UserEdge {
                     cursor: encode_cursor(&login.username.to_ascii_lowercase()),
-                    node: UserNode(login, Prefetched { person: Some(person), profile }),
-                }
+                    node: UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile })?,
+                })
             })
-            .collect();
+            .collect::<R<_>>()?;
         Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
     }
 
@@ -301,8 +302,11 @@ impl QueryRoot {
         }
         let edges = rows
             .into_iter()
-            .map(|p| PersonEdge { cursor: encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name)), node: PersonNode(p) })
-            .collect();
+            .map(|p| {
+                let cursor = encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name));
+                Ok(PersonEdge { cursor, node: PersonNode::seen(principal, p)? })
+            })
+            .collect::<R<_>>()?;
         Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
     }
 
@@ -322,16 +326,11 @@ impl QueryRoot {
             }
             Kind::Person => {
                 let person = rcx.loaders.load_one(PersonId(n)).await?.ok_or_else(not_found)?;
-                let own = matches!(principal, Principal::SiteLogin { person_id, .. } if *person_id == person.id);
-                if !own {
-                    authorize(principal, Action::ReadStaff(person.site_id), "node")?;
-                }
-                Ok(Node::Person(PersonNode(person)))
+                Ok(Node::Person(PersonNode::seen(principal, person)?))
             }
             Kind::User => {
                 let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
-                authorize(principal, Action::ReadUser(login.site_id, login.id), "node")?;
-                Ok(Node::User(UserNode::new(login)))
+                Ok(Node::User(UserNode::seen(principal, login)?))
             }
             Kind::Profile => {
                 let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
@@ -341,8 +340,7 @@ impl QueryRoot {
                     }
                     Principal::Operator { .. } | Principal::Owner { .. } => false,
                 };
-                authorize(principal, Action::ReadProfile { site: profile.site_id, own }, "node")?;
-                Ok(Node::Profile(ProfileNode::new(profile)))
+                Ok(Node::Profile(ProfileNode::seen(principal, profile, None, own)?))
             }
             Kind::LicenseOrder => {
                 let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;
@@ -365,7 +363,7 @@ impl QueryRoot {
             Kind::Owner => {
                 authorize(principal, Action::ListSites, "node")?;
                 let owner = rcx.store.owner_by_id(OwnerId(n)).await?.ok_or_else(not_found)?;
-                Ok(Node::AgreementOwner(OwnerNode(owner)))
+                Ok(Node::AgreementOwner(OwnerNode::seen(principal, owner, None)?))
             }
         }
     }

@@ -11,11 +11,42 @@ use super::ids::{Kind, encode};
 use super::loaders::{
     AgreementOfSite, LinesOfOrder, LinesOfRequest, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf,
 };
-use crate::domain::policy::Remedy;
+use crate::domain::policy::{Action, Remedy};
 use crate::domain::{self, Principal};
-use crate::service::ServiceError;
+use crate::service::{ServiceError, authorize};
 
 type R<T> = Result<T, ServiceError>;
+
+/// Proof that the policy let the signed-in principal see a staff object (a
+/// person, user or profile) or an owner account. Only [`allowed`] makes one,
+/// and every node of those types holds one: whichever field leads to such an
+/// object, the same decision was taken on the way there.
+pub struct Allowed(());
+
+/// Asks the policy whether `principal` may do `action` (one of the reads of
+/// a staff object or owner account); `what` names the object for NOT_FOUND.
+fn allowed(principal: &Principal, action: Action, what: &'static str) -> R<Allowed> {
+    authorize(principal, action, what)?;
+    Ok(Allowed(()))
+}
+
+/// What a nullable field answers for an object the principal may not see:
+/// nothing, as if it were not there. Other failures stay errors.
+fn if_visible<T>(checked: R<T>) -> R<Option<T>> {
+    match checked {
+        Ok(node) => Ok(Some(node)),
+        Err(ServiceError::Forbidden(_) | ServiceError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`if_visible`] of an object that may be missing.
+fn if_there<T, V>(value: Option<V>, check: impl FnOnce(V) -> R<T>) -> R<Option<T>> {
+    match value {
+        Some(v) => if_visible(check(v)),
+        None => Ok(None),
+    }
+}
 
 fn timestamp(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
@@ -117,18 +148,34 @@ impl AgreementNode {
     async fn remedy(&self) -> LicenseRemedy {
         Remedy::for_agreement(self.0.self_service).into()
     }
-    /// The agreement's owner, if one is set (R11).
-    async fn owner(&self) -> Option<OwnerNode> {
-        self.0.owner.clone().map(OwnerNode)
+    /// The agreement's owner, if one is set (R11). Shown to operators, the
+    /// site's administrators and the owner; null for everyone else.
+    async fn owner(&self, ctx: &Context<'_>) -> R<Option<OwnerNode>> {
+        let principal = rc(ctx).principal().await?;
+        if_there(self.0.owner.clone(), |o| OwnerNode::seen(principal, o, Some(self.0.site_id)))
     }
 }
 
 /// An agreement owner: the person responsible for an agreement, with an
-/// account of their own outside the site's users (R11).
-pub struct OwnerNode(pub domain::Owner);
+/// account of their own outside the site's users. Seen by operators, the
+/// administrators of the owned sites and the owner; not by site users.
+pub struct OwnerNode(pub domain::Owner, Allowed);
+
+impl OwnerNode {
+    /// The owner account as `principal` may see it: reached through the
+    /// agreement of `site`, or (no site) by an operator.
+    pub fn seen(principal: &Principal, owner: domain::Owner, site: Option<domain::SiteId>) -> R<Self> {
+        let action = match site {
+            Some(site) => Action::ReadOwnerAccount(site, owner.id),
+            None => Action::ListSites,
+        };
+        Ok(OwnerNode(owner, allowed(principal, action, "agreement owner")?))
+    }
+}
 
 /// An agreement owner: the person responsible for an agreement, with an
-/// account of their own outside the site's users (R11).
+/// account of their own outside the site's users. Seen by operators, the
+/// administrators of the owned sites and the owner; not by site users.
 #[Object(name = "AgreementOwner", serial)]
 impl OwnerNode {
     /// Opaque global id of the owner account.
@@ -200,12 +247,33 @@ impl LicensePoolNode {
     }
 }
 
-/// A staff record. A person becomes a user when they get a login (R1).
-/// Deleted people remain as tombstones so their names stay on records (R7).
-pub struct PersonNode(pub domain::Person);
+/// A staff record. A person becomes a user when they get a login. Deleted
+/// people remain as tombstones so their names stay on records. Seen by
+/// operators and the site's administrators; a site user sees only their own;
+/// agreement owners see none (fields leading to a person they may not see
+/// answer null, or `FORBIDDEN` where the field cannot be null).
+pub struct PersonNode(pub domain::Person, Allowed);
 
-/// A staff record. A person becomes a user when they get a login (R1).
-/// Deleted people remain as tombstones so their names stay on records (R7).
+impl PersonNode {
+    /// The person as `principal` may see them: administrators of the site
+    /// and operators see everyone, a site user only themselves.
+    pub fn seen(principal: &Principal, person: domain::Person) -> R<Self> {
+        let allowed = allowed(principal, Action::ReadPerson(person.site_id, person.id), "person")?;
+        Ok(PersonNode(person, allowed))
+    }
+
+    /// The person with id `id`, if there is one and `principal` may see them.
+    async fn load(ctx: &Context<'_>, id: domain::PersonId) -> R<Option<PersonNode>> {
+        let principal = rc(ctx).principal().await?;
+        if_there(rc(ctx).loaders.load_one(id).await?, |p| PersonNode::seen(principal, p))
+    }
+}
+
+/// A staff record. A person becomes a user when they get a login. Deleted
+/// people remain as tombstones so their names stay on records. Seen by
+/// operators and the site's administrators; a site user sees only their own;
+/// agreement owners see none (fields leading to a person they may not see
+/// answer null, or `FORBIDDEN` where the field cannot be null).
 #[Object(name = "Person", serial)]
 impl PersonNode {
     /// Opaque global id of the person.
@@ -234,7 +302,8 @@ impl PersonNode {
     }
     /// The person's user (their login), if they have one.
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
-        Ok(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?.map(UserNode::new))
+        let principal = rc(ctx).principal().await?;
+        if_there(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?, |l| UserNode::seen(principal, l))
     }
     /// What the person is responsible for on the site (R12).
     async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
@@ -243,14 +312,23 @@ impl PersonNode {
     }
 }
 
-/// A person who has a login (R1), with the login's details. The login's
-/// profile decides which licenses the user occupies (R2).
-pub struct UserNode(pub domain::Login, pub Prefetched);
+/// A person who has a login, with the login's details. The login's profile
+/// decides which licenses the user occupies. Seen by operators and the site's
+/// administrators; a site user sees only themselves; agreement owners see none.
+pub struct UserNode(pub domain::Login, pub Prefetched, Allowed);
 
 impl UserNode {
-    /// A user whose relations load through the request's loaders.
-    pub fn new(login: domain::Login) -> Self {
-        UserNode(login, Prefetched::default())
+    /// The user as `principal` may see them (administrators of the site and
+    /// operators: everyone; a site user: themselves), with relations that
+    /// load through the request's loaders.
+    pub fn seen(principal: &Principal, login: domain::Login) -> R<Self> {
+        UserNode::seen_with(principal, login, Prefetched::default())
+    }
+
+    /// [`UserNode::seen`] with relations a list resolver has read already.
+    pub fn seen_with(principal: &Principal, login: domain::Login, prefetched: Prefetched) -> R<Self> {
+        let allowed = allowed(principal, Action::ReadUser(login.site_id, login.id), "user")?;
+        Ok(UserNode(login, prefetched, allowed))
     }
 }
 
@@ -263,8 +341,9 @@ pub struct Prefetched {
     pub profile: Option<(domain::Profile, Arc<Vec<domain::Module>>)>,
 }
 
-/// A person who has a login (R1), with the login's details. The login's
-/// profile decides which licenses the user occupies (R2).
+/// A person who has a login, with the login's details. The login's profile
+/// decides which licenses the user occupies. Seen by operators and the site's
+/// administrators; a site user sees only themselves; agreement owners see none.
 #[Object(name = "User", serial)]
 impl UserNode {
     /// Opaque global id of the user (of their login).
@@ -293,19 +372,22 @@ impl UserNode {
     }
     /// The person (staff record) this user is.
     async fn person(&self, ctx: &Context<'_>) -> R<PersonNode> {
+        let principal = rc(ctx).principal().await?;
         if let Some(p) = &self.1.person {
-            return Ok(PersonNode(p.clone()));
+            return PersonNode::seen(principal, p.clone());
         }
         let p = rc(ctx).loaders.load_one(self.0.person_id).await?.ok_or(ServiceError::Internal)?;
-        Ok(PersonNode(p))
+        PersonNode::seen(principal, p)
     }
     /// The login's profile.
     async fn profile(&self, ctx: &Context<'_>) -> R<ProfileNode> {
+        let principal = rc(ctx).principal().await?;
+        let own = matches!(principal, Principal::SiteLogin { login_id, .. } if *login_id == self.0.id);
         if let Some((p, modules)) = &self.1.profile {
-            return Ok(ProfileNode(p.clone(), Some(modules.clone())));
+            return ProfileNode::seen(principal, p.clone(), Some(modules.clone()), own);
         }
         let p = rc(ctx).loaders.load_one(self.0.profile_id).await?.ok_or(ServiceError::Internal)?;
-        Ok(ProfileNode(p, None))
+        ProfileNode::seen(principal, p, None, own)
     }
     /// Modules whose licenses this user occupies: one license each (R2).
     async fn licensed_modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
@@ -324,17 +406,29 @@ async fn modules_of(ctx: &Context<'_>, profile: domain::ProfileId) -> R<Vec<Modu
     Ok(modules.into_iter().map(ModuleNode).collect())
 }
 
-/// A named set of modules. Users of a profile without modules occupy no license (R8).
-pub struct ProfileNode(pub domain::Profile, pub Option<Arc<Vec<domain::Module>>>);
+/// A named set of modules. Users of a profile without modules occupy no
+/// license. Seen by operators and the site's administrators; a site user sees
+/// only their own profile; agreement owners see none.
+pub struct ProfileNode(pub domain::Profile, pub Option<Arc<Vec<domain::Module>>>, Allowed);
 
 impl ProfileNode {
-    /// A profile whose modules load through the request's loaders.
-    pub fn new(profile: domain::Profile) -> Self {
-        ProfileNode(profile, None)
+    /// The profile as `principal` may see it (administrators of the site and
+    /// operators: every profile; a site user: their own, `own`), with its
+    /// modules when already read (else they load through the loaders).
+    pub fn seen(
+        principal: &Principal,
+        profile: domain::Profile,
+        modules: Option<Arc<Vec<domain::Module>>>,
+        own: bool,
+    ) -> R<Self> {
+        let allowed = allowed(principal, Action::ReadProfile { site: profile.site_id, own }, "profile")?;
+        Ok(ProfileNode(profile, modules, allowed))
     }
 }
 
-/// A named set of modules. Users of a profile without modules occupy no license (R8).
+/// A named set of modules. Users of a profile without modules occupy no
+/// license. Seen by operators and the site's administrators; a site user sees
+/// only their own profile; agreement owners see none.
 #[Object(name = "Profile", serial)]
 impl ProfileNode {
     /// Opaque global id of the profile.
@@ -398,7 +492,9 @@ impl Viewer {
     async fn user(&self, ctx: &Context<'_>) -> R<Option<UserNode>> {
         match &self.0 {
             Principal::Operator { .. } | Principal::Owner { .. } => Ok(None),
-            Principal::SiteLogin { login_id, .. } => Ok(rc(ctx).loaders.load_one(*login_id).await?.map(UserNode::new)),
+            Principal::SiteLogin { login_id, .. } => {
+                if_there(rc(ctx).loaders.load_one(*login_id).await?, |l| UserNode::seen(&self.0, l))
+            }
         }
     }
     /// For agreement owners: the sites whose agreements they own (R11).
@@ -548,10 +644,11 @@ impl ActorNode {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The actor's person (site logins only), also when deleted.
+    /// The actor's person (site logins only), also when deleted; null when
+    /// the viewer may not see staff records (see `Person`).
     async fn person(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
         match self.0.person {
-            Some(p) => Ok(rc(ctx).loaders.load_one(p).await?.map(PersonNode)),
+            Some(p) => PersonNode::load(ctx, p).await,
             None => Ok(None),
         }
     }
@@ -737,9 +834,9 @@ impl ResponsibilityNode {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// Who holds it now.
+    /// Who holds it now; null when the viewer may not see that person.
     async fn holder(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
-        Ok(rc(ctx).loaders.load_one(self.0.person_id).await?.map(PersonNode))
+        PersonNode::load(ctx, self.0.person_id).await
     }
 }
 
@@ -812,10 +909,11 @@ impl AuditEventNode {
     async fn target_id(&self) -> Option<ID> {
         super::ids::audit_target_to_id(&self.0.target)
     }
-    /// The person it was about, if any (also when deleted since).
+    /// The person it was about, if any (also when deleted since); null when
+    /// the viewer may not see staff records (see `Person`).
     async fn target_person(&self, ctx: &Context<'_>) -> R<Option<PersonNode>> {
         match self.0.target_person {
-            Some(p) => Ok(rc(ctx).loaders.load_one(p).await?.map(PersonNode)),
+            Some(p) => PersonNode::load(ctx, p).await,
             None => Ok(None),
         }
     }
