@@ -152,7 +152,7 @@ async fn graphql_runs_only_from_a_json_post_and_anything_else_is_415_before_it_r
 }
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     font-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 #[tokio::test]
 async fn the_playground_and_its_assets_carry_the_security_headers() {

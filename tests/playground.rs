@@ -185,7 +185,7 @@ impl Browser {
                     let entry = &event["params"]["entry"];
                     let text = entry["text"].as_str().unwrap_or("");
                     let blocked = entry["source"] == "security" || text.contains("Content Security Policy");
-                    blocked.then(|| text.to_string())
+                    blocked.then(|| text.chars().take(300).collect())
                 }
                 Some("Runtime.consoleAPICalled") if event["params"]["type"] == "error" => {
                     Some(event["params"]["args"].to_string())
@@ -238,8 +238,22 @@ async fn the_playground_runs_queries_under_its_csp_and_keeps_no_token_in_local_s
             json!(headers)
         ));
         assert_eq!(set, json!(headers), "the headers editor took the token");
+        // A query of its own, so GraphiQL's history records this run with its headers.
+        browser.eval(
+            "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror
+                .setValue('query SignedIn { viewer { __typename } }')",
+        );
         browser.eval("document.querySelector('.graphiql-execute-button').click()");
         browser.wait_for(&format!("({RESULT}).includes('{signed_in}')"));
+
+        // The docs pane (the schema by introspection, descriptions as
+        // markdown) and the history render under the CSP too.
+        browser.eval("document.querySelector('.graphiql-sidebar button[aria-label*=\"Documentation Explorer\"]').click()");
+        browser.wait_for("!!document.querySelector('.graphiql-doc-explorer a.graphiql-doc-explorer-type-name')");
+        browser.eval("document.querySelector('.graphiql-doc-explorer a.graphiql-doc-explorer-type-name').click()");
+        browser.wait_for("(document.querySelector('.graphiql-doc-explorer') || {}).innerText.includes('licensePools')");
+        browser.eval("document.querySelector('.graphiql-sidebar button[aria-label*=\"History\"]').click()");
+        browser.wait_for("(document.querySelector('.graphiql-history') || {}).innerText.includes('SignedIn')");
 
         // GraphiQL writes its state after a short delay; give it time.
         std::thread::sleep(Duration::from_millis(1500));

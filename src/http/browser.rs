@@ -140,7 +140,7 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
 /// style, no `eval`; fonts and icons only as the `data:` URIs embedded in
 /// GraphiQL's stylesheet; no plugins, no base or form targets; no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     img-src 'self' data:; font-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";
 
 /// Adds the playground's security headers to `response`: the CSP above, no
