@@ -238,7 +238,7 @@ async fn the_sql_statement_count_is_answered_only_when_the_server_exposes_it() {
 }
 
 #[test]
-fn the_statement_count_is_off_by_default_and_switched_by_its_variable() {
+fn the_browser_settings_have_their_documented_defaults() {
     use clap::Parser;
     use license_gateway::app::Config;
     let parse = |args: &[&str]| Config::try_parse_from([&["license-gateway"], args].concat()).unwrap();
