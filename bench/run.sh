@@ -72,7 +72,9 @@ sql() { # BACKEND N SQL -> rows (|-separated)
 start_server() { # BACKEND N
   local i logf=$LOGS/server-$1-$2.log
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && die "port $PORT is busy (set PORT)"
-  DATABASE_URL=$(db_url "$1" "$2") LISTEN=127.0.0.1:$PORT RUST_LOG=${RUST_LOG:-warn} "$BIN" serve >"$logf" 2>&1 &
+  # EXPOSE_SQL_STATEMENTS: sample() reads extensions.sqlStatements.
+  DATABASE_URL=$(db_url "$1" "$2") LISTEN=127.0.0.1:$PORT RUST_LOG=${RUST_LOG:-warn} EXPOSE_SQL_STATEMENTS=true \
+    "$BIN" serve >"$logf" 2>&1 &
   SRV_PID=$!
   for ((i = 0; i < 600; i++)); do
     pid_alive "$SRV_PID" || { cat "$logf" >&2; die "server exited before it was ready"; }

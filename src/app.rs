@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::graphql::{self, Settings};
+use crate::http::browser::{self, BrowserSettings};
 use crate::http::{AppState, router};
 use crate::observability::{LogFormat, Observability};
 use crate::server;
@@ -84,6 +86,32 @@ pub struct Config {
     /// per module: one series per site is many for a large installation).
     #[arg(long, env = "METRICS_PER_SITE")]
     pub metrics_per_site: bool,
+    /// Origins whose pages may call the API from a browser, with
+    /// credentials: comma-separated exact origins such as
+    /// `https://app.example.com,http://localhost:5173` (scheme, host and
+    /// port; no path or wildcard). Default: none, so no CORS headers are sent
+    /// and browsers keep every other origin's page out.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = browser::parse_origin)]
+    pub cors_origins: Vec<HeaderValue>,
+    /// Seconds a browser may cache the answer to a CORS preflight
+    /// (`Access-Control-Max-Age`). Default 600 (10 min).
+    #[arg(long, env = "CORS_MAX_AGE_SECONDS", default_value_t = 600)]
+    pub cors_max_age_seconds: u64,
+    /// Answer introspection (`__schema`, `__type`) (default: true; `false`
+    /// refuses it with `INTROSPECTION_DISABLED`, e.g. in production).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub introspection: bool,
+    /// Serve the GraphiQL playground at `/` and `GET /graphql` (default:
+    /// true; `false` answers those paths and its assets 404).
+    #[arg(long, env = "PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub playground: bool,
+    /// Answer a request's `x-sql-statements` header with its SQL statement
+    /// count in `extensions.sqlStatements` (default: off; for tests and
+    /// benchmarks, since it tells any caller how the server works).
+    #[arg(long, env = "EXPOSE_SQL_STATEMENTS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub expose_sql_statements: bool,
     #[command(flatten)]
     pub limits: RequestLimits,
 }
@@ -205,6 +233,7 @@ impl Application {
             max_selections: limits.max_selections,
             max_root_fields: limits.max_root_fields,
             near_limit_percent: config.near_limit_percent,
+            introspection: config.introspection,
         };
         let state = AppState {
             schema: graphql::schema(settings),
@@ -217,6 +246,12 @@ impl Application {
             deadline: limits.request_timeout(),
             background,
             ready_timeout: Duration::from_millis(limits.ready_timeout_ms),
+            browser: BrowserSettings {
+                cors_origins: config.cors_origins.clone(),
+                cors_max_age: Duration::from_secs(config.cors_max_age_seconds),
+                playground: config.playground,
+                expose_statements: config.expose_sql_statements,
+            },
         };
         let limits = server_limits(config, open_file_limit);
         Ok(Application { listener, state, limits, operator_password })

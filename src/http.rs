@@ -1,21 +1,26 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
 //! playground, health checks, and the limits of a request: its body size
 //! and a body that stops arriving, its operation's size (checked before
-//! anything runs) and its deadline. GraphQL over `POST /graphql`.
+//! anything runs) and its deadline. GraphQL over `POST /graphql`. What
+//! browsers may do (CORS, JSON-only posts, the playground's security
+//! headers) is in [`browser`].
+
+pub mod browser;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::graphql::documents::Documents;
-use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, limits};
+use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, introspection, limits};
 use crate::observability::{Observability, PrincipalKind, RequestSummary, operation_name, refusals_during};
 use crate::service::auth::SessionCache;
 use crate::store::Store;
@@ -39,29 +44,45 @@ pub struct AppState {
     pub background: Store,
     /// How long a readiness check may wait for the database.
     pub ready_timeout: Duration,
+    /// CORS, the playground, and whether `x-sql-statements` is answered.
+    pub browser: browser::BrowserSettings,
 }
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Header asking for the SQL statement count of the request in `extensions.sqlStatements`.
+/// Header asking for the SQL statement count of the request in
+/// `extensions.sqlStatements`; answered only when the server exposes it
+/// (`--expose-sql-statements`).
 pub const STATEMENTS_HEADER: &str = "x-sql-statements";
 
 pub fn router(state: AppState) -> Router {
     let observability = state.observability.clone();
+    let cors = browser::cors(&state.browser);
+    // Without the playground its paths are not found (GET /graphql too, rather than 405).
+    let page = |handler: MethodRouter<AppState>| if state.browser.playground { handler } else { get(not_found) };
     let routes = Router::new()
-        .route("/", get(playground))
-        .route("/graphql", get(playground).post(graphql))
-        .route("/assets/graphiql/{file}", get(asset))
+        .route("/", page(get(playground)))
+        .route("/graphql", page(get(playground)).post(graphql))
+        .route("/assets/graphiql/{file}", page(get(asset)))
         .route("/health/live", get(live))
         .route("/healthz", get(live))
         .route("/health/ready", get(ready))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
-    observability.wrap(routes)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let routes = match cors {
+        Some(cors) => routes.layer(cors).layer(axum::middleware::map_response(browser::drop_unmatched_cors)),
+        None => routes,
+    };
+    observability
+        .wrap(routes.with_state(state))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
-fn transport_error(status: StatusCode, code: &str, message: String) -> Response {
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+pub(crate) fn transport_error(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     summarized((status, Json(body)).into_response(), RequestSummary::rejected(code))
 }
@@ -170,6 +191,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 async fn graphql(
     State(state): State<AppState>,
+    _json: browser::JsonContentType,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -213,6 +235,12 @@ async fn graphql(
                 RequestSummary::failed(operation, PrincipalKind::Unchecked, error::codes::QUERY_TOO_COMPLEX, 0);
             return summarized(limit_error(exceeded), summary);
         }
+        if !state.settings.introspection && introspection::requested(&parsed.document) {
+            let code = error::codes::INTROSPECTION_DISABLED;
+            let summary = RequestSummary::failed(operation, PrincipalKind::Unchecked, code, 0);
+            let refused = transport_error(StatusCode::BAD_REQUEST, code, introspection::REFUSED.into());
+            return summarized(refused, summary);
+        }
         (mutation, session_neutral, validation) = (parsed.mutation, parsed.session_neutral, parsed.validation);
         request.set_parsed_query(parsed.document);
     }
@@ -241,7 +269,7 @@ async fn graphql(
     }
     error::classify(&mut response);
     span.record("statements", store.statements());
-    if headers.contains_key(STATEMENTS_HEADER) {
+    if state.browser.expose_statements && headers.contains_key(STATEMENTS_HEADER) {
         response.extensions.insert("sqlStatements".into(), async_graphql::Value::from(store.statements()));
     }
     let summary = RequestSummary::new(operation, rcx.principal_kind(), &response, refused, store.statements());
@@ -258,11 +286,15 @@ async fn graphql(
 const INDEX: &str = include_str!("../assets/graphiql/index.html");
 
 async fn playground() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+    browser::secure_page(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response())
 }
 
-/// The vendored, unmodified GraphiQL and React files (see assets/graphiql/VERSIONS.md).
+/// The vendored, unmodified GraphiQL and React files (see
+/// assets/graphiql/VERSIONS.md), and the page's own script and style (files,
+/// not inline, so the page's CSP needs no `'unsafe-inline'`).
 const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("playground.js", "text/javascript", include_bytes!("../assets/graphiql/playground.js")),
+    ("playground.css", "text/css", include_bytes!("../assets/graphiql/playground.css")),
     ("graphiql.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql.min.js")),
     ("graphiql.min.css", "text/css", include_bytes!("../assets/graphiql/graphiql.min.css")),
     ("react.production.min.js", "text/javascript", include_bytes!("../assets/graphiql/react.production.min.js")),
@@ -274,10 +306,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+    let response = match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, mime, bytes)) => {
             ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=86400")], *bytes).into_response()
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
-    }
+    };
+    browser::secure_page(response)
 }

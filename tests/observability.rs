@@ -95,7 +95,8 @@ async fn a_request_refused_before_graphql_ran_is_counted_with_its_code() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let labels = [("operation", "unknown"), ("outcome", "error"), ("code", "BAD_REQUEST")];
     let before = scrape(&app).await;
-    let response = app.client.post(format!("{}/graphql", app.url)).body("not json").send().await.unwrap();
+    let request = app.client.post(format!("{}/graphql", app.url)).header("content-type", "application/json");
+    let response = request.body("not json").send().await.unwrap();
     assert_eq!(response.status(), 400);
     let after = scrape(&app).await;
     let counted = |text: &str| sample(text, "license_gateway_requests_total", &labels);

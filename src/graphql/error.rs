@@ -23,6 +23,10 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// `POST /graphql` without a JSON `Content-Type` (HTTP 415); nothing ran.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// `__schema` or `__type` asked of a server with introspection off; nothing ran.
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
 
     /// Codes of errors found before anything executed: the request changed
     /// and read nothing.

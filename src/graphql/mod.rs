@@ -6,6 +6,7 @@ pub mod denials;
 pub mod documents;
 pub mod error;
 pub mod ids;
+pub mod introspection;
 pub mod lifecycle;
 pub mod limits;
 pub mod loaders;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub max_root_fields: usize,
     /// A pool is near its limit at this usage, in percent of its total.
     pub near_limit_percent: u8,
+    /// Whether `__schema` and `__type` are answered (see `introspection`).
+    pub introspection: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             max_selections: 1_000,
             max_root_fields: 20,
             near_limit_percent: 90,
+            introspection: true,
         }
     }
 }
@@ -62,17 +66,19 @@ pub fn validated_schema(settings: Settings) -> AppSchema {
 }
 
 fn build(settings: Settings, mode: ValidationMode) -> AppSchema {
-    async_graphql::Schema::build(
+    let builder = async_graphql::Schema::build(
         mutation::Query::default(),
         mutation::Mutation::default(),
         async_graphql::EmptySubscription,
     )
-    .register_output_type::<results::RefusalInterface>()
-    .limit_depth(settings.depth)
-    .limit_complexity(settings.complexity)
-    .validation_mode(mode)
-    .data(settings)
-    .finish()
+    .register_output_type::<results::RefusalInterface>();
+    let builder = if settings.introspection { builder } else { builder.disable_introspection() };
+    builder
+        .limit_depth(settings.depth)
+        .limit_complexity(settings.complexity)
+        .validation_mode(mode)
+        .data(settings)
+        .finish()
 }
 
 /// The SDL that `schema.graphql` must equal.

@@ -201,14 +201,32 @@ impl TestApp {
             "8",
             "--session-cache-ms",
             &session_cache_ms,
+            // Many tests count the statements a request runs (`gql_counted`).
+            "--expose-sql-statements",
         ];
         args.extend_from_slice(extra);
         Config::try_parse_from(args).expect("test server flags")
     }
 
+    /// A server on a fresh database, started with the test configuration as
+    /// `configure` changes it (for a setting the test flags cannot undo,
+    /// such as `--expose-sql-statements`).
+    pub async fn spawn_configured(db: Db, configure: impl FnOnce(&mut Config)) -> TestApp {
+        init_logs();
+        let database_url = fresh_database(db).await;
+        let mut config = TestApp::config(&database_url, SESSION_CACHE_MS, &[]);
+        configure(&mut config);
+        let (app, password) = TestApp::start_config(&config).await;
+        TestApp { operator_password: password.expect("fresh database creates the operator"), ..app }
+    }
+
     async fn start_with(database_url: &str, session_cache_ms: u64, extra: &[&str]) -> (TestApp, Option<String>) {
-        let config = TestApp::config(database_url, session_cache_ms, extra);
-        let app = Application::build(&config).await.expect("server starts");
+        TestApp::start_config(&TestApp::config(database_url, session_cache_ms, extra)).await
+    }
+
+    async fn start_config(config: &Config) -> (TestApp, Option<String>) {
+        let database_url = config.database_url.as_str();
+        let app = Application::build(config).await.expect("server starts");
         let url = format!("http://127.0.0.1:{}", app.port());
         let store = app.store();
         let operator_password = app.operator_password.clone();
