@@ -123,7 +123,7 @@ pub struct CreateSiteInput {
     pub agreement_name: String,
     /// Whether administrators may change totals with license orders (R10). Default false.
     pub self_service: Option<bool>,
-    /// Initial totals; modules not named start at 0.
+    /// Initial totals, each module at most once; modules not named start at 0.
     pub pools: Vec<PoolTotalInput>,
     /// The first administrator (on a profile without modules).
     pub administrator: FirstAdministratorInput,

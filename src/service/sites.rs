@@ -35,9 +35,18 @@ pub async fn create_site(
 ) -> ServiceResult<Outcome<SiteCreated>> {
     authorize(principal, Action::CreateSite, "site")?;
     let modules = store.modules().await?;
-    for (code, _) in &input.totals {
+    for (i, (code, _)) in input.totals.iter().enumerate() {
         if !modules.iter().any(|m| m.code == code.as_str()) {
             return Err(InvalidInput::new("pools", format!("unknown module `{}`", code.as_str())).into());
+        }
+        // One line per module: a second one would be ignored, and what the
+        // caller meant by it is anyone's guess.
+        if input.totals[..i].iter().any(|(earlier, _)| earlier.as_str() == code.as_str()) {
+            return Err(InvalidInput::new(
+                "pools",
+                format!("module `{}` appears more than once; give each module one total", code.as_str()),
+            )
+            .into());
         }
     }
     let password_hash = staff::hash_password(&input.admin_password).await?;
