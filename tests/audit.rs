@@ -237,10 +237,10 @@ both_backends! {
 
 both_backends! {
     /// The deciding transaction writes the refusal's event: on PostgreSQL a
-    /// trigger sees the event inserted by a transaction that began before it
-    /// (so began with the change's own statements), not by a statement of
-    /// its own after a rollback. On both backends a refusal leaves nothing of
-    /// the change, only its event.
+    /// trigger sees the event inserted by a transaction that already had a
+    /// transaction id (taken by the change's row locks and writes, which the
+    /// refusal undid), not by a statement of its own after a rollback. On
+    /// both backends a refusal leaves nothing of the change, only its event.
     async fn a_refusals_event_is_written_in_the_transaction_that_decided_it(db: Db) {
         let app = TestApp::spawn(db).await;
         let site = app.site("Decided", &[("CASE", 1)], false).await;
@@ -251,7 +251,7 @@ both_backends! {
                 .execute_raw(
                     "CREATE TABLE audit_tx (action TEXT, code TEXT, in_open_tx BOOLEAN);
                      CREATE FUNCTION audit_tx_note() RETURNS trigger AS $$ BEGIN
-                       INSERT INTO audit_tx VALUES (NEW.action, NEW.code, transaction_timestamp() < statement_timestamp());
+                       INSERT INTO audit_tx VALUES (NEW.action, NEW.code, txid_current_if_assigned() IS NOT NULL);
                        RETURN NEW; END $$ LANGUAGE plpgsql;
                      CREATE TRIGGER audit_tx_note BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_tx_note();",
                 )
