@@ -74,6 +74,9 @@ both_backends! {
     }
 }
 
+/// A mutation's name, its document, and its variables for a given id.
+type Case = (&'static str, &'static str, Box<dyn Fn(&str) -> Value>);
+
 both_backends! {
     /// Every mutation that takes an id answers another site's id exactly as an
     /// id never issued (R13), and records the two refusals alike.
@@ -99,7 +102,7 @@ both_backends! {
         let request = app.ok(Some(&form.admin_token), "mutation { submitChangeRequest(lines: [{ module: \"CASE\", total: 6 }], message: \"More\") { ... on ChangeRequestSuccess { request { id } } } }", json!({})).await;
         let request = request["submitChangeRequest"]["request"]["id"].as_str().unwrap().to_string();
         // (mutation, its document, the variables for an id of the other site)
-        let cases: Vec<(&str, &str, Box<dyn Fn(&str) -> Value>)> = vec![
+        let cases: Vec<Case> = vec![
             ("createPerson", "mutation($s: ID) { createPerson(input: { siteId: $s, name: \"X\" }) { __typename } }", Box::new(|id: &str| json!({ "s": id }))),
             ("updatePerson", "mutation($id: ID!) { updatePerson(id: $id, input: { name: \"X\" }) { __typename } }", Box::new(|id: &str| json!({ "id": id }))),
             ("deletePerson", "mutation($id: ID!) { deletePerson(id: $id) { __typename } }", Box::new(|id: &str| json!({ "id": id }))),
@@ -294,20 +297,22 @@ impl Drop for Binary {
 }
 
 fn start_binary(database_url: &str) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
+    let child = Command::new(env!("CARGO_BIN_EXE_license-gateway"))
         .args(["--database-url", database_url, "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the binary");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Owned by `Binary` from here on, so a failure below still stops the process.
+    let mut binary = Binary { child, url: String::new() };
+    let mut lines = BufReader::new(binary.child.stdout.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("the binary says where it listens").expect("stdout");
         if let Some(rest) = line.strip_prefix("license-gateway listening on ") {
-            let url = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+            binary.url = rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
             std::thread::spawn(move || for _ in lines {});
-            return Binary { child, url };
+            return binary;
         }
     }
 }
