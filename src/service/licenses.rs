@@ -113,7 +113,7 @@ pub async fn create_order(
     let mut tx = store.begin().await?;
     let decided = create_order_in(&mut tx, principal, site, &lines).await;
     let target = target_of(&decided, |o: &OrderId| Target::new(format!("order:{}", o.0)), Target::none());
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn create_order_in(
@@ -142,7 +142,7 @@ pub async fn update_order(
     let lines = resolve_lines(store, lines).await?;
     let mut tx = store.begin().await?;
     let decided = change_draft(&mut tx, site, id, Some(&lines)).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
 }
 
 /// Replaces a draft's lines (`Some`) or discards it (`None`).
@@ -169,7 +169,7 @@ pub async fn discard_order(store: &Store, principal: &Principal, id: OrderId) ->
     let site = licensed_site(store, principal, ACTION, store.site_of_order(id).await?, "license order").await?;
     let mut tx = store.begin().await?;
     let decided = change_draft(&mut tx, site, id, None).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
 }
 
 /// Checks an order out: applies every line or none (R5 re-checked now).
@@ -197,7 +197,7 @@ pub async fn checkout_order(
         Ok(decided) => decided,
     };
     let target = Target::new(format!("order:{}", id.0));
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 /// A checkout retried with the key of the checkout that went through.
@@ -264,7 +264,7 @@ pub async fn submit_request(
     let mut tx = store.begin().await?;
     let decided = submit_request_in(&mut tx, principal, site, &lines, message).await;
     let target = target_of(&decided, |r: &RequestId| Target::new(format!("changeRequest:{}", r.0)), Target::none());
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn submit_request_in(
@@ -302,7 +302,7 @@ async fn close_request(
     let mut tx = store.begin().await?;
     let decided = close_request_in(&mut tx, principal, id, status, reason).await;
     let action = if status == RequestStatus::Cancelled { "cancelChangeRequest" } else { "rejectChangeRequest" };
-    finish(store, tx, principal, Some(site), action, &Target::new(format!("changeRequest:{}", id.0)), decided).await
+    finish(tx, principal, Some(site), action, &Target::new(format!("changeRequest:{}", id.0)), decided).await
 }
 
 async fn close_request_in(
@@ -338,7 +338,7 @@ pub async fn approve_request(
     let mut tx = store.begin().await?;
     let decided = approve_request_in(&mut tx, principal, site, id).await;
     let target = Target::new(format!("changeRequest:{}", id.0));
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn approve_request_in(
@@ -390,7 +390,7 @@ pub async fn create_owner(store: &Store, principal: &Principal, input: OwnerInpu
         Err(e) => Err(e.into()),
     };
     let target = target_of(&decided, |o: &OwnerId| Target::new(format!("owner:{}", o.0)), Target::none());
-    finish(store, tx, principal, None, "createOwnerAccount", &target, decided).await
+    finish(tx, principal, None, "createOwnerAccount", &target, decided).await
 }
 
 /// Sets an agreement's self-service flag and/or owner (operators; R10, R11).
@@ -405,7 +405,7 @@ pub async fn update_agreement(
     recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::VendorDecision(site), "site")).await?;
     let mut tx = store.begin().await?;
     let decided = update_agreement_in(&mut tx, site, self_service, owner).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::new(format!("site:{}", site.0)), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("site:{}", site.0)), decided).await
 }
 
 async fn update_agreement_in(

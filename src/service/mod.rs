@@ -558,9 +558,7 @@ pub async fn audit_denied(
 /// undoes the change's writes and commits its event alone, in the same
 /// transaction ([`record_in`]); any other error rolls back. Previewing:
 /// always rolls back and records nothing.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn finish_with<T>(
-    _store: &Store,
     mut tx: Tx,
     mode: Mode,
     principal: &Principal,
@@ -596,7 +594,6 @@ pub(crate) async fn finish_with<T>(
 
 /// [`finish_with`] for use cases that have no preview.
 pub(crate) async fn finish<T>(
-    store: &Store,
     tx: Tx,
     principal: &Principal,
     site: Option<SiteId>,
@@ -604,5 +601,5 @@ pub(crate) async fn finish<T>(
     target: &Target,
     decided: ServiceResult<Outcome<T>>,
 ) -> ServiceResult<Outcome<T>> {
-    Ok(finish_with(store, tx, Mode::Apply, principal, site, action, target, decided).await?.outcome)
+    Ok(finish_with(tx, Mode::Apply, principal, site, action, target, decided).await?.outcome)
 }

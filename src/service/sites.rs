@@ -57,7 +57,7 @@ pub async fn create_site(
         _ => None,
     };
     let target = target_of(&decided, |c: &SiteCreated| Target::new(format!("site:{}", c.site.0)), Target::none());
-    finish(store, tx, principal, site, "createSite", &target, decided).await
+    finish(tx, principal, site, "createSite", &target, decided).await
 }
 
 async fn create_site_in(
@@ -118,7 +118,7 @@ pub async fn set_pool_total(
     let mut tx = store.begin().await?;
     let target = Target::new(format!("pool:{}:{}", site.0, module.id.0));
     let decided = set_pool_total_in(&mut tx, site, module, total).await;
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn set_pool_total_in(

@@ -95,7 +95,7 @@ pub async fn create_person(
     let decided = create_person_in(&mut tx, site, &input).await;
     let target = target_of(&decided, |p: &Person| Target::person(p.id), Target::none());
     // Creating a person has no refusal of its own.
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
 }
 
 async fn create_person_in(tx: &mut Tx, site: SiteId, input: &PersonInput) -> ServiceResult<Outcome<Person>> {
@@ -116,7 +116,7 @@ pub async fn update_person(
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
     let decided = update_person_in(&mut tx, site, id, input).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::person(id), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
 async fn update_person_in(
@@ -176,7 +176,7 @@ pub async fn delete_person(
     }
     let mut tx = store.begin().await?;
     let decided = delete_person_in(&mut tx, site, id, hand_over_to).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::person(id), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
 async fn delete_person_in(
@@ -235,7 +235,7 @@ pub async fn restore_person(
     let site = recorded(store, principal, mode, ACTION, site).await?;
     let mut tx = store.begin().await?;
     let decided = restore_person_in(&mut tx, site, id).await;
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &Target::person(id), decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
 async fn restore_person_in(tx: &mut Tx, site: SiteId, id: PersonId) -> ServiceResult<Outcome<Person>> {
@@ -283,7 +283,7 @@ pub async fn restore_login(
     let mut tx = store.begin().await?;
     let decided = restore_login_in(&mut tx, site, person_id, id).await;
     let target = Target::new(format!("login:{}", id.0)).of_person(person_id);
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 /// The site and person of login `id` (deleted or not), when `principal` manages its site.
@@ -331,7 +331,7 @@ pub async fn assign_responsibility(
         |r: &ResponsibilityId| Target::new(format!("responsibility:{}", r.0)).of_person(person),
         Target::person(person),
     );
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn assign_responsibility_in(
@@ -361,7 +361,7 @@ pub async fn remove_responsibility(store: &Store, principal: &Principal, id: Res
     };
     let target = Target::new(format!("responsibility:{}", id.0));
     // Removing has no refusal of its own.
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
 }
 
 /// The site of responsibility `id`, when `principal` manages it.
@@ -403,7 +403,7 @@ pub async fn create_login(
     let person = Target::person(input.person);
     let target =
         target_of(&decided, |l: &Login| Target::new(format!("login:{}", l.id.0)).of_person(l.person_id), person);
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn create_login_in(
@@ -523,7 +523,7 @@ pub async fn update_login(
     let mut tx = store.begin().await?;
     let decided = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await;
     let target = target_of(&decided, |l: &Login| target.clone().of_person(l.person_id), target.clone());
-    finish_with(store, tx, mode, principal, Some(site), action, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), action, &target, decided).await
 }
 
 /// A profile change that one lock-free read already shows cannot fit (R4)
@@ -616,7 +616,7 @@ pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> 
     let mut tx = store.begin().await?;
     let decided = delete_login_in(&mut tx, site, id, person_id).await;
     let target = Target::new(format!("login:{}", id.0)).of_person(person_id);
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn delete_login_in(
@@ -652,7 +652,7 @@ pub async fn create_profile(
     let mut tx = store.begin().await?;
     let decided = create_profile_in(&mut tx, site, &input, &modules).await;
     let target = target_of(&decided, |p: &ProfileId| Target::new(format!("profile:{}", p.0)), Target::none());
-    finish(store, tx, principal, Some(site), ACTION, &target, decided).await
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn create_profile_in(
@@ -693,7 +693,7 @@ pub async fn update_profile(
     let mut tx = store.begin().await?;
     let decided = update_profile_in(&mut tx, site, id, name, modules).await;
     let target = Target::new(format!("profile:{}", id.0));
-    finish_with(store, tx, mode, principal, Some(site), ACTION, &target, decided).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn update_profile_in(
@@ -732,7 +732,7 @@ pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId)
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
     let decided = delete_profile_in(&mut tx, site, id).await;
-    finish(store, tx, principal, Some(site), ACTION, &Target::new(format!("profile:{}", id.0)), decided).await
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("profile:{}", id.0)), decided).await
 }
 
 async fn delete_profile_in(tx: &mut Tx, site: SiteId, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {

@@ -589,8 +589,8 @@ fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQue
 }
 
 impl Store {
-    /// Appends `event` to the audit trail in a statement of its own (an
-    /// event about a transaction that rolled back); false when this handle's
+    /// Appends `event` to the audit trail in a statement of its own (a
+    /// refusal decided on reads before any write); false when this handle's
     /// session guard failed (nothing was written).
     pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
         let _gate = match &self.write_gate {
