@@ -183,7 +183,7 @@ both_backends! {
         // was decided on: CASE would have fit (+1), DOCUMENT did not.
         let (case_after, doc_after) = (site.pool(&app, "CASE").await, site.pool(&app, "DOCUMENT").await);
         assert_eq!(doc_after, (doc_used, doc_used, 0));
-        let q = "{ auditEvents(filter: { action: \"updateLogin\" }) { nodes { outcome rule actor { name } targetId pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
+        let q = "{ auditEvents(filter: { action: \"changeLoginProfile\" }) { nodes { outcome rule actor { name } targetId pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
         let events = app.ok(Some(&site.admin_token), q, json!({})).await;
         let last = &events["auditEvents"]["nodes"][0];
         // The accepted move's event, written in its transaction.
@@ -290,7 +290,7 @@ both_backends! {
         let other = site.user(&a, "Other User", &site.parking_profile).await;
         assert_eq!(error_code(&a.gql(Some(&token), change, json!({ "id": other, "p": case })).await), "UNAUTHENTICATED");
         // The trail: three accepted moves by the second administrator, one denial, no refusal.
-        let q = "{ auditEvents(filter: { action: \"updateLogin\" }) { nodes { outcome rule actor { name } } } }";
+        let q = "{ auditEvents(filter: { action: \"changeLoginProfile\" }) { nodes { outcome rule actor { name } } } }";
         let events = a.ok(Some(&site.admin_token), q, json!({})).await;
         let by_second: Vec<(String, String)> = events["auditEvents"]["nodes"]
             .as_array()

@@ -252,14 +252,14 @@ both_backends! {
         site.user(&app, "Ada Accepted", &case).await;
         let p = site.person(&app, "Rex Refused").await;
         assert_eq!(site.try_login(&app, &p, "rex", &case, None).await["__typename"], "LicenseLimitExceeded");
-        let q = "{ auditEvents(filter: { action: \"createLogin\" }) { nodes { outcome rule actor { name } targetPerson { name } pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
+        let q = "{ auditEvents(filter: { action: \"createLogin\" }) { nodes { outcome rule code actor { name } targetPerson { name } pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
         let r = app.ok(Some(&site.admin_token), q, json!({})).await;
         assert_eq!(
             r["auditEvents"]["nodes"],
             json!([
-                { "outcome": "REFUSED", "rule": "R4", "actor": { "name": "Audit Admin" }, "targetPerson": { "name": "Rex Refused" },
+                { "outcome": "REFUSED", "rule": "R4", "code": "LICENSE_LIMIT_EXCEEDED", "actor": { "name": "Audit Admin" }, "targetPerson": { "name": "Rex Refused" },
                   "pools": [{ "module": { "code": "CASE" }, "usedBefore": 1, "usedAfter": 2, "totalBefore": 1, "totalAfter": 1, "shortfall": 1 }] },
-                { "outcome": "ACCEPTED", "rule": null, "actor": { "name": "Audit Admin" }, "targetPerson": { "name": "Ada Accepted" },
+                { "outcome": "ACCEPTED", "rule": null, "code": null, "actor": { "name": "Audit Admin" }, "targetPerson": { "name": "Ada Accepted" },
                   "pools": [{ "module": { "code": "CASE" }, "usedBefore": 0, "usedAfter": 1, "totalBefore": 1, "totalAfter": 1, "shortfall": 0 }] }
             ])
         );
@@ -268,8 +268,8 @@ both_backends! {
         // A mutation refused by an authorization rule is on the trail too.
         let sneaky = app.gql(Some(&user), "mutation { createPerson(input: { name: \"Sneaky\" }) { __typename } }", json!({})).await;
         assert_eq!(error_code(&sneaky), "FORBIDDEN");
-        let denied = app.ok(Some(&site.admin_token), "{ auditEvents(filter: { action: \"createPerson\", actorContains: \"ada\" }) { nodes { outcome rule actor { name } } } }", json!({})).await;
-        assert_eq!(denied["auditEvents"]["nodes"], json!([{ "outcome": "REFUSED", "rule": "STAFF_REQUIRES_ADMINISTRATOR", "actor": { "name": "Ada Accepted" } }]));
+        let denied = app.ok(Some(&site.admin_token), "{ auditEvents(filter: { action: \"createPerson\", actorContains: \"ada\" }) { nodes { outcome rule code message actor { name } } } }", json!({})).await;
+        assert_eq!(denied["auditEvents"]["nodes"], json!([{ "outcome": "REFUSED", "rule": "STAFF_REQUIRES_ADMINISTRATOR", "code": "FORBIDDEN", "message": sneaky["errors"][0]["message"], "actor": { "name": "Ada Accepted" } }]));
         let bad = app.gql(Some(&site.admin_token), "{ auditEvents(filter: { from: \"yesterday\" }) { nodes { at } } }", json!({})).await;
         assert_eq!(error_code(&bad), "BAD_USER_INPUT");
     }

@@ -59,3 +59,38 @@ async fn upgrading_a_sqlite_file_to_ids_never_reused_keeps_every_row() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// Migration 0008 splits each stored `detail` (`CODE: message` for a
+/// refusal) into `code` and `message`; other details become the message.
+#[tokio::test]
+async fn upgrading_splits_stored_audit_details_into_code_and_message() {
+    let path =
+        std::env::temp_dir().join(format!("lg-audit-{}-{:?}.db", std::process::id(), std::time::SystemTime::now()));
+    let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.run_to(6, &pool).await.unwrap();
+    let insert = "INSERT INTO audit_events (id, site_id, at, actor, action, target, outcome, rule, detail) VALUES \
+         (1, 1, 0, 'A', 'createLogin', '', 'REFUSED', 'R4', 'LICENSE_LIMIT_EXCEEDED: Not enough licenses: 1 Case license missing.'), \
+         (2, 1, 0, 'A', 'createPerson', '', 'REFUSED', 'STAFF', 'FORBIDDEN: Not allowed: staff: it says so.'), \
+         (3, 1, 0, 'A', 'createPerson', 'person:1', 'ACCEPTED', NULL, ''), \
+         (4, 1, 0, 'A', 'generateDataset', 'site:1', 'ACCEPTED', NULL, '10 people, headroom 5')";
+    sqlx::query(insert).execute(&pool).await.unwrap();
+
+    migrator.run(&pool).await.unwrap();
+
+    let split = "SELECT id || '|' || COALESCE(code, '-') || '|' || message FROM audit_events ORDER BY id";
+    assert_eq!(
+        rows(&pool, split).await,
+        [
+            "1|LICENSE_LIMIT_EXCEEDED|Not enough licenses: 1 Case license missing.",
+            "2|FORBIDDEN|Not allowed: staff: it says so.",
+            "3|-|",
+            "4|-|10 people, headroom 5",
+        ]
+    );
+    pool.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}

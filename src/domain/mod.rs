@@ -262,7 +262,10 @@ pub struct AuditRecord {
     pub target_person: Option<PersonId>,
     pub outcome: String,
     pub rule: Option<String>,
-    pub detail: String,
+    /// A refusal's stable code; `None` for accepted changes.
+    pub code: Option<String>,
+    /// A refusal's message (empty for most accepted changes).
+    pub message: String,
     pub pools: Vec<PoolChange>,
 }
 

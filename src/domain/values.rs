@@ -209,11 +209,38 @@ pub struct Date(time::Date);
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
+/// The earliest and latest dates input may name. Outside them a date is a
+/// typo, not a plan (`0000-01-01`), and years before 1000 or with a sign would
+/// not sort as the `YYYY-MM-DD` text the database compares.
+const DATE_RANGE: (time::Date, time::Date) = (
+    match time::Date::from_calendar_date(1900, time::Month::January, 1) {
+        Ok(d) => d,
+        Err(_) => panic!("1900-01-01 is a date"),
+    },
+    match time::Date::from_calendar_date(9999, time::Month::December, 31) {
+        Ok(d) => d,
+        Err(_) => panic!("9999-12-31 is a date"),
+    },
+);
+
 impl Date {
+    /// A date from input: `YYYY-MM-DD`, from 1900-01-01 to 9999-12-31.
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, InvalidInput> {
-        time::Date::parse(raw.trim(), DATE_FORMAT)
-            .map(Date)
-            .map_err(|_| InvalidInput::new(field, format!("{field} must be a date written YYYY-MM-DD, got `{raw}`")))
+        let date = Self::stored(raw).ok_or_else(|| {
+            InvalidInput::new(field, format!("{field} must be a date written YYYY-MM-DD, got `{raw}`"))
+        })?;
+        if date.0 < DATE_RANGE.0 || date.0 > DATE_RANGE.1 {
+            return Err(InvalidInput::new(
+                field,
+                format!("{field} must be a date from 1900-01-01 to 9999-12-31, got `{}`", raw.trim()),
+            ));
+        }
+        Ok(date)
+    }
+    /// A date as stored, without the input range: a row written before the
+    /// range was enforced still reads as the date it names.
+    pub fn stored(raw: &str) -> Option<Self> {
+        time::Date::parse(raw.trim(), DATE_FORMAT).ok().map(Date)
     }
     /// Today in UTC: the day that `validUntil` is compared with.
     pub fn today() -> Self {
@@ -257,5 +284,15 @@ mod tests {
         assert_eq!(d.format(), "2026-01-31");
         assert!(d < d.plus_days(1));
         assert!(Date::parse("31/01/2026", "validUntil").is_err());
+    }
+
+    #[test]
+    fn input_dates_lie_between_1900_and_9999() {
+        assert!(Date::parse("0000-01-01", "validUntil").is_err());
+        assert!(Date::parse("1899-12-31", "validUntil").is_err());
+        assert!(Date::parse("1900-01-01", "validUntil").is_ok());
+        assert!(Date::parse("9999-12-31", "validUntil").is_ok());
+        assert!(Date::parse("+10000-01-01", "validUntil").is_err());
+        assert_eq!(Date::stored("0000-01-01").map(|d| d.format()).as_deref(), Some("0000-01-01"));
     }
 }

@@ -45,7 +45,7 @@ impl From<ServiceError> for async_graphql::Error {
                     e.set("code", codes::FORBIDDEN);
                     e.set("rule", rule.name);
                 }),
-            ServiceError::NotFound(what) => async_graphql::Error::new(format!("No such {what}."))
+            ServiceError::NotFound(what) => async_graphql::Error::new(crate::service::not_found_message(what))
                 .extend_with(|_, e| e.set("code", codes::NOT_FOUND)),
             ServiceError::Invalid(input) => async_graphql::Error::new(input.message).extend_with(|_, e| {
                 e.set("code", codes::BAD_USER_INPUT);

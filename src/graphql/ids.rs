@@ -93,6 +93,7 @@ pub fn audit_target_to_id(label: &str) -> Option<ID> {
         "order" => Kind::LicenseOrder,
         "changeRequest" => Kind::ChangeRequest,
         "responsibility" => Kind::Responsibility,
+        "owner" => Kind::Owner,
         _ => return None,
     };
     number.parse::<i64>().ok().map(|n| encode(kind, n))
@@ -109,7 +110,8 @@ pub fn id_to_audit_target(id: &ID, field: &'static str) -> Result<String, Servic
         Kind::LicenseOrder => "order",
         Kind::ChangeRequest => "changeRequest",
         Kind::Responsibility => "responsibility",
-        Kind::Module | Kind::Owner => {
+        Kind::Owner => "owner",
+        Kind::Module => {
             return Err(ServiceError::Invalid(InvalidInput::new(field, "no audit event targets this kind of object")));
         }
     };

@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::rc;
-use super::ids::{Kind, decode, id_to_audit_target};
+use super::ids::{Kind, decode, decode_any, id_to_audit_target};
 use super::query::{decode_cursor, encode_cursor, page_size, site_arg};
 use super::results::*;
 use super::types::*;
@@ -41,7 +41,10 @@ pub struct AuditEventsFilter {
     /// Exact action, e.g. `createLogin`.
     pub action: Option<String>,
     /// Only events about this object (a global id, e.g. a person's or an order's).
+    /// For a person, also the events about their login and responsibilities.
     pub target_id: Option<ID>,
+    /// Only accepted or only refused changes.
+    pub outcome: Option<AuditOutcome>,
     /// From this time on (RFC 3339), inclusive.
     pub from: Option<String>,
     /// Before this time (RFC 3339).
@@ -154,10 +157,19 @@ impl LifecycleQuery {
         let limit = page_size(first)?;
         let before = before_cursor(after)?;
         let f = filter.unwrap_or_default();
+        let target = f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?;
+        let about_person = match &f.target_id {
+            Some(id) => {
+                decode_any(id, "targetId").ok().filter(|(kind, _)| *kind == Kind::Person).map(|(_, n)| PersonId(n))
+            }
+            None => None,
+        };
         let filter = AuditFilter {
             actor_contains: f.actor_contains.filter(|t| !t.trim().is_empty()),
             action: f.action,
-            target: f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?,
+            target,
+            about_person,
+            refused: f.outcome.map(|o| o == AuditOutcome::Refused),
             from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
             until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
         };
@@ -216,7 +228,7 @@ impl LifecycleQuery {
         let changes = staff::LoginChanges { profile: Some(profile), ..Default::default() };
         Ok(LicensePreview::of(crate::retrying!(
             rcx.store.retries(),
-            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Preview)
+            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Preview, "changeLoginProfile")
         )?))
     }
 

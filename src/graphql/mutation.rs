@@ -49,7 +49,8 @@ pub struct CreateLoginInput {
     pub password: String,
     /// The profile; its modules decide which licenses the user occupies (R2).
     pub profile_id: ID,
-    /// Last day the login works (`YYYY-MM-DD`, inclusive); omit for no end (R9).
+    /// Last day the login works (`YYYY-MM-DD`, inclusive, from 1900-01-01 to
+    /// 9999-12-31); omit for no end (R9).
     pub valid_until: Option<String>,
     /// Site administrator rights (occupy no license). Default false.
     pub is_administrator: Option<bool>,
@@ -64,7 +65,7 @@ pub struct UpdateLoginInput {
     pub password: Option<String>,
     /// New profile: licenses move with it (R4 applies).
     pub profile_id: Option<ID>,
-    /// New last day (`YYYY-MM-DD`); null clears it (no end).
+    /// New last day (`YYYY-MM-DD`, from 1900-01-01 to 9999-12-31); null clears it (no end).
     pub valid_until: MaybeUndefined<String>,
     /// Grant or take administrator rights.
     pub is_administrator: Option<bool>,
@@ -122,7 +123,7 @@ pub struct CreateSiteInput {
     pub agreement_name: String,
     /// Whether administrators may change totals with license orders (R10). Default false.
     pub self_service: Option<bool>,
-    /// Initial totals; modules not named start at 0.
+    /// Initial totals, each module at most once; modules not named start at 0.
     pub pools: Vec<PoolTotalInput>,
     /// The first administrator (on a profile without modules).
     pub administrator: FirstAdministratorInput,
@@ -358,7 +359,7 @@ impl MutationRoot {
             },
             is_admin: input.is_administrator,
         };
-        update_login(ctx, id, changes).await
+        update_login(ctx, id, changes, "updateLogin").await
     }
 
     /// Moves a user to another profile: gains need free licenses (R4), losses
@@ -376,12 +377,17 @@ impl MutationRoot {
         // are guarded by it instead. If anything fails there (the guard, a rule, the
         // database), nothing was written, and the change is decided again on a fresh
         // check, which gives the answer.
-        if let Some((principal, store)) = rc(ctx).guarded()
-            && let Ok(decided) = staff::update_login(&store, &principal, id, changes(), Mode::Apply).await
-        {
-            return update_login_result(&principal, decided.outcome);
+        const ACTION: &str = "changeLoginProfile";
+        if let Some((principal, store)) = rc(ctx).guarded() {
+            match staff::update_login(&store, &principal, id, changes(), Mode::Apply, ACTION).await {
+                Ok(decided) => return update_login_result(&principal, decided.outcome),
+                // Answered with its event written while the session held: deciding
+                // again would record it twice.
+                Err(e @ ServiceError::NotFound(_)) => return Err(e),
+                Err(_) => {}
+            }
         }
-        update_login(ctx, id, changes()).await
+        update_login(ctx, id, changes(), ACTION).await
     }
 
     /// Deletes a login; the person stays as staff and the licenses are freed (R6).
@@ -473,14 +479,19 @@ impl MutationRoot {
     }
 }
 
-async fn update_login(ctx: &Context<'_>, id: LoginId, changes: staff::LoginChanges) -> R<UpdateLoginResult> {
+async fn update_login(
+    ctx: &Context<'_>,
+    id: LoginId,
+    changes: staff::LoginChanges,
+    action: &'static str,
+) -> R<UpdateLoginResult> {
     let rcx = rc(ctx);
     let principal = rcx.principal().await?;
     update_login_result(
         principal,
         crate::retrying!(
             rcx.store.retries(),
-            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Apply)
+            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Apply, action)
         )?
         .outcome,
     )

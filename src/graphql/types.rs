@@ -878,7 +878,7 @@ impl PoolImpactNode {
 }
 
 /// Whether a change was accepted or refused.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AuditOutcome {
     /// The change was applied.
     Accepted,
@@ -925,9 +925,24 @@ impl AuditEventNode {
     async fn rule(&self) -> Option<&str> {
         self.0.rule.as_deref()
     }
-    /// The refusal's code and message, if refused.
-    async fn detail(&self) -> &str {
-        &self.0.detail
+    /// Why it was refused, as a stable code: the `code` of the answer it got
+    /// (e.g. `LICENSE_LIMIT_EXCEEDED`), or the error's `extensions.code`
+    /// (`NOT_FOUND`, `FORBIDDEN`). Null when accepted.
+    async fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+    /// The message the refused change was answered with, for people; null
+    /// when there is none (accepted changes).
+    async fn message(&self) -> Option<&str> {
+        Some(self.0.message.as_str()).filter(|m| !m.is_empty())
+    }
+    /// The refusal's code and message in one string, `CODE: message`.
+    #[graphql(deprecation = "Use `code` and `message`.")]
+    async fn detail(&self) -> String {
+        match &self.0.code {
+            Some(code) => format!("{code}: {}", self.0.message),
+            None => self.0.message.clone(),
+        }
     }
     /// Pool numbers before and after (for refusals: what the change would have needed).
     async fn pools(&self) -> Vec<PoolImpactNode> {

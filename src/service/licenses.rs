@@ -27,10 +27,33 @@ pub async fn resolve_lines(
     Ok(resolved)
 }
 
-fn licensed_site(principal: &Principal, site: Option<SiteId>, what: &'static str) -> ServiceResult<SiteId> {
-    let site = site.ok_or(ServiceError::NotFound(what))?;
-    authorize(principal, Action::ManageLicenses(site), what)?;
-    Ok(site)
+/// The site of the licenses `principal` manages in `action`; a NOT_FOUND is recorded.
+async fn licensed_site(
+    store: &Store,
+    principal: &Principal,
+    action: &str,
+    site: Option<SiteId>,
+    what: &'static str,
+) -> ServiceResult<SiteId> {
+    let site = site
+        .ok_or(ServiceError::NotFound(what))
+        .and_then(|site| authorize(principal, Action::ManageLicenses(site), what).map(|()| site));
+    recorded(store, principal, Mode::Apply, action, site).await
+}
+
+/// The site of change request `id` for an operator's decision; a NOT_FOUND is recorded.
+async fn decided_site(
+    store: &Store,
+    principal: &Principal,
+    mode: Mode,
+    action: &str,
+    id: RequestId,
+) -> ServiceResult<SiteId> {
+    let site = match store.site_of_request(id).await? {
+        Some(site) => authorize(principal, Action::VendorDecision(site), "change request").map(|()| site),
+        None => Err(ServiceError::NotFound("change request")),
+    };
+    recorded(store, principal, mode, action, site).await
 }
 
 /// Sets every line's total in `tx`, in module order, re-checking R5 at this
@@ -84,18 +107,27 @@ pub async fn create_order(
     site: Option<SiteId>,
     lines: &[(ModuleCode, LicenseTotal)],
 ) -> ServiceResult<Outcome<OrderId>> {
-    let site = licensed_site(principal, site, "site")?;
+    const ACTION: &str = "createLicenseOrder";
+    let site = licensed_site(store, principal, ACTION, site, "site").await?;
     let lines = resolve_lines(store, lines).await?;
     let mut tx = store.begin().await?;
-    let outcome = if !tx.self_service(site).await? {
-        Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest })
-    } else {
-        let id = tx.insert_order(site, &principal.actor(), now()).await?;
-        tx.set_order_lines(id, &lines).await?;
-        Ok(id)
-    };
-    let target = Target::new(format!("order:{}", outcome.as_ref().map(|o| o.0).unwrap_or_default()));
-    finish(store, tx, principal, Some(site), "createLicenseOrder", &target, outcome).await
+    let decided = create_order_in(&mut tx, principal, site, &lines).await;
+    let target = target_of(&decided, |o: &OrderId| Target::new(format!("order:{}", o.0)), Target::none());
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn create_order_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    site: SiteId,
+    lines: &[(ModuleId, LicenseTotal)],
+) -> ServiceResult<Outcome<OrderId>> {
+    if !tx.self_service(site).await? {
+        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest }));
+    }
+    let id = tx.insert_order(site, &principal.actor(), now()).await?;
+    tx.set_order_lines(id, lines).await?;
+    Ok(Ok(id))
 }
 
 /// Replaces a draft's lines.
@@ -105,33 +137,39 @@ pub async fn update_order(
     id: OrderId,
     lines: &[(ModuleCode, LicenseTotal)],
 ) -> ServiceResult<Outcome<OrderId>> {
-    let site = licensed_site(principal, store.site_of_order(id).await?, "license order")?;
+    const ACTION: &str = "updateLicenseOrder";
+    let site = licensed_site(store, principal, ACTION, store.site_of_order(id).await?, "license order").await?;
     let lines = resolve_lines(store, lines).await?;
     let mut tx = store.begin().await?;
+    let decided = change_draft(&mut tx, site, id, Some(&lines)).await;
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
+}
+
+/// Replaces a draft's lines (`Some`) or discards it (`None`).
+async fn change_draft(
+    tx: &mut Tx,
+    site: SiteId,
+    id: OrderId,
+    lines: Option<&[(ModuleId, LicenseTotal)]>,
+) -> ServiceResult<Outcome<OrderId>> {
     let (order, _) = tx.lock_order(site, id).await?.ok_or(ServiceError::NotFound("license order"))?;
-    let outcome = if order.status != OrderStatus::Draft {
-        Err(Refusal::OrderNotDraft { status: order.status })
-    } else {
-        tx.set_order_lines(id, &lines).await?;
-        Ok(id)
-    };
-    finish(store, tx, principal, Some(site), "updateLicenseOrder", &Target::new(format!("order:{}", id.0)), outcome)
-        .await
+    if order.status != OrderStatus::Draft {
+        return Ok(Err(Refusal::OrderNotDraft { status: order.status }));
+    }
+    match lines {
+        Some(lines) => tx.set_order_lines(id, lines).await?,
+        None => tx.discard_order(id).await?,
+    }
+    Ok(Ok(id))
 }
 
 /// Discards a draft.
 pub async fn discard_order(store: &Store, principal: &Principal, id: OrderId) -> ServiceResult<Outcome<OrderId>> {
-    let site = licensed_site(principal, store.site_of_order(id).await?, "license order")?;
+    const ACTION: &str = "discardLicenseOrder";
+    let site = licensed_site(store, principal, ACTION, store.site_of_order(id).await?, "license order").await?;
     let mut tx = store.begin().await?;
-    let (order, _) = tx.lock_order(site, id).await?.ok_or(ServiceError::NotFound("license order"))?;
-    let outcome = if order.status != OrderStatus::Draft {
-        Err(Refusal::OrderNotDraft { status: order.status })
-    } else {
-        tx.discard_order(id).await?;
-        Ok(id)
-    };
-    finish(store, tx, principal, Some(site), "discardLicenseOrder", &Target::new(format!("order:{}", id.0)), outcome)
-        .await
+    let decided = change_draft(&mut tx, site, id, None).await;
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
 }
 
 /// Checks an order out: applies every line or none (R5 re-checked now).
@@ -145,42 +183,71 @@ pub async fn checkout_order(
     key: &IdempotencyKey,
     mode: Mode,
 ) -> ServiceResult<Decided<OrderId>> {
-    let site = licensed_site(principal, store.site_of_order(id).await?, "license order")?;
+    const ACTION: &str = "checkoutLicenseOrder";
+    let site = store.site_of_order(id).await?.ok_or(ServiceError::NotFound("license order"));
+    let site = site.and_then(|site| authorize(principal, Action::ManageLicenses(site), "license order").map(|()| site));
+    let site = recorded(store, principal, mode, ACTION, site).await?;
     let mut tx = store.begin().await?;
-    let (order, lines) = tx.lock_order(site, id).await?.ok_or(ServiceError::NotFound("license order"))?;
+    let decided = match checkout_in(&mut tx, principal, site, id, key).await {
+        Err(Retried) => {
+            // A retry: the first checkout's result, nothing applied again.
+            tx.rollback().await?;
+            return Ok(Decided { outcome: Ok(id), pools: Vec::new() });
+        }
+        Ok(decided) => decided,
+    };
+    let target = Target::new(format!("order:{}", id.0));
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
+}
+
+/// A checkout retried with the key of the checkout that went through.
+struct Retried;
+
+async fn checkout_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    site: SiteId,
+    id: OrderId,
+    key: &IdempotencyKey,
+) -> Result<ServiceResult<Outcome<OrderId>>, Retried> {
+    let (order, lines) = match tx.lock_order(site, id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(Err(ServiceError::NotFound("license order"))),
+        Err(e) => return Ok(Err(e.into())),
+    };
     if order.status == OrderStatus::CheckedOut && order.idempotency_key.as_deref() == Some(key.as_str()) {
-        // A retry: the first checkout's result, nothing applied again.
-        tx.rollback().await?;
-        return Ok(Decided { outcome: Ok(id), pools: Vec::new() });
+        return Err(Retried);
     }
-    let outcome = if order.status != OrderStatus::Draft {
-        Err(Refusal::OrderNotDraft { status: order.status })
-    } else if tx.order_with_key(site, key.as_str()).await?.is_some_and(|other| other != id) {
+    Ok(checkout_draft(tx, principal, site, id, key, &order, &lines).await)
+}
+
+async fn checkout_draft(
+    tx: &mut Tx,
+    principal: &Principal,
+    site: SiteId,
+    id: OrderId,
+    key: &IdempotencyKey,
+    order: &LicenseOrder,
+    lines: &[TotalLine],
+) -> ServiceResult<Outcome<OrderId>> {
+    if order.status != OrderStatus::Draft {
+        return Ok(Err(Refusal::OrderNotDraft { status: order.status }));
+    }
+    if tx.order_with_key(site, key.as_str()).await?.is_some_and(|other| other != id) {
         return Err(
             InvalidInput::new("idempotencyKey", "this key was already used for another order; use a new key").into()
         );
-    } else if !tx.self_service(site).await? {
-        Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest })
-    } else {
-        match apply_totals(&mut tx, site, &lines).await? {
-            Err(refusal) => Err(refusal),
-            Ok(changes) => {
-                tx.complete_order(id, &principal.actor(), key.as_str(), &changes, now()).await?;
-                Ok(id)
-            }
+    }
+    if !tx.self_service(site).await? {
+        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest }));
+    }
+    match apply_totals(tx, site, lines).await? {
+        Err(refusal) => Ok(Err(refusal)),
+        Ok(changes) => {
+            tx.complete_order(id, &principal.actor(), key.as_str(), &changes, now()).await?;
+            Ok(Ok(id))
         }
-    };
-    finish_with(
-        store,
-        tx,
-        mode,
-        principal,
-        Some(site),
-        "checkoutLicenseOrder",
-        &Target::new(format!("order:{}", id.0)),
-        outcome,
-    )
-    .await
+    }
 }
 
 /// Submits a change request (agreements without self-service).
@@ -191,23 +258,35 @@ pub async fn submit_request(
     lines: &[(ModuleCode, LicenseTotal)],
     message: &RequestMessage,
 ) -> ServiceResult<Outcome<RequestId>> {
-    let site = licensed_site(principal, site, "site")?;
+    const ACTION: &str = "submitChangeRequest";
+    let site = licensed_site(store, principal, ACTION, site, "site").await?;
     let lines = resolve_lines(store, lines).await?;
     let mut tx = store.begin().await?;
-    let outcome = if tx.self_service(site).await? {
-        Err(Refusal::WrongLicensePath { remedy: Remedy::LicenseOrder })
-    } else {
-        let id = tx.insert_request(site, message.as_str(), &principal.actor(), now()).await?;
-        tx.insert_request_lines(id, &lines).await?;
-        Ok(id)
-    };
-    let target = Target::new(format!("changeRequest:{}", outcome.as_ref().map(|r| r.0).unwrap_or_default()));
-    finish(store, tx, principal, Some(site), "submitChangeRequest", &target, outcome).await
+    let decided = submit_request_in(&mut tx, principal, site, &lines, message).await;
+    let target = target_of(&decided, |r: &RequestId| Target::new(format!("changeRequest:{}", r.0)), Target::none());
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn submit_request_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    site: SiteId,
+    lines: &[(ModuleId, LicenseTotal)],
+    message: &RequestMessage,
+) -> ServiceResult<Outcome<RequestId>> {
+    if tx.self_service(site).await? {
+        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::LicenseOrder }));
+    }
+    let id = tx.insert_request(site, message.as_str(), &principal.actor(), now()).await?;
+    tx.insert_request_lines(id, lines).await?;
+    Ok(Ok(id))
 }
 
 /// Cancels a pending change request; only its requester may.
 pub async fn cancel_request(store: &Store, principal: &Principal, id: RequestId) -> ServiceResult<Outcome<RequestId>> {
-    let site = licensed_site(principal, store.site_of_request(id).await?, "change request")?;
+    let site =
+        licensed_site(store, principal, "cancelChangeRequest", store.site_of_request(id).await?, "change request")
+            .await?;
     close_request(store, principal, site, id, RequestStatus::Cancelled, None).await
 }
 
@@ -221,20 +300,30 @@ async fn close_request(
     reason: Option<&str>,
 ) -> ServiceResult<Outcome<RequestId>> {
     let mut tx = store.begin().await?;
+    let decided = close_request_in(&mut tx, principal, id, status, reason).await;
+    let action = if status == RequestStatus::Cancelled { "cancelChangeRequest" } else { "rejectChangeRequest" };
+    finish(tx, principal, Some(site), action, &Target::new(format!("changeRequest:{}", id.0)), decided).await
+}
+
+async fn close_request_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    id: RequestId,
+    status: RequestStatus,
+    reason: Option<&str>,
+) -> ServiceResult<Outcome<RequestId>> {
     let (request, _) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
     let me = principal.actor();
     if status == RequestStatus::Cancelled && (request.requested_by_kind != me.kind || request.requested_by_id != me.id)
     {
+        // Recorded with the other FORBIDDEN answers (graphql::denials).
         return Err(ServiceError::Forbidden(REQUESTER_ONLY));
     }
-    let outcome = if request.status != RequestStatus::Pending {
-        Err(Refusal::RequestNotPending { status: request.status })
-    } else {
-        tx.decide_request(id, status, &me, reason, &[], now()).await?;
-        Ok(id)
-    };
-    let action = if status == RequestStatus::Cancelled { "cancelChangeRequest" } else { "rejectChangeRequest" };
-    finish(store, tx, principal, Some(site), action, &Target::new(format!("changeRequest:{}", id.0)), outcome).await
+    if request.status != RequestStatus::Pending {
+        return Ok(Err(Refusal::RequestNotPending { status: request.status }));
+    }
+    tx.decide_request(id, status, &me, reason, &[], now()).await?;
+    Ok(Ok(id))
 }
 
 /// Approves a pending change request: applied exactly like a checkout (R5 re-checked now).
@@ -244,23 +333,31 @@ pub async fn approve_request(
     id: RequestId,
     mode: Mode,
 ) -> ServiceResult<Decided<RequestId>> {
-    let site = store.site_of_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
-    authorize(principal, Action::VendorDecision(site), "change request")?;
+    const ACTION: &str = "approveChangeRequest";
+    let site = decided_site(store, principal, mode, ACTION, id).await?;
     let mut tx = store.begin().await?;
-    let (request, lines) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
-    let outcome = if request.status != RequestStatus::Pending {
-        Err(Refusal::RequestNotPending { status: request.status })
-    } else {
-        match apply_totals(&mut tx, site, &lines).await? {
-            Err(refusal) => Err(refusal),
-            Ok(changes) => {
-                tx.decide_request(id, RequestStatus::Approved, &principal.actor(), None, &changes, now()).await?;
-                Ok(id)
-            }
-        }
-    };
+    let decided = approve_request_in(&mut tx, principal, site, id).await;
     let target = Target::new(format!("changeRequest:{}", id.0));
-    finish_with(store, tx, mode, principal, Some(site), "approveChangeRequest", &target, outcome).await
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn approve_request_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    site: SiteId,
+    id: RequestId,
+) -> ServiceResult<Outcome<RequestId>> {
+    let (request, lines) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
+    if request.status != RequestStatus::Pending {
+        return Ok(Err(Refusal::RequestNotPending { status: request.status }));
+    }
+    match apply_totals(tx, site, &lines).await? {
+        Err(refusal) => Ok(Err(refusal)),
+        Ok(changes) => {
+            tx.decide_request(id, RequestStatus::Approved, &principal.actor(), None, &changes, now()).await?;
+            Ok(Ok(id))
+        }
+    }
 }
 
 /// Rejects a pending change request with a reason.
@@ -270,8 +367,7 @@ pub async fn reject_request(
     id: RequestId,
     reason: &RejectionReason,
 ) -> ServiceResult<Outcome<RequestId>> {
-    let site = store.site_of_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
-    authorize(principal, Action::VendorDecision(site), "change request")?;
+    let site = decided_site(store, principal, Mode::Apply, "rejectChangeRequest", id).await?;
     close_request(store, principal, site, id, RequestStatus::Rejected, Some(reason.as_str())).await
 }
 
@@ -288,12 +384,13 @@ pub async fn create_owner(store: &Store, principal: &Principal, input: OwnerInpu
     authorize(principal, Action::CreateSite, "owner")?;
     let hash = staff::hash_password(&input.password).await?;
     let mut tx = store.begin().await?;
-    let outcome = match tx.insert_owner(&input.name, &input.username, &hash, now()).await? {
-        Some(id) => Ok(id),
-        None => Err(Refusal::UsernameTaken { username: input.username.as_str().to_string() }),
+    let decided = match tx.insert_owner(&input.name, &input.username, &hash, now()).await {
+        Ok(Some(id)) => Ok(Ok(id)),
+        Ok(None) => Ok(Err(Refusal::UsernameTaken { username: input.username.as_str().to_string() })),
+        Err(e) => Err(e.into()),
     };
-    let target = Target::new(format!("owner:{}", input.username.as_str()));
-    finish(store, tx, principal, None, "createOwnerAccount", &target, outcome).await
+    let target = target_of(&decided, |o: &OwnerId| Target::new(format!("owner:{}", o.0)), Target::none());
+    finish(tx, principal, None, "createOwnerAccount", &target, decided).await
 }
 
 /// Sets an agreement's self-service flag and/or owner (operators; R10, R11).
@@ -304,8 +401,19 @@ pub async fn update_agreement(
     self_service: Option<bool>,
     owner: Option<Option<OwnerId>>,
 ) -> ServiceResult<Outcome<SiteId>> {
-    authorize(principal, Action::VendorDecision(site), "site")?;
+    const ACTION: &str = "updateAgreement";
+    recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::VendorDecision(site), "site")).await?;
     let mut tx = store.begin().await?;
+    let decided = update_agreement_in(&mut tx, site, self_service, owner).await;
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("site:{}", site.0)), decided).await
+}
+
+async fn update_agreement_in(
+    tx: &mut Tx,
+    site: SiteId,
+    self_service: Option<bool>,
+    owner: Option<Option<OwnerId>>,
+) -> ServiceResult<Outcome<SiteId>> {
     if let Some(Some(owner)) = owner
         && !tx.owner_exists(owner).await?
     {
@@ -314,6 +422,5 @@ pub async fn update_agreement(
     if !tx.update_agreement(site, self_service, owner).await? {
         return Err(ServiceError::NotFound("site"));
     }
-    finish(store, tx, principal, Some(site), "updateAgreement", &Target::new(format!("site:{}", site.0)), Ok(site))
-        .await
+    Ok(Ok(site))
 }

@@ -298,8 +298,9 @@ pub struct Decided<T> {
     pub pools: Vec<PoolChange>,
 }
 
-/// What an audit event is about.
-#[derive(Debug, Clone)]
+/// What an audit event is about: the object a change created or changed
+/// (`kind:id`, empty when there is none) and the person it concerns.
+#[derive(Debug, Clone, Default)]
 pub struct Target {
     pub label: String,
     pub person: Option<PersonId>,
@@ -311,6 +312,27 @@ impl Target {
     }
     pub fn person(id: PersonId) -> Self {
         Target { label: format!("person:{}", id.0), person: Some(id) }
+    }
+    /// No object: a refused creation, which made none.
+    pub fn none() -> Self {
+        Target::default()
+    }
+    /// The same object, concerning person `id` (a login's, a responsibility's holder).
+    pub fn of_person(self, id: PersonId) -> Self {
+        Target { person: Some(id), ..self }
+    }
+}
+
+/// The target of a use case's event: `accepted` of what it made or changed
+/// when it went through, `refused` otherwise.
+pub(crate) fn target_of<T>(
+    outcome: &ServiceResult<Outcome<T>>,
+    accepted: impl FnOnce(&T) -> Target,
+    refused: Target,
+) -> Target {
+    match outcome {
+        Ok(Ok(value)) => accepted(value),
+        _ => refused,
     }
 }
 
@@ -388,7 +410,8 @@ pub(crate) async fn audit_accepted(
         target_person: target.person,
         outcome: "ACCEPTED",
         rule: None,
-        detail: String::new(),
+        code: None,
+        message: String::new(),
         pools: &pools,
     };
     session_held(tx.insert_audit(event, now()).await?)
@@ -403,7 +426,78 @@ fn session_held(written: bool) -> ServiceResult<()> {
     if written { Ok(()) } else { Err(ServiceError::Unauthenticated(SESSION_CHANGED)) }
 }
 
-/// Records a refused change after its transaction rolled back.
+/// A refused change as its audit event records it.
+struct Refused<'a> {
+    site: Option<SiteId>,
+    target: &'a Target,
+    code: &'static str,
+    rule: Option<&'a str>,
+    message: String,
+    pools: &'a [PoolChange],
+}
+
+impl<'a> Refused<'a> {
+    fn of(site: Option<SiteId>, target: &'a Target, refusal: &'a Refusal, pools: &'a [PoolChange]) -> Self {
+        Refused { site, target, code: refusal.code(), rule: Some(refusal.rule()), message: refusal.message(), pools }
+    }
+
+    /// NOT_FOUND, answered alike for a missing object and another site's
+    /// (R13). So it is recorded on the actor's own site (none for operators
+    /// and owners of several agreements), with no target and no numbers:
+    /// nothing of the object, which may be another site's.
+    fn not_found(principal: &Principal, what: &'static str) -> Self {
+        static NONE: Target = Target { label: String::new(), person: None };
+        Refused {
+            site: principal.default_site(),
+            target: &NONE,
+            code: "NOT_FOUND",
+            rule: None,
+            message: not_found_message(what),
+            pools: &[],
+        }
+    }
+
+    fn event<'e>(&'e self, actor: &'e Actor, action: &'e str) -> AuditEvent<'e> {
+        AuditEvent {
+            site: self.site,
+            actor,
+            action,
+            target: &self.target.label,
+            target_person: self.target.person,
+            outcome: "REFUSED",
+            rule: self.rule,
+            code: Some(self.code),
+            message: self.message.clone(),
+            pools: self.pools,
+        }
+    }
+}
+
+/// The message of a NOT_FOUND answer about a `what`.
+pub fn not_found_message(what: &str) -> String {
+    format!("No such {what}.")
+}
+
+/// Records a refusal in the transaction that decided it: undoes the
+/// change's writes, writes the event, commits. The answer goes out only
+/// after that commit, so no refusal is answered without its event.
+async fn record_in(mut tx: Tx, principal: &Principal, action: &str, refused: Refused<'_>) -> ServiceResult<()> {
+    tx.undo_change().await?;
+    let actor = principal.actor();
+    session_held(tx.insert_audit(refused.event(&actor, action), now()).await?)?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a refusal decided on reads alone, before any write: its event is
+/// the only thing written, in one statement of its own, before it is answered.
+async fn record_alone(store: &Store, principal: &Principal, action: &str, refused: Refused<'_>) -> ServiceResult<()> {
+    let actor = principal.actor();
+    session_held(store.insert_audit(refused.event(&actor, action), now()).await?)
+}
+
+/// Records a change refused on a lock-free read (nothing was written, no
+/// transaction begun), as [`record_alone`] does.
 pub(crate) async fn audit_refused(
     store: &Store,
     principal: &Principal,
@@ -413,21 +507,28 @@ pub(crate) async fn audit_refused(
     refusal: &Refusal,
     pools: &[PoolChange],
 ) -> ServiceResult<()> {
-    let actor = principal.actor();
-    let event = AuditEvent {
-        site,
-        actor: &actor,
-        action,
-        target: &target.label,
-        target_person: target.person,
-        outcome: "REFUSED",
-        rule: Some(refusal.rule()),
-        detail: format!("{}: {}", refusal.code(), refusal.message()),
-        pools,
-    };
-    session_held(store.insert_audit(event, now()).await?)?;
+    record_alone(store, principal, action, Refused::of(site, target, refusal, pools)).await?;
     crate::observability::record_refusal(refusal.code(), refusal.rule());
     Ok(())
+}
+
+/// Passes `result` on; a NOT_FOUND in it, decided on reads before the
+/// change began (an id of no object, or of another site's), is recorded
+/// first, unless this is a preview.
+pub(crate) async fn recorded<T>(
+    store: &Store,
+    principal: &Principal,
+    mode: Mode,
+    action: &str,
+    result: ServiceResult<T>,
+) -> ServiceResult<T> {
+    match result {
+        Err(ServiceError::NotFound(what)) if mode == Mode::Apply => {
+            record_alone(store, principal, action, Refused::not_found(principal, what)).await?;
+            Err(ServiceError::NotFound(what))
+        }
+        other => other,
+    }
 }
 
 /// Records a mutation refused by an authorization rule (FORBIDDEN).
@@ -438,51 +539,54 @@ pub async fn audit_denied(
     rule: &str,
     message: &str,
 ) -> ServiceResult<()> {
-    let actor = principal.actor();
-    let event = AuditEvent {
+    static NONE: Target = Target { label: String::new(), person: None };
+    let refused = Refused {
         site: principal.default_site(),
-        actor: &actor,
-        action,
-        target: "",
-        target_person: None,
-        outcome: "REFUSED",
+        target: &NONE,
+        code: "FORBIDDEN",
         rule: Some(rule),
-        detail: format!("FORBIDDEN: {message}"),
+        message: message.to_string(),
         pools: &[],
     };
-    session_held(store.insert_audit(event, now()).await?)?;
+    record_alone(store, principal, action, refused).await?;
     crate::observability::record_refusal("FORBIDDEN", rule);
     Ok(())
 }
 
-/// Finishes a use case. Applying: commits with its audit event on success;
-/// on refusal rolls back and audits the refusal. Previewing: always rolls
-/// back and audits nothing.
-#[allow(clippy::too_many_arguments)]
+/// Finishes a use case with what it decided in `tx`. Applying: commits the
+/// change with its audit event; a refusal, or a NOT_FOUND found in `tx`,
+/// undoes the change's writes and commits its event alone, in the same
+/// transaction ([`record_in`]); any other error rolls back. Previewing:
+/// always rolls back and records nothing.
 pub(crate) async fn finish_with<T>(
-    store: &Store,
     mut tx: Tx,
     mode: Mode,
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
     target: &Target,
-    outcome: Outcome<T>,
+    decided: ServiceResult<Outcome<T>>,
 ) -> ServiceResult<Decided<T>> {
     let pools = tx.journal().to_vec();
-    match (mode, outcome) {
-        (Mode::Preview, outcome) => {
+    match (mode, decided) {
+        (_, Err(ServiceError::NotFound(what))) if mode == Mode::Apply => {
+            record_in(tx, principal, action, Refused::not_found(principal, what)).await?;
+            Err(ServiceError::NotFound(what))
+        }
+        // Dropping `tx` rolls it back.
+        (_, Err(e)) => Err(e),
+        (Mode::Preview, Ok(outcome)) => {
             tx.rollback().await?;
             Ok(Decided { outcome, pools })
         }
-        (Mode::Apply, Ok(value)) => {
+        (Mode::Apply, Ok(Ok(value))) => {
             audit_accepted(&mut tx, principal, site, action, target).await?;
             tx.commit().await?;
             Ok(Decided { outcome: Ok(value), pools })
         }
-        (Mode::Apply, Err(refusal)) => {
-            tx.rollback().await?;
-            audit_refused(store, principal, site, action, target, &refusal, &pools).await?;
+        (Mode::Apply, Ok(Err(refusal))) => {
+            record_in(tx, principal, action, Refused::of(site, target, &refusal, &pools)).await?;
+            crate::observability::record_refusal(refusal.code(), refusal.rule());
             Ok(Decided { outcome: Err(refusal), pools })
         }
     }
@@ -490,13 +594,12 @@ pub(crate) async fn finish_with<T>(
 
 /// [`finish_with`] for use cases that have no preview.
 pub(crate) async fn finish<T>(
-    store: &Store,
     tx: Tx,
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
     target: &Target,
-    outcome: Outcome<T>,
+    decided: ServiceResult<Outcome<T>>,
 ) -> ServiceResult<Outcome<T>> {
-    Ok(finish_with(store, tx, Mode::Apply, principal, site, action, target, outcome).await?.outcome)
+    Ok(finish_with(tx, Mode::Apply, principal, site, action, target, decided).await?.outcome)
 }

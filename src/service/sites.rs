@@ -35,17 +35,29 @@ pub async fn create_site(
 ) -> ServiceResult<Outcome<SiteCreated>> {
     authorize(principal, Action::CreateSite, "site")?;
     let modules = store.modules().await?;
-    for (code, _) in &input.totals {
+    for (i, (code, _)) in input.totals.iter().enumerate() {
         if !modules.iter().any(|m| m.code == code.as_str()) {
             return Err(InvalidInput::new("pools", format!("unknown module `{}`", code.as_str())).into());
+        }
+        // One line per module: a second one would be ignored, and what the
+        // caller meant by it is anyone's guess.
+        if input.totals[..i].iter().any(|(earlier, _)| earlier.as_str() == code.as_str()) {
+            return Err(InvalidInput::new(
+                "pools",
+                format!("module `{}` appears more than once; give each module one total", code.as_str()),
+            )
+            .into());
         }
     }
     let password_hash = staff::hash_password(&input.admin_password).await?;
     let mut tx = store.begin().await?;
-    let outcome = create_site_in(&mut tx, &modules, &input, &password_hash).await?;
-    let site = outcome.as_ref().ok().map(|c| c.site);
-    finish(store, tx, principal, site, "createSite", &Target::new(format!("site:{}", input.name.as_str())), outcome)
-        .await
+    let decided = create_site_in(&mut tx, &modules, &input, &password_hash).await;
+    let site = match &decided {
+        Ok(Ok(created)) => Some(created.site),
+        _ => None,
+    };
+    let target = target_of(&decided, |c: &SiteCreated| Target::new(format!("site:{}", c.site.0)), Target::none());
+    finish(tx, principal, site, "createSite", &target, decided).await
 }
 
 async fn create_site_in(
@@ -98,22 +110,42 @@ pub async fn set_pool_total(
     module: ModuleCode,
     total: LicenseTotal,
 ) -> ServiceResult<Outcome<Pool>> {
-    authorize(principal, Action::SetPoolTotal(site), "site")?;
+    const ACTION: &str = "setPoolTotal";
+    recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::SetPoolTotal(site), "site")).await?;
     let module = store.module_by_code(&module).await?.ok_or_else(|| {
         ServiceError::Invalid(InvalidInput::new("module", format!("unknown module `{}`", module.as_str())))
     })?;
     let mut tx = store.begin().await?;
-    let outcome = match tx.set_pool_total(site, module.id, total).await? {
-        Ok(None) => return Err(ServiceError::NotFound("license pool")),
-        Ok(Some(before)) => Ok(Pool { total: total.get(), ..before }),
-        Err(pool) => Err(Refusal::PoolBelowUsage {
-            requested_total: total.get(),
-            used: pool.used,
-            users_to_remove: policy::users_to_remove(&pool, total.get()).unwrap_or(0),
-            module,
-        }),
-    };
-    let target =
-        Target::new(format!("pool:{}:{}", site.0, outcome.as_ref().map(|p| p.module_id.0).unwrap_or_default()));
-    finish(store, tx, principal, Some(site), "setPoolTotal", &target, outcome).await
+    let target = Target::new(format!("pool:{}:{}", site.0, module.id.0));
+    let decided = set_pool_total_in(&mut tx, site, module, total).await;
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn set_pool_total_in(
+    tx: &mut Tx,
+    site: SiteId,
+    module: Module,
+    total: LicenseTotal,
+) -> ServiceResult<Outcome<Pool>> {
+    match tx.set_pool_total(site, module.id, total).await? {
+        Ok(None) => Err(ServiceError::NotFound("license pool")),
+        Ok(Some(before)) => Ok(Ok(Pool { total: total.get(), ..before })),
+        Err(pool) => {
+            // The numbers of the refusal, for its audit event: the pool as it
+            // is, and the total asked for.
+            tx.note(PoolChange {
+                module_id: pool.module_id,
+                used_before: pool.used,
+                used_after: pool.used,
+                total_before: pool.total,
+                total_after: total.get(),
+            });
+            Ok(Err(Refusal::PoolBelowUsage {
+                requested_total: total.get(),
+                used: pool.used,
+                users_to_remove: policy::users_to_remove(&pool, total.get()).unwrap_or(0),
+                module,
+            }))
+        }
+    }
 }

@@ -89,15 +89,20 @@ pub async fn create_person(
     site: SiteId,
     input: PersonInput,
 ) -> ServiceResult<Person> {
-    authorize(principal, Action::ManageStaff(site), "site")?;
+    const ACTION: &str = "createPerson";
+    recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::ManageStaff(site), "site")).await?;
     let mut tx = store.begin().await?;
+    let decided = create_person_in(&mut tx, site, &input).await;
+    let target = target_of(&decided, |p: &Person| Target::person(p.id), Target::none());
+    // Creating a person has no refusal of its own.
+    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+}
+
+async fn create_person_in(tx: &mut Tx, site: SiteId, input: &PersonInput) -> ServiceResult<Outcome<Person>> {
     if !tx.site_exists(site).await? {
         return Err(ServiceError::NotFound("site"));
     }
-    let person = tx.insert_person(site, &input.name, input.email.as_ref(), now()).await?;
-    audit_accepted(&mut tx, principal, Some(site), "createPerson", &Target::person(person.id)).await?;
-    tx.commit().await?;
-    Ok(person)
+    Ok(Ok(tx.insert_person(site, &input.name, input.email.as_ref(), now()).await?))
 }
 
 pub async fn update_person(
@@ -106,20 +111,30 @@ pub async fn update_person(
     id: PersonId,
     input: PersonInput,
 ) -> ServiceResult<Outcome<Person>> {
-    let site = managed_site(store, principal, Owned::Person(id), "person").await?;
+    const ACTION: &str = "updatePerson";
+    let site = managed_site(store, principal, Owned::Person(id), "person").await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
+    let decided = update_person_in(&mut tx, site, id, input).await;
+    finish(tx, principal, Some(site), ACTION, &Target::person(id), decided).await
+}
+
+async fn update_person_in(
+    tx: &mut Tx,
+    site: SiteId,
+    id: PersonId,
+    input: PersonInput,
+) -> ServiceResult<Outcome<Person>> {
     let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
-    let outcome = if person.deleted_at.is_some() {
-        Err(Refusal::PersonIsDeleted { person: id })
-    } else {
-        tx.update_person(id, &input.name, input.email.as_ref()).await?;
-        Ok(Person {
-            name: input.name.as_str().to_string(),
-            email: input.email.map(|e| e.as_str().to_string()),
-            ..person
-        })
-    };
-    finish(store, tx, principal, Some(site), "updatePerson", &Target::person(id), outcome).await
+    if person.deleted_at.is_some() {
+        return Ok(Err(Refusal::PersonIsDeleted { person: id }));
+    }
+    tx.update_person(id, &input.name, input.email.as_ref()).await?;
+    Ok(Ok(Person {
+        name: input.name.as_str().to_string(),
+        email: input.email.map(|e| e.as_str().to_string()),
+        ..person
+    }))
 }
 
 /// Frees the licenses of a live login inside `tx` and marks it deleted (R6).
@@ -148,7 +163,9 @@ pub async fn delete_person(
     id: PersonId,
     hand_over_to: Option<PersonId>,
 ) -> ServiceResult<Outcome<Person>> {
-    let site = managed_site(store, principal, Owned::Person(id), "person").await?;
+    const ACTION: &str = "deletePerson";
+    let site = managed_site(store, principal, Owned::Person(id), "person").await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     if is_self(principal, None, Some(id)) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
@@ -158,8 +175,8 @@ pub async fn delete_person(
         );
     }
     let mut tx = store.begin().await?;
-    let outcome = delete_person_in(&mut tx, site, id, hand_over_to).await?;
-    finish(store, tx, principal, Some(site), "deletePerson", &Target::person(id), outcome).await
+    let decided = delete_person_in(&mut tx, site, id, hand_over_to).await;
+    finish(tx, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
 async fn delete_person_in(
@@ -213,10 +230,12 @@ pub async fn restore_person(
     id: PersonId,
     mode: Mode,
 ) -> ServiceResult<Decided<Person>> {
-    let site = managed_site(store, principal, Owned::Person(id), "person").await?;
+    const ACTION: &str = "restorePerson";
+    let site = managed_site(store, principal, Owned::Person(id), "person").await;
+    let site = recorded(store, principal, mode, ACTION, site).await?;
     let mut tx = store.begin().await?;
-    let outcome = restore_person_in(&mut tx, site, id).await?;
-    finish_with(store, tx, mode, principal, Some(site), "restorePerson", &Target::person(id), outcome).await
+    let decided = restore_person_in(&mut tx, site, id).await;
+    finish_with(tx, mode, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
 async fn restore_person_in(tx: &mut Tx, site: SiteId, id: PersonId) -> ServiceResult<Outcome<Person>> {
@@ -258,14 +277,20 @@ pub async fn restore_login(
     id: LoginId,
     mode: Mode,
 ) -> ServiceResult<Decided<Login>> {
-    let (site, person_id) = match store.last_login_by_id(id).await? {
-        Some(login) => (login.site_id, login.person_id),
-        None => return Err(ServiceError::NotFound("login")),
-    };
-    authorize(principal, Action::ManageStaff(site), "login")?;
+    const ACTION: &str = "restoreLogin";
+    let found = restorable_login(store, principal, id).await;
+    let (site, person_id) = recorded(store, principal, mode, ACTION, found).await?;
     let mut tx = store.begin().await?;
-    let outcome = restore_login_in(&mut tx, site, person_id, id).await?;
-    finish_with(store, tx, mode, principal, Some(site), "restoreLogin", &Target::person(person_id), outcome).await
+    let decided = restore_login_in(&mut tx, site, person_id, id).await;
+    let target = Target::new(format!("login:{}", id.0)).of_person(person_id);
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
+}
+
+/// The site and person of login `id` (deleted or not), when `principal` manages its site.
+async fn restorable_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<(SiteId, PersonId)> {
+    let login = store.last_login_by_id(id).await?.ok_or(ServiceError::NotFound("login"))?;
+    authorize(principal, Action::ManageStaff(login.site_id), "login")?;
+    Ok((login.site_id, login.person_id))
 }
 
 async fn restore_login_in(
@@ -296,35 +321,54 @@ pub async fn assign_responsibility(
     kind: ResponsibilityKind,
     name: ResponsibilityName,
 ) -> ServiceResult<Outcome<ResponsibilityId>> {
-    let site = managed_site(store, principal, Owned::Person(person), "person").await?;
+    const ACTION: &str = "assignResponsibility";
+    let site = managed_site(store, principal, Owned::Person(person), "person").await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
+    let decided = assign_responsibility_in(&mut tx, site, person, kind, name).await;
+    let target = target_of(
+        &decided,
+        |r: &ResponsibilityId| Target::new(format!("responsibility:{}", r.0)).of_person(person),
+        Target::person(person),
+    );
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn assign_responsibility_in(
+    tx: &mut Tx,
+    site: SiteId,
+    person: PersonId,
+    kind: ResponsibilityKind,
+    name: ResponsibilityName,
+) -> ServiceResult<Outcome<ResponsibilityId>> {
     let holder = tx.lock_person(site, person).await?.ok_or(ServiceError::NotFound("person"))?;
-    let outcome = if holder.deleted_at.is_some() {
-        Err(Refusal::PersonIsDeleted { person })
-    } else {
-        Ok(tx.insert_responsibility(site, person, kind.as_str(), name.as_str(), now()).await?)
-    };
-    finish(store, tx, principal, Some(site), "assignResponsibility", &Target::person(person), outcome).await
+    if holder.deleted_at.is_some() {
+        return Ok(Err(Refusal::PersonIsDeleted { person }));
+    }
+    Ok(Ok(tx.insert_responsibility(site, person, kind.as_str(), name.as_str(), now()).await?))
 }
 
 /// Removes a responsibility.
 pub async fn remove_responsibility(store: &Store, principal: &Principal, id: ResponsibilityId) -> ServiceResult<()> {
+    const ACTION: &str = "removeResponsibility";
+    let site = responsibility_site(store, principal, id).await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
+    let mut tx = store.begin().await?;
+    let decided = match tx.delete_responsibility(site, id).await {
+        Ok(true) => Ok(Ok(())),
+        Ok(false) => Err(ServiceError::NotFound("responsibility")),
+        Err(e) => Err(e.into()),
+    };
+    let target = Target::new(format!("responsibility:{}", id.0));
+    // Removing has no refusal of its own.
+    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+}
+
+/// The site of responsibility `id`, when `principal` manages it.
+async fn responsibility_site(store: &Store, principal: &Principal, id: ResponsibilityId) -> ServiceResult<SiteId> {
     let site = store.site_of_responsibility(id).await?.ok_or(ServiceError::NotFound("responsibility"))?;
     authorize(principal, Action::ManageStaff(site), "responsibility")?;
-    let mut tx = store.begin().await?;
-    if !tx.delete_responsibility(site, id).await? {
-        return Err(ServiceError::NotFound("responsibility"));
-    }
-    audit_accepted(
-        &mut tx,
-        principal,
-        Some(site),
-        "removeResponsibility",
-        &Target::new(format!("responsibility:{}", id.0)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(site)
 }
 
 /// A new login, parsed.
@@ -346,16 +390,20 @@ pub async fn create_login(
     input: LoginInput,
     mode: Mode,
 ) -> ServiceResult<Decided<Login>> {
-    let site = managed_site(store, principal, Owned::Person(input.person), "person").await?;
+    const ACTION: &str = "createLogin";
+    let site = managed_site(store, principal, Owned::Person(input.person), "person").await;
+    let site = recorded(store, principal, mode, ACTION, site).await?;
     // A preview writes nothing, so it needs no real hash.
     let password_hash = match mode {
         Mode::Apply => hash_password(&input.password).await?,
         Mode::Preview => String::new(),
     };
     let mut tx = store.begin().await?;
-    let outcome = create_login_in(&mut tx, site, &input, &password_hash).await?;
-    let target = Target::person(input.person);
-    finish_with(store, tx, mode, principal, Some(site), "createLogin", &target, outcome).await
+    let decided = create_login_in(&mut tx, site, &input, &password_hash).await;
+    let person = Target::person(input.person);
+    let target =
+        target_of(&decided, |l: &Login| Target::new(format!("login:{}", l.id.0)).of_person(l.person_id), person);
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn create_login_in(
@@ -443,15 +491,18 @@ pub struct LoginChanges {
 }
 
 /// Changes a login; a profile change goes through the same R4 check as any
-/// consuming change.
+/// consuming change. `action` is the mutation that asked (`updateLogin`,
+/// `changeLoginProfile`), as the audit trail records it.
 pub async fn update_login(
     store: &Store,
     principal: &Principal,
     id: LoginId,
     changes: LoginChanges,
     mode: Mode,
+    action: &'static str,
 ) -> ServiceResult<Decided<Login>> {
-    let site = managed_site(store, principal, Owned::Login(id), "login").await?;
+    let site = managed_site(store, principal, Owned::Login(id), "login").await;
+    let site = recorded(store, principal, mode, action, site).await?;
     if changes.is_admin == Some(false) && is_self(principal, Some(id), None) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
@@ -465,13 +516,14 @@ pub async fn update_login(
         && let Some((refusal, pools)) = move_refused_at_once(store, site, id, profile).await?
     {
         if mode == Mode::Apply {
-            audit_refused(store, principal, Some(site), "updateLogin", &target, &refusal, &pools).await?;
+            audit_refused(store, principal, Some(site), action, &target, &refusal, &pools).await?;
         }
         return Ok(Decided { outcome: Err(refusal), pools });
     }
     let mut tx = store.begin().await?;
-    let outcome = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await?;
-    finish_with(store, tx, mode, principal, Some(site), "updateLogin", &target, outcome).await
+    let decided = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await;
+    let target = target_of(&decided, |l: &Login| target.clone().of_person(l.person_id), target.clone());
+    finish_with(tx, mode, principal, Some(site), action, &target, decided).await
 }
 
 /// A profile change that one lock-free read already shows cannot fit (R4)
@@ -550,20 +602,35 @@ async fn update_login_in(
 
 /// Deletes a login; the person stays as staff and the licenses are freed (R6).
 pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Person>> {
-    let site = managed_site(store, principal, Owned::Login(id), "login").await?;
+    const ACTION: &str = "deleteLogin";
+    let site = managed_site(store, principal, Owned::Login(id), "login").await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     if is_self(principal, Some(id), None) {
         return Err(ServiceError::Forbidden(NO_SELF_REMOVAL));
     }
-    // Person before login: the lock order every transaction keeps.
+    // Person before login: the lock order every transaction keeps. A login
+    // of another site is answered like one never issued (R13): "no such login".
+    let person_id = store.logins_by_ids(&[id]).await?.first().filter(|l| l.site_id == site).map(|l| l.person_id);
     let person_id =
-        store.logins_by_ids(&[id]).await?.first().map(|l| l.person_id).ok_or(ServiceError::NotFound("login"))?;
+        recorded(store, principal, Mode::Apply, ACTION, person_id.ok_or(ServiceError::NotFound("login"))).await?;
     let mut tx = store.begin().await?;
-    let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
+    let decided = delete_login_in(&mut tx, site, id, person_id).await;
+    let target = Target::new(format!("login:{}", id.0)).of_person(person_id);
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn delete_login_in(
+    tx: &mut Tx,
+    site: SiteId,
+    id: LoginId,
+    person_id: PersonId,
+) -> ServiceResult<Outcome<Person>> {
+    // The login is gone (or moved to another person) since it was looked up: no such login.
+    let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("login"))?;
     let login =
         tx.lock_login(site, id).await?.filter(|l| l.person_id == person_id).ok_or(ServiceError::NotFound("login"))?;
-    remove_login(&mut tx, site, &login, false).await?;
-    let outcome = Ok(person);
-    finish(store, tx, principal, Some(site), "deleteLogin", &Target::new(format!("login:{}", id.0)), outcome).await
+    remove_login(tx, site, &login, false).await?;
+    Ok(Ok(person))
 }
 
 /// A new profile, parsed.
@@ -579,22 +646,31 @@ pub async fn create_profile(
     site: SiteId,
     input: ProfileInput,
 ) -> ServiceResult<Outcome<ProfileId>> {
-    authorize(principal, Action::ManageStaff(site), "site")?;
+    const ACTION: &str = "createProfile";
+    recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::ManageStaff(site), "site")).await?;
     let modules = resolve_modules(store, &input.modules).await?;
     let mut tx = store.begin().await?;
+    let decided = create_profile_in(&mut tx, site, &input, &modules).await;
+    let target = target_of(&decided, |p: &ProfileId| Target::new(format!("profile:{}", p.0)), Target::none());
+    finish(tx, principal, Some(site), ACTION, &target, decided).await
+}
+
+async fn create_profile_in(
+    tx: &mut Tx,
+    site: SiteId,
+    input: &ProfileInput,
+    modules: &[Module],
+) -> ServiceResult<Outcome<ProfileId>> {
     if !tx.site_exists(site).await? {
         return Err(ServiceError::NotFound("site"));
     }
-    let outcome = match tx.insert_profile(site, &input.name, now()).await? {
-        None => Err(Refusal::ProfileNameTaken { name: input.name.as_str().to_string() }),
-        Some(id) => {
-            for m in &modules {
-                tx.add_profile_module(site, id, m.id).await?;
-            }
-            Ok(id)
-        }
+    let Some(id) = tx.insert_profile(site, &input.name, now()).await? else {
+        return Ok(Err(Refusal::ProfileNameTaken { name: input.name.as_str().to_string() }));
     };
-    finish(store, tx, principal, Some(site), "createProfile", &Target::new(format!("site:{}", site.0)), outcome).await
+    for m in modules {
+        tx.add_profile_module(site, id, m.id).await?;
+    }
+    Ok(Ok(id))
 }
 
 /// Renames a profile and/or sets its modules. Adding a module needs one
@@ -607,24 +683,17 @@ pub async fn update_profile(
     modules: Option<Vec<ModuleCode>>,
     mode: Mode,
 ) -> ServiceResult<Decided<ProfileId>> {
-    let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
+    const ACTION: &str = "updateProfile";
+    let site = managed_site(store, principal, Owned::Profile(id), "profile").await;
+    let site = recorded(store, principal, mode, ACTION, site).await?;
     let modules = match modules {
         Some(codes) => Some(resolve_modules(store, &codes).await?),
         None => None,
     };
     let mut tx = store.begin().await?;
-    let outcome = update_profile_in(&mut tx, site, id, name, modules).await?;
-    finish_with(
-        store,
-        tx,
-        mode,
-        principal,
-        Some(site),
-        "updateProfile",
-        &Target::new(format!("profile:{}", id.0)),
-        outcome,
-    )
-    .await
+    let decided = update_profile_in(&mut tx, site, id, name, modules).await;
+    let target = Target::new(format!("profile:{}", id.0));
+    finish_with(tx, mode, principal, Some(site), ACTION, &target, decided).await
 }
 
 async fn update_profile_in(
@@ -658,19 +727,23 @@ async fn update_profile_in(
 
 /// Deletes a profile that has no users (DOMAIN.md decision).
 pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
-    let site = managed_site(store, principal, Owned::Profile(id), "profile").await?;
+    const ACTION: &str = "deleteProfile";
+    let site = managed_site(store, principal, Owned::Profile(id), "profile").await;
+    let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
+    let decided = delete_profile_in(&mut tx, site, id).await;
+    finish(tx, principal, Some(site), ACTION, &Target::new(format!("profile:{}", id.0)), decided).await
+}
+
+async fn delete_profile_in(tx: &mut Tx, site: SiteId, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
     let profile = tx.lock_profile(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
-    let outcome = if profile.user_count > 0 {
-        Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 })
-    } else {
-        let referencing = tx.logins_referencing_profile(id).await?;
-        if referencing > 0 {
-            Err(Refusal::ProfileInUse { profile: id, user_count: 0, deleted_user_count: referencing })
-        } else {
-            tx.delete_profile(id).await?;
-            Ok(id)
-        }
-    };
-    finish(store, tx, principal, Some(site), "deleteProfile", &Target::new(format!("profile:{}", id.0)), outcome).await
+    if profile.user_count > 0 {
+        return Ok(Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 }));
+    }
+    let referencing = tx.logins_referencing_profile(id).await?;
+    if referencing > 0 {
+        return Ok(Err(Refusal::ProfileInUse { profile: id, user_count: 0, deleted_user_count: referencing }));
+    }
+    tx.delete_profile(id).await?;
+    Ok(Ok(id))
 }

@@ -330,7 +330,8 @@ impl Store {
             target_person: None,
             outcome: "ACCEPTED",
             rule: None,
-            detail: format!("{n} people, headroom {}", spec.headroom),
+            code: None,
+            message: format!("{n} people, headroom {}", spec.headroom),
             pools: &[],
         };
         tx.insert_audit(event, spec.now).await?;

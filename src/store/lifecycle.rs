@@ -16,7 +16,7 @@ const ORDER_COLUMNS: &str = "id, site_id, status, created_by, created_by_person,
 const REQUEST_COLUMNS: &str = "id, site_id, status, message, requested_by, requested_by_kind, requested_by_id, \
      requested_person, created_at, decided_by, decided_at, reason";
 const AUDIT_COLUMNS: &str = "id, site_id, at, actor, actor_kind, actor_person_id, action, target, target_person_id, \
-     outcome, rule, detail, pools";
+     outcome, rule, detail, pools, code, message";
 
 fn actor_ref(row: &AnyRow, name: &str, person: &str) -> StoreResult<Option<ActorRef>> {
     let name: Option<String> = row.try_get(name)?;
@@ -80,6 +80,13 @@ fn responsibility_from(row: &AnyRow) -> StoreResult<Responsibility> {
 fn audit_from(row: &AnyRow) -> StoreResult<AuditRecord> {
     let pools: String = row.try_get("pools")?;
     let pools: Vec<[i64; 5]> = serde_json::from_str(&pools).unwrap_or_default();
+    let (code, message) =
+        match (row.try_get::<Option<String>, _>("code")?, row.try_get::<Option<String>, _>("message")?) {
+            (code, Some(message)) if code.is_some() || !message.is_empty() => (code, message),
+            // Written by an instance of the previous release (during an upgrade),
+            // after migration 0008 split the older rows: split it likewise.
+            _ => split_detail(row.try_get("detail")?),
+        };
     Ok(AuditRecord {
         id: row.try_get("id")?,
         site_id: row.try_get::<Option<i64>, _>("site_id")?.map(SiteId),
@@ -91,7 +98,8 @@ fn audit_from(row: &AnyRow) -> StoreResult<AuditRecord> {
         target_person: row.try_get::<Option<i64>, _>("target_person_id")?.map(PersonId),
         outcome: row.try_get("outcome")?,
         rule: row.try_get("rule")?,
-        detail: row.try_get("detail")?,
+        code,
+        message,
         pools: pools
             .into_iter()
             .map(|[m, ub, ua, tb, ta]| PoolChange {
@@ -105,6 +113,17 @@ fn audit_from(row: &AnyRow) -> StoreResult<AuditRecord> {
     })
 }
 
+/// An event's `detail` as first stored, `CODE: message` for a refusal,
+/// split into code and message (migration 0008 splits the rows it found).
+fn split_detail(detail: String) -> (Option<String>, String) {
+    match detail.split_once(": ") {
+        Some((code, message)) if !code.is_empty() && code.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+            (Some(code.to_string()), message.to_string())
+        }
+        _ => (None, detail),
+    }
+}
+
 /// Filters of the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -114,6 +133,10 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Exact target, e.g. `person:12`.
     pub target: Option<String>,
+    /// With `target`: also events whose person is this one (a person's login, say).
+    pub about_person: Option<PersonId>,
+    /// Only refused changes (`true`) or only accepted ones (`false`).
+    pub refused: Option<bool>,
     /// From this time (seconds, inclusive).
     pub from: Option<i64>,
     /// Until this time (seconds, exclusive).
@@ -241,8 +264,25 @@ impl Store {
         if let Some(action) = &filter.action {
             q.push(" AND action = ").bind(action.clone());
         }
-        if let Some(target) = &filter.target {
-            q.push(" AND target = ").bind(target.clone());
+        match (&filter.target, filter.about_person) {
+            (Some(target), Some(person)) => {
+                q.push(" AND (target = ").bind(target.clone()).push(" OR target_person_id = ").bind(person.0).push(")");
+            }
+            (Some(target), None) => {
+                q.push(" AND target = ").bind(target.clone());
+            }
+            (None, _) => {}
+        }
+        // Literal, not bound: so PostgreSQL's plan, generic or not, can use
+        // the partial index of refusals (migration 0008).
+        match filter.refused {
+            Some(true) => {
+                q.push(" AND outcome = 'REFUSED'");
+            }
+            Some(false) => {
+                q.push(" AND outcome = 'ACCEPTED'");
+            }
+            None => {}
         }
         if let Some(from) = filter.from {
             q.push(" AND at >= ").bind(from);

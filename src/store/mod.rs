@@ -55,11 +55,13 @@ impl Backend {
     /// How a write transaction starts. SQLite takes the write lock up front
     /// (`IMMEDIATE`), so writers queue on `busy_timeout` instead of failing
     /// with SQLITE_BUSY when a reader upgrades; PostgreSQL locks rows as the
-    /// statements touch them.
+    /// statements touch them. Both then set the savepoint a refusal rolls
+    /// back to ([`Tx::undo_change`]), in the same round trip: the accepted
+    /// path pays no extra trip for it, and commit keeps what followed it.
     fn begin_write(self) -> &'static str {
         match self {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => "BEGIN IMMEDIATE; SAVEPOINT change",
+            Backend::Postgres => "BEGIN; SAVEPOINT change",
         }
     }
 
@@ -385,6 +387,17 @@ impl Tx {
     /// Notes what a refused change would have done to a pool (never applied).
     pub fn note(&mut self, change: crate::domain::PoolChange) {
         self.journal.push(change);
+    }
+
+    /// Undoes every write of the transaction so far (on PostgreSQL also
+    /// releasing the row locks taken since it began), keeping it open, on
+    /// SQLite with its write lock: a refused change then writes its audit event in the very
+    /// transaction that decided it, and commits that alone. A crash before
+    /// the commit loses the refusal and its event together; a refusal is
+    /// answered only after both are on disk.
+    pub async fn undo_change(&mut self) -> StoreResult<()> {
+        self.execute(sqlx::query("ROLLBACK TO SAVEPOINT change")).await?;
+        Ok(())
     }
 
     /// Ends the transaction without writing anything (previews).

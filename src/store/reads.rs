@@ -40,7 +40,7 @@ pub(super) fn login_from(row: &AnyRow) -> StoreResult<Login> {
         site_id: SiteId(row.try_get("site_id")?),
         person_id: PersonId(row.try_get("person_id")?),
         username: row.try_get("username")?,
-        valid_until: valid_until.and_then(|d| Date::parse(&d, "validUntil").ok()),
+        valid_until: valid_until.and_then(|d| Date::stored(&d)),
         profile_id: ProfileId(row.try_get("profile_id")?),
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         occupying: row.try_get::<i64, _>("occupying")? != 0,

@@ -37,7 +37,10 @@ pub struct AuditEvent<'a> {
     pub target_person: Option<PersonId>,
     pub outcome: &'a str,
     pub rule: Option<&'a str>,
-    pub detail: String,
+    /// A refusal's stable code (`NOT_FOUND`, `LICENSE_LIMIT_EXCEEDED`, ...).
+    pub code: Option<&'a str>,
+    /// A refusal's message as its answer gave it; for other events a note.
+    pub message: String,
     pub pools: &'a [PoolChange],
 }
 
@@ -525,7 +528,7 @@ impl Tx {
 macro_rules! audit_insert_into {
     () => {
         "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
-         target_person_id, outcome, rule, detail, pools) "
+         target_person_id, outcome, rule, detail, pools, code, message) "
     };
 }
 
@@ -535,15 +538,16 @@ macro_rules! audit_insert_into {
 /// apply to a lookup, here in one statement; a change to one must be made
 /// to the other.
 fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuard>) -> AnyQuery<'q> {
-    const PLAIN: &str = concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    const PLAIN: &str =
+        concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
     const GUARDED: &str = concat!(
         audit_insert_into!(),
-        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM sessions s \
+        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS (SELECT 1 FROM sessions s \
          JOIN logins l ON l.id = s.login_id JOIN people p ON p.id = l.person_id \
-         WHERE s.token_hash = $13 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-         AND l.id = $14 AND l.site_id = $15 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
-         AND (l.valid_until IS NULL OR l.valid_until >= $16) AND l.is_admin = $17 \
-         AND l.username = $18 AND p.name = $19)"
+         WHERE s.token_hash = $15 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         AND l.id = $16 AND l.site_id = $17 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
+         AND (l.valid_until IS NULL OR l.valid_until >= $18) AND l.is_admin = $19 \
+         AND l.username = $20 AND p.name = $21)"
     );
     let Some(g) = guard else { return audit_values(sqlx::query(PLAIN), event, now) };
     audit_values(sqlx::query(GUARDED), event, now)
@@ -556,7 +560,9 @@ fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuar
         .bind(g.name.clone())
 }
 
-/// Binds `event` as the parameters $1 to $12.
+/// Binds `event` as the parameters $1 to $14. `detail` ($11) keeps the
+/// `CODE: message` text of the column's first form, so an instance of the
+/// previous release that reads it during an upgrade still shows it.
 fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
     let pools: Vec<serde_json::Value> = event
         .pools
@@ -573,13 +579,18 @@ fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQue
         .bind(event.target_person.map(|p| p.0))
         .bind(event.outcome.to_string())
         .bind(event.rule.map(str::to_string))
-        .bind(event.detail.clone())
+        .bind(match event.code {
+            Some(code) => format!("{code}: {}", event.message),
+            None => event.message.clone(),
+        })
         .bind(serde_json::Value::Array(pools).to_string())
+        .bind(event.code.map(str::to_string))
+        .bind(event.message.clone())
 }
 
 impl Store {
-    /// Appends `event` to the audit trail in a statement of its own (an
-    /// event about a transaction that rolled back); false when this handle's
+    /// Appends `event` to the audit trail in a statement of its own (a
+    /// refusal decided on reads before any write); false when this handle's
     /// session guard failed (nothing was written).
     pub async fn insert_audit(&self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
         let _gate = match &self.write_gate {
