@@ -441,7 +441,7 @@ both_backends! {
         let node = app.ok(Some(&site.admin_token), "query($id: ID!) { node(id: $id) { ... on User { profile { id } } } }", json!({ "id": user })).await;
         assert_eq!(node["node"]["profile"]["id"], site.parking_profile);
         assert_eq!(site.pool(&app, "CASE").await, (0, 0, 0));
-        let q = "{ auditEvents(filter: { action: \"updateLogin\" }) { nodes { outcome rule pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
+        let q = "{ auditEvents(filter: { action: \"changeLoginProfile\" }) { nodes { outcome rule pools { module { code } usedBefore usedAfter totalBefore totalAfter shortfall } } } }";
         let events = app.ok(Some(&site.admin_token), q, json!({})).await;
         assert_eq!(
             events["auditEvents"]["nodes"],
