@@ -45,7 +45,7 @@ pub struct CreateLoginInput {
     pub person_id: ID,
     /// Username: 3–64 letters, digits or `. _ - @`; unique without case.
     pub username: String,
-    /// Password: 10–200 characters.
+    /// Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused).
     pub password: String,
     /// The profile; its modules decide which licenses the user occupies (R2).
     pub profile_id: ID,
@@ -60,7 +60,7 @@ pub struct CreateLoginInput {
 pub struct UpdateLoginInput {
     /// New username.
     pub username: Option<String>,
-    /// New password; ends the login's sessions.
+    /// New password (12–200 characters, not easy to guess, as for a new login); ends the login's sessions.
     pub password: Option<String>,
     /// New profile: licenses move with it (R4 applies).
     pub profile_id: Option<ID>,
@@ -109,7 +109,7 @@ pub struct FirstAdministratorInput {
     pub email: Option<String>,
     /// Username, unique without case.
     pub username: String,
-    /// Password: 10–200 characters.
+    /// Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused).
     pub password: String,
 }
 
