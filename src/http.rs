@@ -75,7 +75,7 @@ fn summarized(mut response: Response, summary: RequestSummary) -> Response {
 /// The answer to an operation over a limit: nothing ran.
 fn limit_error(exceeded: limits::Exceeded) -> Response {
     let error = serde_json::json!({ "message": exceeded.message(), "extensions": {
-        "code": error::codes::QUERY_TOO_COMPLEX, "limit": exceeded.limit, "max": exceeded.max } });
+        "code": exceeded.code(), "limit": exceeded.limit, "max": exceeded.max } });
     (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "errors": [error] }))).into_response()
 }
 
@@ -209,8 +209,7 @@ async fn graphql(
     let operation = operation_name(request.operation_name.as_deref(), parsed.as_ref().map(|p| &p.document));
     if let Some(parsed) = parsed {
         if let Err(exceeded) = limits::check(&parsed.document, request.operation_name.as_deref(), &state.settings) {
-            let summary =
-                RequestSummary::failed(operation, PrincipalKind::Unchecked, error::codes::QUERY_TOO_COMPLEX, 0);
+            let summary = RequestSummary::failed(operation, PrincipalKind::Unchecked, exceeded.code(), 0);
             return summarized(limit_error(exceeded), summary);
         }
         (mutation, session_neutral, validation) = (parsed.mutation, parsed.session_neutral, parsed.validation);

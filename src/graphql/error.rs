@@ -23,6 +23,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// A request with more than one `signIn` field: refused before anything ran.
+    pub const TOO_MANY_SIGN_INS: &str = "TOO_MANY_SIGN_INS";
 
     /// Codes of errors found before anything executed: the request changed
     /// and read nothing.
