@@ -14,6 +14,7 @@ use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::throttle::ClientAddress;
 use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, limits};
 use crate::observability::{Observability, PrincipalKind, RequestSummary, operation_name, refusals_during};
@@ -170,6 +171,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 async fn graphql(
     State(state): State<AppState>,
+    client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -218,7 +220,10 @@ async fn graphql(
     let validated = validation.as_ref().is_some_and(|v| v.passed());
     let schema = if validated { &state.validated_schema } else { &state.schema };
     let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
-    let request = request.data(rcx.clone());
+    let mut request = request.data(rcx.clone());
+    if let Some(axum::Extension(client)) = client {
+        request = request.data(client);
+    }
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
     // Past the deadline the execution is dropped: its open transaction rolls back.
     let executed =

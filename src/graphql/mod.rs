@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_root_fields: usize,
     /// A pool is near its limit at this usage, in percent of its total.
     pub near_limit_percent: u8,
+    /// The limits of failed sign-ins.
+    pub sign_in: crate::domain::throttle::SignInLimits,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             max_selections: 1_000,
             max_root_fields: 20,
             near_limit_percent: 90,
+            sign_in: Default::default(),
         }
     }
 }
