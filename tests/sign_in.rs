@@ -89,6 +89,29 @@ both_backends! {
 }
 
 both_backends! {
+    /// Twenty wrong passwords at once, half through each of two instances:
+    /// exactly the limit of them are checked, every other one is refused
+    /// unchecked. The database decides, so no race lets more through.
+    async fn concurrent_attempts_check_no_more_passwords_than_the_limit(db: Db) {
+        let flags = ["--sign-in-max-failures", "3"];
+        let one = std::sync::Arc::new(TestApp::spawn_flags(db, &flags).await);
+        let two = std::sync::Arc::new(one.another_instance_flags(&flags).await);
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tasks.push(tokio::spawn(async move { attempt(&app, "operator", &format!("guess {i}")).await }));
+        }
+        let mut kinds = Vec::new();
+        for task in tasks {
+            kinds.push(task.await.unwrap()["__typename"].as_str().unwrap().to_string());
+        }
+        let checked = kinds.iter().filter(|k| *k == "SignInRefused").count();
+        let throttled = kinds.iter().filter(|k| *k == "SignInThrottled").count();
+        assert_eq!((checked, throttled), (3, 17), "{kinds:?}");
+    }
+}
+
+both_backends! {
     /// One address that fails for many usernames (here unknown ones) is
     /// locked out for every username, even with a right password.
     async fn the_address_limit_counts_failures_over_usernames(db: Db) {

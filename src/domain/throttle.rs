@@ -90,10 +90,12 @@ impl ThrottleState {
 pub struct ClientAddress(IpAddr);
 
 impl ClientAddress {
+    /// The client at `ip` (an IPv4-mapped IPv6 address becomes IPv4).
     pub fn new(ip: IpAddr) -> Self {
         ClientAddress(ip.to_canonical())
     }
 
+    /// The address itself.
     pub fn ip(&self) -> IpAddr {
         self.0
     }
