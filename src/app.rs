@@ -9,6 +9,8 @@ use axum::http::HeaderValue;
 use clap::Parser;
 use tokio::net::TcpListener;
 
+use crate::client::with_client_address;
+use crate::domain::throttle::SignInLimits;
 use crate::graphql::{self, Settings};
 use crate::http::browser::{self, BrowserSettings};
 use crate::http::{AppState, router};
@@ -114,6 +116,56 @@ pub struct Config {
     pub expose_sql_statements: bool,
     #[command(flatten)]
     pub limits: RequestLimits,
+    #[command(flatten)]
+    pub sign_in: SignInArgs,
+}
+
+/// Sign-in throttling: failed sign-ins are counted per username (without
+/// case) and per client address, in the database, so every instance on it
+/// enforces the same limits. Past a limit, sign-in is refused without a
+/// password check (`SignInThrottled`, `TOO_MANY_ATTEMPTS`) until the lockout
+/// ends; a right password clears the username's count.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignInArgs {
+    /// Failed sign-ins one username may have within the window before it is
+    /// locked out.
+    #[arg(long, env = "SIGN_IN_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_max_failures: i64,
+    /// Failed sign-ins one client address may have within the window, over
+    /// all usernames, before it is locked out (an IPv6 client counts by its /64).
+    #[arg(long, env = "SIGN_IN_MAX_FAILURES_PER_ADDRESS", default_value_t = 50,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_max_failures_per_address: i64,
+    /// Seconds failed sign-ins are counted in, from the first. Default 900 (15 min).
+    #[arg(long, env = "SIGN_IN_WINDOW_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_window_seconds: i64,
+    /// Seconds of the first lockout; each further lockout of the same
+    /// username or address doubles it (until a window passes without one).
+    #[arg(long, env = "SIGN_IN_LOCKOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_lockout_seconds: i64,
+    /// Seconds of the longest lockout. Default 3600 (1 h).
+    #[arg(long, env = "SIGN_IN_MAX_LOCKOUT_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_max_lockout_seconds: i64,
+    /// The header a trusted reverse proxy puts the client's address in
+    /// (e.g. `X-Forwarded-For`; its last entry counts). Default: none, the
+    /// address is the connection's peer. Set it only when every request
+    /// comes through that proxy: a client could otherwise name any address.
+    #[arg(long, env = "TRUSTED_PROXY_HEADER", value_parser = crate::client::parse_header_name)]
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
+}
+
+impl SignInArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> SignInLimits {
+        SignInLimits {
+            max_failures_per_username: self.sign_in_max_failures,
+            max_failures_per_address: self.sign_in_max_failures_per_address,
+            window_seconds: self.sign_in_window_seconds,
+            lockout_seconds: self.sign_in_lockout_seconds,
+            max_lockout_seconds: self.sign_in_max_lockout_seconds.max(self.sign_in_lockout_seconds),
+        }
+    }
 }
 
 /// The limits of a request and of its use of the database. Every one is
@@ -186,6 +238,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     limits: server::Limits,
+    /// Where the client's address comes from besides the socket.
+    trusted_proxy_header: Option<axum::http::HeaderName>,
     /// The operator's one-time password, when this start created the operator.
     pub operator_password: Option<String>,
 }
@@ -234,6 +288,7 @@ impl Application {
             max_root_fields: limits.max_root_fields,
             near_limit_percent: config.near_limit_percent,
             introspection: config.introspection,
+            sign_in: config.sign_in.limits(),
         };
         let state = AppState {
             schema: graphql::schema(settings),
@@ -254,7 +309,8 @@ impl Application {
             },
         };
         let limits = server_limits(config, open_file_limit);
-        Ok(Application { listener, state, limits, operator_password })
+        let trusted_proxy_header = config.sign_in.trusted_proxy_header.clone();
+        Ok(Application { listener, state, limits, trusted_proxy_header, operator_password })
     }
 
     /// The port the server is bound to.
@@ -275,7 +331,8 @@ impl Application {
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
         let (store, background) = (self.state.store.clone(), self.state.background.clone());
         let folding = tokio::spawn(fold_profile_users(background.clone()));
-        server::serve(self.listener, router(self.state), self.limits, shutdown()).await;
+        let app = with_client_address(router(self.state), self.trusted_proxy_header);
+        server::serve(self.listener, app, self.limits, shutdown()).await;
         folding.abort();
         let _ = folding.await;
         store.close().await;

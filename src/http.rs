@@ -19,6 +19,7 @@ use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::throttle::ClientAddress;
 use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, introspection, limits};
 use crate::observability::{Observability, PrincipalKind, RequestSummary, operation_name, refusals_during};
@@ -96,7 +97,7 @@ fn summarized(mut response: Response, summary: RequestSummary) -> Response {
 /// The answer to an operation over a limit: nothing ran.
 fn limit_error(exceeded: limits::Exceeded) -> Response {
     let error = serde_json::json!({ "message": exceeded.message(), "extensions": {
-        "code": error::codes::QUERY_TOO_COMPLEX, "limit": exceeded.limit, "max": exceeded.max } });
+        "code": exceeded.code(), "limit": exceeded.limit, "max": exceeded.max } });
     (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "errors": [error] }))).into_response()
 }
 
@@ -192,6 +193,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 async fn graphql(
     State(state): State<AppState>,
     _json: browser::JsonContentType,
+    client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -231,8 +233,7 @@ async fn graphql(
     let operation = operation_name(request.operation_name.as_deref(), parsed.as_ref().map(|p| &p.document));
     if let Some(parsed) = parsed {
         if let Err(exceeded) = limits::check(&parsed.document, request.operation_name.as_deref(), &state.settings) {
-            let summary =
-                RequestSummary::failed(operation, PrincipalKind::Unchecked, error::codes::QUERY_TOO_COMPLEX, 0);
+            let summary = RequestSummary::failed(operation, PrincipalKind::Unchecked, exceeded.code(), 0);
             return summarized(limit_error(exceeded), summary);
         }
         if !state.settings.introspection && introspection::requested(&parsed.document) {
@@ -247,7 +248,10 @@ async fn graphql(
     let validated = validation.as_ref().is_some_and(|v| v.passed());
     let schema = if validated { &state.validated_schema } else { &state.schema };
     let rcx = Arc::new(RequestContext::new(store.clone(), state.sessions.clone(), bearer(&headers), mutation));
-    let request = request.data(rcx.clone());
+    let mut request = request.data(rcx.clone());
+    if let Some(axum::Extension(client)) = client {
+        request = request.data(client);
+    }
     let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
     // Past the deadline the execution is dropped: its open transaction rolls back.
     let executed =

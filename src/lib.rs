@@ -4,6 +4,8 @@
 
 /// Configuration and start-up wiring.
 pub mod app;
+/// The client address of a request (socket or trusted proxy header).
+pub mod client;
 /// Domain values, principals and the policy layer (no HTTP, GraphQL or SQL).
 pub mod domain;
 /// The GraphQL schema: thin resolvers over the services.

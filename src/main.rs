@@ -41,7 +41,8 @@ enum Command {
         /// Free licenses per pool afterwards (total = usage + headroom).
         #[arg(long, default_value_t = 100)]
         headroom: i64,
-        /// Password of `bench-admin`, 10 to 200 characters; random (and printed) when not given.
+        /// Password of `bench-admin`: 12 to 200 characters, not easy to guess (the
+        /// server's password policy); random (and printed) when not given.
         #[arg(long, env = "BENCH_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
         /// Write the global ids of the live generated users, one per line,

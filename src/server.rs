@@ -8,10 +8,12 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -96,9 +98,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: imp
                 }
                 tokio::spawn(refuse(stream));
             }
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 errors.accepted();
-                connections.spawn(server.connection(stream));
+                connections.spawn(server.connection(stream, peer));
             }
             Err(error) => tokio::select! {
                 () = errors.back_off(error) => {}
@@ -119,11 +121,14 @@ struct Server {
 }
 
 impl Server {
-    /// Serves one connection until it ends, is idle too long, or shutdown closes it.
-    fn connection(&self, stream: TcpStream) -> impl Future<Output = ()> + Send + 'static {
+    /// Serves one connection until it ends, is idle too long, or shutdown
+    /// closes it. Each request carries the connection's `peer` address as
+    /// axum's `ConnectInfo` (see `client`).
+    fn connection(&self, stream: TcpStream, peer: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
         let (requests, watched) = watch::channel(0usize);
         let app = self.app.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
             let open = Open::new(requests.clone());
             let response = app.clone().oneshot(request);
             async move { Ok::<_, Infallible>(response.await?.map(|body| open.until_sent(body))) }

@@ -36,6 +36,10 @@ fn start_server(database_url: &str) -> Server {
         .env("DATABASE_URL", database_url)
         .env("LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
+        // The races and bursts here are about capacity, not sign-in abuse:
+        // the sign-in throttle is set far out of their way.
+        .env("SIGN_IN_MAX_FAILURES", "1000000")
+        .env("SIGN_IN_MAX_FAILURES_PER_ADDRESS", "1000000")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

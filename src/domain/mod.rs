@@ -3,6 +3,7 @@
 //! and whether a change fits the pools. Knows nothing of HTTP, GraphQL or SQL.
 
 pub mod policy;
+pub mod throttle;
 pub mod values;
 
 pub use values::*;

@@ -27,6 +27,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
     /// `__schema` or `__type` asked of a server with introspection off; nothing ran.
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// A request with more than one `signIn` field: refused before anything ran.
+    pub const TOO_MANY_SIGN_INS: &str = "TOO_MANY_SIGN_INS";
 
     /// Codes of errors found before anything executed: the request changed
     /// and read nothing.

@@ -574,7 +574,10 @@ impl LifecycleMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The owner's name.")] name: String,
         #[graphql(desc = "Username, unique in the installation without case.")] username: String,
-        #[graphql(desc = "Password: 10–200 characters.")] password: String,
+        #[graphql(
+            desc = "Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused)."
+        )]
+        password: String,
     ) -> R<CreateOwnerAccountResult> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;

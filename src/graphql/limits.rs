@@ -1,5 +1,7 @@
 //! Limits on the size of an operation, checked on its parsed document before
-//! anything runs: how many aliases, selections and root fields it has.
+//! anything runs: how many aliases, selections and root fields it has, and
+//! that it signs in at most once (each `signIn` checks a password, the
+//! costly part of a request, so one request may not check many).
 //! Depth and complexity (list fields weigh their page size times what they
 //! select) are async-graphql's own limits, checked at validation, also
 //! before anything runs. Together they keep one request from asking for
@@ -18,15 +20,32 @@ use super::Settings;
 /// A limit an operation exceeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exceeded {
-    /// Which limit: `aliases`, `selections` or `rootFields`.
+    /// Which limit: `aliases`, `selections`, `rootFields` or `signIn`.
     pub limit: &'static str,
     /// The limit in force.
     pub max: usize,
 }
 
+/// Most `signIn` fields in an operation.
+pub const MAX_SIGN_INS: usize = 1;
+
 impl Exceeded {
+    /// The stable `extensions.code` of the answer.
+    pub fn code(&self) -> &'static str {
+        if self.limit == "signIn" {
+            super::error::codes::TOO_MANY_SIGN_INS
+        } else {
+            super::error::codes::QUERY_TOO_COMPLEX
+        }
+    }
+
     /// A sentence a person understands.
     pub fn message(&self) -> String {
+        if self.limit == "signIn" {
+            return "A request may sign in only once, and this one has more than one signIn field; nothing was run \
+                    and no password was checked."
+                .to_string();
+        }
         let what = match self.limit {
             "aliases" => "aliased fields",
             "selections" => "selections (fields and fragments, a fragment counted wherever it is spread)",
@@ -47,7 +66,8 @@ pub fn check(document: &ExecutableDocument, operation_name: Option<&str>, settin
         (DocumentOperations::Multiple(ops), None) => ops.values().collect(),
     };
     for operation in operations {
-        let mut count = Count { settings, fragments: &document.fragments, aliases: 0, selections: 0, root: 0 };
+        let mut count =
+            Count { settings, fragments: &document.fragments, aliases: 0, selections: 0, root: 0, sign_ins: 0 };
         count.selection_set(&operation.node.selection_set.node, true, &mut Vec::new())?;
     }
     Ok(())
@@ -60,6 +80,7 @@ struct Count<'a> {
     aliases: usize,
     selections: usize,
     root: usize,
+    sign_ins: usize,
 }
 
 impl<'a> Count<'a> {
@@ -80,6 +101,10 @@ impl<'a> Count<'a> {
                     if root {
                         self.root += 1;
                         bounded(self.root, self.settings.max_root_fields, "rootFields")?;
+                        if field.node.name.node == "signIn" {
+                            self.sign_ins += 1;
+                            bounded(self.sign_ins, MAX_SIGN_INS, "signIn")?;
+                        }
                     }
                     if field.node.alias.is_some() {
                         self.aliases += 1;
@@ -162,6 +187,23 @@ mod tests {
         assert_eq!(check(&doc, Some("Small"), &s), Ok(()));
         assert!(check(&doc, Some("Big"), &s).is_err());
         assert!(check(&doc, None, &s).is_err());
+    }
+
+    #[test]
+    fn an_operation_signs_in_at_most_once() {
+        let s = Settings::default();
+        let one = "mutation { signIn(username: \"a\", password: \"b\") { __typename } }";
+        assert_eq!(check_text(one, &s), Ok(()));
+        let aliased = "mutation { a: signIn(username: \"a\", password: \"b\") { __typename } \
+                       b: signIn(username: \"a\", password: \"c\") { __typename } }";
+        let exceeded = check_text(aliased, &s).unwrap_err();
+        assert_eq!((exceeded.limit, exceeded.max, exceeded.code()), ("signIn", 1, "TOO_MANY_SIGN_INS"));
+        let spread = "mutation { signIn(username: \"a\", password: \"b\") { __typename } ...F ... { x: signOut } } \
+                      fragment F on Mutation { signIn(username: \"a\", password: \"c\") { __typename } }";
+        assert_eq!(check_text(spread, &s).unwrap_err().limit, "signIn");
+        let inline = "mutation { ... on Mutation { a: signIn(username: \"a\", password: \"b\") { __typename } } \
+                      ... { b: signIn(username: \"a\", password: \"c\") { __typename } } }";
+        assert_eq!(check_text(inline, &s).unwrap_err().limit, "signIn");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Settings {
     pub near_limit_percent: u8,
     /// Whether `__schema` and `__type` are answered (see `introspection`).
     pub introspection: bool,
+    /// The limits of failed sign-ins.
+    pub sign_in: crate::domain::throttle::SignInLimits,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             max_root_fields: 20,
             near_limit_percent: 90,
             introspection: true,
+            sign_in: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::ids::{Kind, decode, encode};
 use super::query::QueryRoot;
 use super::results::*;
 use super::types::*;
+use crate::domain::throttle::ClientAddress;
 use crate::domain::*;
 use crate::service::auth::{self, SignInRefusal};
 use crate::service::{Mode, ServiceError, sites, staff};
@@ -45,7 +46,7 @@ pub struct CreateLoginInput {
     pub person_id: ID,
     /// Username: 3–64 letters, digits or `. _ - @`; unique without case.
     pub username: String,
-    /// Password: 10–200 characters.
+    /// Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused).
     pub password: String,
     /// The profile; its modules decide which licenses the user occupies (R2).
     pub profile_id: ID,
@@ -61,7 +62,7 @@ pub struct CreateLoginInput {
 pub struct UpdateLoginInput {
     /// New username.
     pub username: Option<String>,
-    /// New password; ends the login's sessions.
+    /// New password (12–200 characters, not easy to guess, as for a new login); ends the login's sessions.
     pub password: Option<String>,
     /// New profile: licenses move with it (R4 applies).
     pub profile_id: Option<ID>,
@@ -110,7 +111,7 @@ pub struct FirstAdministratorInput {
     pub email: Option<String>,
     /// Username, unique without case.
     pub username: String,
-    /// Password: 10–200 characters.
+    /// Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused).
     pub password: String,
 }
 
@@ -150,14 +151,19 @@ pub struct MutationRoot;
 #[Object]
 impl MutationRoot {
     /// Signs in with username (any case) and password; returns a bearer token.
-    /// A login past its validUntil cannot sign in (R9).
+    /// A login past its validUntil cannot sign in (R9). After too many failed
+    /// attempts for one username, or from one address, sign-in is paused for
+    /// a while (`SignInThrottled`, with `retryAfterSeconds`), whether or not
+    /// the password is right. A request may contain at most one `signIn`.
     async fn sign_in(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Username, compared without case.")] username: String,
         #[graphql(desc = "Password.")] password: String,
     ) -> R<SignInResult> {
-        Ok(match crate::retrying!(rc(ctx).store.retries(), auth::sign_in(&rc(ctx).store, &username, &password))? {
+        let limits = ctx.data_opt::<super::Settings>().map(|s| s.sign_in).unwrap_or_default();
+        let client = ctx.data_opt::<ClientAddress>().copied();
+        Ok(match auth::sign_in(&rc(ctx).store, &limits, client, &username, &password).await? {
             Ok(s) => {
                 rc(ctx).adopt(s.principal.clone());
                 SignInResult::SignInSuccess(SignInSuccess {
@@ -173,6 +179,14 @@ impl MutationRoot {
             Err(SignInRefusal::LoginExpired) => SignInResult::SignInRefused(SignInRefused {
                 code: RefusalCode::LoginExpired,
                 message: "This login's validUntil date has passed; ask an administrator to extend it.".into(),
+            }),
+            Err(SignInRefusal::Throttled { retry_after_seconds }) => SignInResult::SignInThrottled(SignInThrottled {
+                code: RefusalCode::TooManyAttempts,
+                message: format!(
+                    "Too many failed sign-ins for this username or from this address; the password was not checked. \
+                     Try again in {retry_after_seconds} s."
+                ),
+                retry_after_seconds: i32::try_from(retry_after_seconds).unwrap_or(i32::MAX),
             }),
         })
     }

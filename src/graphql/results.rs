@@ -34,6 +34,9 @@ pub enum RefusalCode {
     InvalidCredentials,
     /// R9: the login's validUntil date has passed.
     LoginExpired,
+    /// Too many failed sign-ins for the username or from the client's
+    /// address: sign-in is paused for `retryAfterSeconds`.
+    TooManyAttempts,
     /// R12: the person still holds responsibilities.
     PersonHasResponsibilities,
     /// R5: new totals below usage (orders, change requests).
@@ -69,6 +72,7 @@ pub enum RefusalInterface {
     PersonAlreadyHasLogin(PersonAlreadyHasLogin),
     PersonDeleted(PersonDeleted),
     SignInRefused(SignInRefused),
+    SignInThrottled(SignInThrottled),
     PersonHasResponsibilities(PersonHasResponsibilities),
     TotalsBelowUsage(TotalsBelowUsage),
     WrongLicensePath(WrongLicensePath),
@@ -324,6 +328,20 @@ pub struct SignInRefused {
     pub message: String,
 }
 
+/// Signing in is paused for this username or for the client's address after
+/// too many failed attempts; the password was not checked. Each further
+/// pause of the same username or address lasts longer, up to a limit; a
+/// successful sign-in ends the username's count.
+#[derive(SimpleObject)]
+pub struct SignInThrottled {
+    /// Always `TOO_MANY_ATTEMPTS`.
+    pub code: RefusalCode,
+    /// What happened and when to try again.
+    pub message: String,
+    /// Seconds to wait before the next attempt can be checked (at least 1).
+    pub retry_after_seconds: i32,
+}
+
 /// Every refusal as its GraphQL object.
 pub enum AnyRefusal {
     LicenseLimitExceeded(LicenseLimitExceeded),
@@ -464,6 +482,7 @@ impl SignInSuccess {
 pub enum SignInResult {
     SignInSuccess(SignInSuccess),
     SignInRefused(SignInRefused),
+    SignInThrottled(SignInThrottled),
 }
 
 /// The state of a site's pools right after a change, for updating counts on screen.

@@ -28,8 +28,12 @@ pub const REQUEST_DURATION: &str = "license_gateway_request_duration_seconds";
 pub const IN_FLIGHT: &str = "license_gateway_requests_in_flight";
 /// Refused changes, by `code` and `rule` (refusals as data, and FORBIDDEN).
 pub const REFUSALS: &str = "license_gateway_refusals_total";
-/// Failed sign-ins, by `reason` (`invalid_credentials`, `login_expired`).
+/// Failed sign-ins, by `reason` (`invalid_credentials`, `login_expired`,
+/// `throttled`: refused by the sign-in throttle without a password check).
 pub const SIGN_IN_FAILURES: &str = "license_gateway_sign_in_failures_total";
+/// Passwords checked against a hash by sign-in (Argon2), a dummy hash for
+/// an unknown username included: one per sign-in the throttle admitted.
+pub const PASSWORD_CHECKS: &str = "license_gateway_password_checks_total";
 /// Database connections of this process, by `state` (`in_use`, `idle`).
 pub const POOL_CONNECTIONS: &str = "license_gateway_db_pool_connections";
 /// Most database connections this process opens.
@@ -93,9 +97,15 @@ fn describe() {
     describe_counter!(REFUSALS, "Refused changes by code and rule.");
     describe_counter!(SIGN_IN_FAILURES, "Failed sign-ins by reason.");
     // Every reason is reported from the start, so a rate needs no first failure.
-    for refusal in [SignInRefusal::InvalidCredentials, SignInRefusal::LoginExpired] {
+    for refusal in [
+        SignInRefusal::InvalidCredentials,
+        SignInRefusal::LoginExpired,
+        SignInRefusal::Throttled { retry_after_seconds: 0 },
+    ] {
         counter!(SIGN_IN_FAILURES, "reason" => sign_in_reason(refusal).0).absolute(0);
     }
+    describe_counter!(PASSWORD_CHECKS, "Passwords checked by sign-in (Argon2), unknown usernames included.");
+    counter!(PASSWORD_CHECKS).absolute(0);
     describe_gauge!(POOL_CONNECTIONS, "Database connections of this process by state (in_use, idle).");
     describe_gauge!(POOL_MAX, "Most database connections this process opens.");
     describe_gauge!(LICENSES, "Licenses bought (pool totals) by module, over all sites.");
@@ -194,7 +204,13 @@ fn sign_in_reason(refusal: SignInRefusal) -> (&'static str, &'static str) {
     match refusal {
         SignInRefusal::InvalidCredentials => ("invalid_credentials", "INVALID_CREDENTIALS"),
         SignInRefusal::LoginExpired => ("login_expired", "LOGIN_EXPIRED"),
+        SignInRefusal::Throttled { .. } => ("throttled", "TOO_MANY_ATTEMPTS"),
     }
+}
+
+/// Counts a password checked by sign-in.
+pub fn record_password_check() {
+    counter!(PASSWORD_CHECKS).increment(1);
 }
 
 /// What `/metrics` reports besides the counters: this server's store.

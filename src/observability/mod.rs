@@ -16,7 +16,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use access::{PrincipalKind, RequestSummary, operation_name, refusals_during};
 pub use logs::LogFormat;
-pub use metrics::{record_refusal, record_sign_in_refusal};
+pub use metrics::{record_password_check, record_refusal, record_sign_in_refusal};
 
 use crate::store::Store;
 

@@ -4,7 +4,9 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::throttle;
 use super::*;
+use crate::domain::throttle::{ClientAddress, SignInLimits};
 use crate::store::{Credentials, SessionOwner};
 
 /// How long a session lasts unless signed out or revoked.
@@ -17,6 +19,9 @@ pub enum SignInRefusal {
     InvalidCredentials,
     /// The login's `validUntil` has passed (R9).
     LoginExpired,
+    /// Too many failed sign-ins for the username or from the client's
+    /// address: no password was checked. Try again after this many seconds.
+    Throttled { retry_after_seconds: i64 },
 }
 
 /// A new session.
@@ -69,8 +74,23 @@ pub(crate) async fn argon2_turn<T: Send + 'static>(work: impl FnOnce() -> T + Se
     })
 }
 
-pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceResult<Result<SignedIn, SignInRefusal>> {
+/// Signs `username` in with `password`, coming from `client`. The attempt
+/// is first admitted by the throttle (`limits`; see `service::throttle`),
+/// which refuses it without checking the password once the username or the
+/// address has had too many failures. Known and unknown usernames cost the
+/// same: one Argon2 check each (of a dummy hash for an unknown username).
+pub async fn sign_in(
+    store: &Store,
+    limits: &SignInLimits,
+    client: Option<ClientAddress>,
+    username: &str,
+    password: &str,
+) -> ServiceResult<Result<SignedIn, SignInRefusal>> {
     let key = username.trim().to_ascii_lowercase();
+    let admitted = match throttle::admit(store, limits, &key, client).await? {
+        Ok(admitted) => admitted,
+        Err(retry_after_seconds) => return Ok(Err(refused(SignInRefusal::Throttled { retry_after_seconds }))),
+    };
     let credentials = store.credentials(&key).await?;
     let (hash, principal, expired) = match &credentials {
         None => (None, None, false),
@@ -96,20 +116,49 @@ pub async fn sign_in(store: &Store, username: &str, password: &str) -> ServiceRe
         ),
     };
     let password = password.to_string();
+    crate::observability::record_password_check();
     let ok = argon2_turn(move || verify(&password, hash.as_deref().unwrap_or(&DUMMY_HASH))).await?;
     let Some(principal) = principal.filter(|_| ok) else {
+        throttle::failed(store, limits, &admitted).await?;
         return Ok(Err(refused(SignInRefusal::InvalidCredentials)));
     };
     if expired {
+        // The password was right: it is not a guess, and does not count as one.
+        crate::retrying!(store.retries(), settle_right_password(store, &admitted))?;
         return Ok(Err(refused(SignInRefusal::LoginExpired)));
     }
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let at = now();
     let expires_at = at + SESSION_SECONDS;
-    let mut tx = store.begin().await?;
-    tx.insert_session(&token_hash(&token), &principal, at, expires_at).await?;
-    tx.commit().await?;
+    crate::retrying!(
+        store.retries(),
+        start_session(store, &admitted, &token_hash(&token), &principal, at, expires_at)
+    )?;
     Ok(Ok(SignedIn { token, expires_at, principal }))
+}
+
+/// Inserts the session and settles the throttle for a right password, in one transaction.
+async fn start_session(
+    store: &Store,
+    admitted: &throttle::Admitted,
+    hash: &str,
+    principal: &Principal,
+    at: i64,
+    expires_at: i64,
+) -> ServiceResult<()> {
+    let mut tx = store.begin().await?;
+    tx.insert_session(hash, principal, at, expires_at).await?;
+    throttle::password_right(&mut tx, admitted).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Settles the throttle for a right password that opened no session.
+async fn settle_right_password(store: &Store, admitted: &throttle::Admitted) -> ServiceResult<()> {
+    let mut tx = store.begin().await?;
+    throttle::password_right(&mut tx, admitted).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A failed sign-in, counted (metrics, access line) on its way out.

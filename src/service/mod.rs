@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod licenses;
 pub mod sites;
 pub mod staff;
+pub mod throttle;
 
 use crate::domain::policy::{self, Action, Denied, Remedy, Rule, Shortage};
 use crate::domain::*;

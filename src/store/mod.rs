@@ -8,6 +8,8 @@ mod dataset;
 mod lifecycle;
 mod reads;
 mod sql;
+/// The sign-in throttle's rows: failed sign-ins per username and address.
+mod throttle;
 /// The pool's connections and license usage, for metrics.
 mod usage;
 mod writes;
