@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the peer comparison (../shared/peers/compare.sh: PostGraphile, Apollo, the raw axum
 # ceiling) with license-gateway as its extra server "ours", in one session on one seeded
-# PostgreSQL, so the report can give ratios. See README "Benchmark".
+# PostgreSQL, so the report can give ratios. See bench/README.md.
 #
 # Environment: everything compare.sh reads (SIZES, SERVERS, TESTS, DURATION, M1_HEADROOM, ...;
 # TESTS="Q1 Q2 M1" skips PostGraphile's Q2view), plus

@@ -3,7 +3,7 @@
 # refused changeLoginProfile of users without modules to a profile with every module): unlike req/s,
 # repeatable to within 1% whatever else the host does, so it tells whether a change made the
 # server's own work smaller. SQL runs in PostgreSQL, outside the count (with BACKEND=sqlite it
-# runs inside the server and is counted). See README "Benchmark".
+# runs inside the server and is counted). See bench/README.md.
 #
 # Environment (all optional): BACKEND (postgres | sqlite), N (people, 50000), REQUESTS (100 per
 # test), PG_URL (postgres://postgres@127.0.0.1:5432), PORT (5059), WORK (/tmp/license-gateway-instr).

@@ -5,7 +5,7 @@
 #   Q2  licensePools with total, used, available
 #   M1  changeLoginProfile of random users, half of them to a CASE+DOCUMENT profile, until the
 #       pools (reset to usage + M1_HEADROOM first) are full; then `license-gateway verify`.
-# Prints one table (also written to $BENCH_DIR/results.txt). See README "Benchmark".
+# Prints one table (also written to $BENCH_DIR/results.txt). See bench/README.md.
 #
 # Environment (all optional):
 #   BACKENDS ("postgres sqlite"), SIZES ("50000 500000"), DURATION (15 s measured), WARMUP (3 s,
