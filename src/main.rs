@@ -33,7 +33,7 @@ enum Command {
     Verify,
     /// Create (or replace) the benchmark site "Bench": 20 profiles, N people
     /// (80% users, about 5% deleted), pools at usage + headroom, and the
-    /// administrator `bench-admin`. Deterministic; see README "Benchmark".
+    /// administrator `bench-admin`. Deterministic; see bench/README.md.
     Generate {
         /// Number of people (N).
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..=2_000_000))]
