@@ -141,6 +141,17 @@ pub struct PoolChange {
 }
 
 impl PoolChange {
+    /// What setting `pool`'s total to `total` does to it (usage unchanged).
+    pub fn new_total(pool: &Pool, total: i64) -> Self {
+        PoolChange {
+            module_id: pool.module_id,
+            used_before: pool.used,
+            used_after: pool.used,
+            total_before: pool.total,
+            total_after: total,
+        }
+    }
+
     /// Licenses missing for the change to fit (0 when it fits).
     pub fn shortfall(&self) -> i64 {
         (self.used_after - self.total_after).max(0)

@@ -71,13 +71,7 @@ async fn apply_totals(
             Ok(Some(_)) => {}
             Ok(None) => return Err(ServiceError::NotFound("license pool")),
             Err(pool) => {
-                tx.note(PoolChange {
-                    module_id: pool.module_id,
-                    used_before: pool.used,
-                    used_after: pool.used,
-                    total_before: pool.total,
-                    total_after: line.new_total,
-                });
+                tx.note(PoolChange::new_total(&pool, line.new_total));
                 below.push((pool, line.new_total));
             }
         }

@@ -133,13 +133,7 @@ async fn set_pool_total_in(
         Err(pool) => {
             // The numbers of the refusal, for its audit event: the pool as it
             // is, and the total asked for.
-            tx.note(PoolChange {
-                module_id: pool.module_id,
-                used_before: pool.used,
-                used_after: pool.used,
-                total_before: pool.total,
-                total_after: total.get(),
-            });
+            tx.note(PoolChange::new_total(&pool, total.get()));
             Ok(Err(Refusal::PoolBelowUsage {
                 requested_total: total.get(),
                 used: pool.used,

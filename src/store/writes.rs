@@ -193,13 +193,7 @@ impl Tx {
         }
         let sql = "UPDATE license_pools SET total = $1 WHERE site_id = $2 AND module_id = $3 AND used <= $1";
         self.execute(sqlx::query(sql).bind(total.get()).bind(site.0).bind(module.0)).await?;
-        self.journal.push(PoolChange {
-            module_id: module,
-            used_before: before.used,
-            used_after: before.used,
-            total_before: before.total,
-            total_after: total.get(),
-        });
+        self.journal.push(PoolChange::new_total(&before, total.get()));
         Ok(Ok(Some(before)))
     }
 
