@@ -6,7 +6,11 @@
 # runs inside the server and is counted). See bench/README.md.
 #
 # Environment (all optional): BACKEND (postgres | sqlite), N (people, 50000), REQUESTS (100 per
-# test), PG_URL (postgres://postgres@127.0.0.1:5432), PORT (5059), WORK (/tmp/license-gateway-instr).
+# test), PG_URL (postgres://postgres@127.0.0.1:5432), PORT (5059), WORK (/tmp/license-gateway-instr),
+# KEEP_ALIVE (1: Q1 and Q2 on one kept connection, as wrk sends them, so the count leaves out what
+# a new connection costs; 0, the default: a new connection per request), RUST_LOG (warn; info adds
+# the access line), BIN (a binary to measure instead of building the checkout, e.g. to compare two
+# builds).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +21,8 @@ REQUESTS=${REQUESTS:-100}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-5059}
 WORK=${WORK:-/tmp/license-gateway-instr}
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
+KEEP_ALIVE=${KEEP_ALIVE:-0}
+LOG=${RUST_LOG:-warn}
 URL=http://127.0.0.1:$PORT/graphql
 PASSWORD=instr-admin-password
 SRV=""
@@ -36,8 +41,11 @@ tools="valgrind jq curl"
 for tool in $tools; do
   command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null; }
 done
-log "cargo build --profile release-lto --locked"
-(cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+if [ -z "${BIN:-}" ]; then
+  log "cargo build --profile release-lto --locked"
+  (cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
+fi
 mkdir -p "$WORK"
 rm -f "$WORK"/callgrind.*
 
@@ -53,7 +61,7 @@ esac
 log "generate --people $N ($BACKEND)"
 DATABASE_URL=$DB "$BIN" generate --people "$N" --admin-password "$PASSWORD" >"$WORK/generate.txt"
 
-DATABASE_URL=$DB LISTEN=127.0.0.1:$PORT RUST_LOG=warn valgrind --tool=callgrind \
+DATABASE_URL=$DB LISTEN=127.0.0.1:$PORT RUST_LOG=$LOG valgrind --tool=callgrind \
   --callgrind-out-file="$WORK/callgrind.%p" "$BIN" serve >"$WORK/server.log" 2>&1 &
 SRV=$!
 for _ in $(seq 600); do
@@ -67,6 +75,11 @@ TOKEN=$(curl -sS -H 'Content-Type: application/json' --data-binary "$(jq -nc --a
 [ -n "$TOKEN" ] || die "could not sign in"
 
 send() { # BODY_FILE COUNT
+  if [ "$KEEP_ALIVE" = 1 ]; then # one curl, one connection, COUNT requests
+    curl -sS -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" --data-binary "@$1" \
+      $(for _ in $(seq "$2"); do printf '%s ' "$URL"; done) >/dev/null
+    return
+  fi
   for _ in $(seq "$2"); do
     curl -sS -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" --data-binary "@$1" "$URL"
   done
@@ -78,7 +91,7 @@ count() { # -> instructions since the last zeroing
   callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
 
-echo "license-gateway instructions per request ($BACKEND, N=$N, $REQUESTS sequential requests each, after 20 to warm up)"
+echo "license-gateway instructions per request ($BACKEND, N=$N, $REQUESTS sequential requests each, after 20 to warm up, KEEP_ALIVE=$KEEP_ALIVE, RUST_LOG=$LOG)"
 for t in q1 q2; do
   jq -Rsc '{query: .}' "$HERE/queries/$t.graphql" >"$WORK/$t.json"
   send "$WORK/$t.json" 20
