@@ -1,6 +1,7 @@
 //! license-gateway: a policy-driven GraphQL gateway that decides who may use
 //! which module and keeps every site inside the licenses it has bought.
-//! Rules: `shared/DOMAIN.md` (R1–R13), cited by number in code and tests.
+//! Rules: `docs/domain.md` (R1–R13), cited by number in code and tests;
+//! where each is enforced and tested: `docs/architecture.md`.
 
 /// Configuration and start-up wiring.
 pub mod app;

@@ -275,7 +275,7 @@ both_backends! {
     /// R2, R4 under contention: users move between two profiles while the
     /// administrator keeps changing one profile's modules. A move must count
     /// licenses with the module set the profile has when the move commits
-    /// (DOMAIN.md R2: a user holds exactly the licenses of their profile's
+    /// (R2: a user holds exactly the licenses of their profile's
     /// modules), never with one read before it held the profile's lock.
     /// Pools are ample, so every request succeeds, and the counters must
     /// equal a fresh recount afterwards. On PostgreSQL the requests go to
@@ -326,7 +326,7 @@ both_backends! {
 }
 
 both_backends! {
-    /// A profile deleted while a user moves into it (DOMAIN.md decision: a
+    /// A profile deleted while a user moves into it (a decision of docs/domain.md: a
     /// profile with users cannot be deleted; R2). Either the move lands first
     /// and the deletion is refused (PROFILE_IN_USE), or the deletion lands
     /// first and the move finds no such profile (NOT_FOUND). Never both, never
@@ -459,7 +459,7 @@ both_backends! {
 
 both_backends! {
     /// R2 (a user occupies through their profile's modules; a profile with
-    /// users cannot be deleted, DOMAIN.md decision): each profile's user
+    /// users cannot be deleted, a decision of docs/domain.md): each profile's user
     /// count is its counter plus recorded changes that every instance folds
     /// into it now and then (migration 0006). Here folds race the moves, and
     /// each other, on every instance: the counts stay exact throughout (the

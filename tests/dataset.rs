@@ -15,7 +15,7 @@ both_backends! {
         let app = TestApp::spawn(db).await;
         let bench = generate_bench(&app.store, 2000, 100, Some(BENCH_PASSWORD)).await.expect("generate");
         let d = &bench.dataset;
-        // The same N gives what shared/peers/postgraphile/seed.sql gives: 80% logins, id % 19 = 1 deleted.
+        // The same N gives what the peers' seed.sql gives (bench/README.md): 80% logins, id % 19 = 1 deleted.
         assert_eq!((d.people, d.deleted_people), (2000, 106));
         assert_eq!((d.login_ids.0.0, d.login_ids.1.0), (1, 1600));
         assert_eq!(d.live_logins.len(), 1515);

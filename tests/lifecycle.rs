@@ -1,5 +1,5 @@
-//! The license lifecycle (DOMAIN.md R6, R7, R10, R11, R12), the audit trail
-//! and previews, through the GraphQL API over HTTP, on both backends.
+//! The license lifecycle (R6, R7, R10, R11, R12 of docs/domain.md), the
+//! audit trail and previews, through the GraphQL API over HTTP, on both backends.
 
 mod common;
 

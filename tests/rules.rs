@@ -1,6 +1,6 @@
-//! DOMAIN.md rules R1–R9 and R13, and its decisions where the article is
-//! silent, each built through the GraphQL API over real HTTP and checked on
-//! the numbers. Every test runs on SQLite and on Postgres.
+//! The rules R1–R9 and R13 of docs/domain.md, and the decisions taken where
+//! the vendor's article is silent, each built through the GraphQL API over
+//! real HTTP and checked on the numbers. Every test runs on SQLite and on Postgres.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The license domain of `shared/DOMAIN.md`: identifiers, values parsed once at
+//! The license domain of `docs/domain.md`: identifiers, values parsed once at
 //! the boundary, principals, and the policy layer that decides who may do what
 //! and whether a change fits the pools. Knows nothing of HTTP, GraphQL or SQL.
 

@@ -112,7 +112,7 @@ pub async fn pools_now(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<License
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
-/// How a site gets more licenses (DOMAIN.md R10).
+/// How a site gets more licenses (R10).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseRemedy {
     /// The agreement allows self-service: place a license order.

@@ -170,7 +170,8 @@ impl Refusal {
         }
     }
 
-    /// The DOMAIN.md rule behind the refusal, where there is one.
+    /// The rule behind the refusal (`docs/domain.md`): its number, or the
+    /// name of a decision that has none.
     pub fn rule(&self) -> &'static str {
         match self {
             Refusal::LicenseLimitExceeded { .. } => "R4",

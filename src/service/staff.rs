@@ -1,5 +1,5 @@
 //! People, logins and profiles of a site: the changes that occupy and free
-//! licenses (R1, R2, R4, R6, R8) and the DOMAIN.md decisions about them.
+//! licenses (R1, R2, R4, R6, R8) and the decisions about them (`docs/domain.md`).
 
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
@@ -725,7 +725,7 @@ async fn update_profile_in(
     Ok(Ok(id))
 }
 
-/// Deletes a profile that has no users (DOMAIN.md decision).
+/// Deletes a profile that has no users (a decision of `docs/domain.md`).
 pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
     const ACTION: &str = "deleteProfile";
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await;

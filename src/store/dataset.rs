@@ -1,8 +1,9 @@
 //! The benchmark dataset (`license-gateway generate`): one site named "Bench"
 //! loaded with set-based SQL, so 500,000 people take seconds, not minutes.
 //!
-//! The data follow the peers' seed (`shared/peers/postgraphile/seed.sql`), so
-//! the same N gives the same usage on every server we compare with. Person
+//! The data follow the seed of the optional peer comparison (PostGraphile's
+//! `seed.sql` in the peers' harness, see `bench/README.md`), so the same N
+//! gives the same usage on every server we compare with. Person
 //! `i` (1..=N) of the site:
 //! - is deleted when `i % 19 = 1` (about 5%), and so is their login (R6, R7);
 //! - has a login when `i % 5 <> 0` (80%), with login id `base + i - i / 5`,
@@ -171,7 +172,7 @@ const LOGINS_SQLITE: &str = "INSERT INTO logins (id, site_id, person_id, usernam
      CASE WHEN i % 19 = 1 THEN 1 ELSE 0 END \
      FROM (SELECT i, tag || '.' || i AS u FROM dataset_numbers WHERE i <= $7 AND i % 5 <> 0) numbered";
 
-/// Live logins claim their usernames installation-wide (DOMAIN.md decisions).
+/// Live logins claim their usernames installation-wide (`docs/domain.md`).
 /// In key order: appending to the index is cheaper than inserting at random places.
 const USERNAMES: &str = "INSERT INTO usernames (username_key, kind) \
      SELECT username_key, 'LOGIN' FROM logins WHERE site_id = $1 AND deleted_at IS NULL ORDER BY username_key";
