@@ -150,10 +150,9 @@ impl Password {
     /// or more), which Argon2 hashing makes a slow-hash scenario.
     pub const MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
     /// How many of its first characters the strength estimate reads. Its
-    /// time grows faster than the length (random passwords in a debug build:
-    /// 12 characters 1 ms, 32 11 ms, 64 126 ms, 100 332 ms, on the request's
-    /// thread); a password whose first 64 characters are hard to guess is
-    /// hard to guess, and zxcvbn's authors advise such a bound too.
+    /// time grows much faster than the length, on the request's thread; a
+    /// password whose first 64 characters are hard to guess is hard to
+    /// guess, and zxcvbn's authors advise such a bound too.
     pub const ESTIMATED_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {

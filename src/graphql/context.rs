@@ -106,8 +106,8 @@ impl RequestContext {
     /// when the guard fails, nothing was written and the caller decides
     /// again on [`RequestContext::principal`]. `None`: no such session here,
     /// or SQLite: there the lookup is a read outside the one writer's turn,
-    /// and moving the check into that turn measured slower (M1 −15%, four
-    /// alternated pairs), so SQLite keeps the lookup.
+    /// and moving the check into that turn measured slower, so SQLite keeps
+    /// the lookup (docs/decisions/0005).
     pub fn guarded(&self) -> Option<(Principal, Store)> {
         if self.store.backend() == Backend::Sqlite {
             return None;

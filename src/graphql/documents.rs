@@ -1,9 +1,9 @@
 //! Parsed GraphQL documents, kept per query text: an admin screen sends the
-//! same few queries over and over, and parsing is a tenth of a small
+//! same few queries over and over, and parsing is a real part of a small
 //! query's cost. Also tells whether the operation a request runs is a
 //! mutation, which decides how its session is checked.
 //!
-//! Validation is a fifth of a request's work on the server, and its result
+//! Validation is a large part of a request's work on the server, and its result
 //! for a document depends on little besides the document: which operation
 //! runs, and whether each variable's value fits its type. For variables of
 //! the built-in scalars that fit depends only on the kind of JSON value

@@ -51,7 +51,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Argon2 takes 19 MiB and a core for as long as it checks or hashes a
 /// password. At most one such task per core runs at a time, in arrival order,
 /// so a burst of sign-ins waits its turn instead of taking the server's
-/// memory (48 at once peaked at 902 MiB before).
+/// memory (`a_burst_of_sign_ins_is_answered_within_bounded_memory`).
 static ARGON2_TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
