@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the peer comparison (../shared/peers/compare.sh: PostGraphile, Apollo, the raw axum
-# ceiling) with license-gateway as its extra server "ours", in one session on one seeded
-# PostgreSQL, so the report can give ratios. See bench/README.md.
+# Runs the optional peer comparison (the peer harness's compare.sh: PostGraphile, Apollo, the
+# raw axum ceiling) with license-gateway as its extra server "ours", in one session on one
+# seeded PostgreSQL, so the report can give ratios. The harness is not part of this repository:
+# see bench/README.md, "Beside the peers", for what it is and where it comes from.
 #
 # Environment: everything compare.sh reads (SIZES, SERVERS, TESTS, DURATION, M1_HEADROOM, ...;
 # TESTS="Q1 Q2 M1" skips PostGraphile's Q2view), plus
-#   PEERS_DIR   the peers harness (default ../shared/peers, relative to the repository)
+#   PEERS_DIR   the peer harness (default ../shared/peers beside the repository, where the
+#               workspace keeps it)
 #   BENCH_DIR   compare.sh's work folder (default /tmp/peers-compare-ours)
 #   OURS_PORT   port of our server (5058)
 #   OURS_BIN    a binary of ours to measure instead of building the checkout (e.g. to compare two

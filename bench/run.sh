@@ -104,7 +104,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-# CPU accounting in clock ticks (as shared/peers/lib/bench.sh), so that foreign load on the host shows.
+# CPU accounting in clock ticks (as the peer harness's lib/bench.sh), so that foreign load on the host shows.
 HZ=$(getconf CLK_TCK)
 host_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }   # "total idle"
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }                          # utime + stime

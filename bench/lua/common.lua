@@ -1,5 +1,5 @@
 -- Shared wrk helpers: per-thread counters and one machine-readable RESULT line.
--- Adapted from shared/peers/postgraphile/lua/common.lua; adds the bearer token
+-- Adapted from the peer harness's postgraphile/lua/common.lua (bench/README.md); adds the bearer token
 -- every request of ours needs, and counts accepted changes. Settings come from
 -- the environment, or else from the KEY=value lines of the file $BENCH_ENV_FILE
 -- (how compare-ours.sh hands over what exists only once our server is up):

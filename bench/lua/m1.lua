@@ -1,8 +1,8 @@
 -- wrk script for M1: move a random live user to another profile with
 -- changeLoginProfile. Half of the requests ask for a profile with every module
 -- (CASE+DOCUMENT), so the pools fill up and the R4 guard is exercised; the
--- rest pick any of the profiles. Adapted from shared/peers/postgraphile/lua/m1.lua
--- (same per-thread seeds, same mix); our ids are global ids.
+-- rest pick any of the profiles. Adapted from the peer harness's postgraphile/lua/m1.lua
+-- (optional, see bench/README.md; same per-thread seeds, same mix); our ids are global ids.
 --   USER_IDS       file with the global ids of the live users, one per line
 --                  (written by `license-gateway generate --user-ids`)
 --   PROFILE_IDS    global ids of all profiles, comma-separated

@@ -1,5 +1,5 @@
 -- wrk script for the reads (Q1, Q2): POST the JSON body in $BODY_FILE with the
--- bearer token (see common.lua). Adapted from shared/peers/postgraphile/lua/post.lua.
+-- bearer token (see common.lua). Adapted from the peer harness's postgraphile/lua/post.lua (bench/README.md).
 -- BENCH_LUA_DIR: this folder (LUA_DIR may name the peers' scripts in compare-ours.sh).
 package.path = (os.getenv("BENCH_LUA_DIR") or "bench/lua") .. "/?.lua;" .. package.path
 require("common")
