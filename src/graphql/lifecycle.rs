@@ -380,7 +380,7 @@ impl LifecycleMutation {
                     .and_then(|v| v.iter().find(|r| r.id == id).cloned())
                     .ok_or(ServiceError::Internal)?;
                 Ok(AssignResponsibilityResult::AssignResponsibilitySuccess(AssignResponsibilitySuccess {
-                    responsibility: ResponsibilityNode(r),
+                    responsibility: ResponsibilityNode::seen(principal, r)?,
                 }))
             }
             Err(refusal) => AssignResponsibilityResult::refused(refusal),

@@ -353,12 +353,10 @@ impl QueryRoot {
                 Ok(Node::ChangeRequest(ChangeRequestNode(request)))
             }
             Kind::Responsibility => {
-                let site = rcx.store.site_of_responsibility(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
-                authorize(principal, Action::ReadStaff(site), "node")?;
                 let person = rcx.store.responsibility_holder(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
                 let held = rcx.loaders.load_one(ResponsibilitiesOf(person)).await?.unwrap_or_default();
                 let r = held.into_iter().find(|r| r.id.0 == n).ok_or_else(not_found)?;
-                Ok(Node::Responsibility(ResponsibilityNode(r)))
+                Ok(Node::Responsibility(ResponsibilityNode::seen(principal, r)?))
             }
             Kind::Owner => {
                 authorize(principal, Action::ListSites, "node")?;

@@ -4,6 +4,7 @@
 
 use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
 
+use super::context::rc;
 use super::types::*;
 use crate::domain::policy::Remedy;
 use crate::domain::{OrderStatus, RequestStatus};
@@ -234,8 +235,9 @@ impl PersonHasResponsibilities {
         &self.message
     }
     /// What the person still holds.
-    async fn responsibilities(&self) -> Vec<ResponsibilityNode> {
-        self.responsibilities.iter().cloned().map(ResponsibilityNode).collect()
+    async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
+        let principal = rc(ctx).principal().await?;
+        self.responsibilities.iter().cloned().map(|r| ResponsibilityNode::seen(principal, r)).collect()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::service::{ServiceError, authorize};
 type R<T> = Result<T, ServiceError>;
 
 /// Proof that the policy let the signed-in principal see a staff object (a
-/// person, user or profile) or an owner account. Only [`allowed`] makes one,
+/// person, user, profile or responsibility) or an owner account. Only [`allowed`] makes one,
 /// and every node of those types holds one: whichever field leads to such an
 /// object, the same decision was taken on the way there.
 pub struct Allowed(());
@@ -307,8 +307,9 @@ impl PersonNode {
     }
     /// What the person is responsible for on the site (R12).
     async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
+        let principal = rc(ctx).principal().await?;
         let held = rc(ctx).loaders.load_one(ResponsibilitiesOf(self.0.id)).await?.unwrap_or_default();
-        Ok(held.into_iter().map(ResponsibilityNode).collect())
+        held.into_iter().map(|r| ResponsibilityNode::seen(principal, r)).collect()
     }
 }
 
@@ -816,10 +817,20 @@ pub enum ResponsibilityKindValue {
     DocumentFolder,
 }
 
-/// Something a person is responsible for on the site (R12).
-pub struct ResponsibilityNode(pub domain::Responsibility);
+/// Something a person is responsible for on the site (R12). Seen by whoever
+/// may see the person who holds it.
+pub struct ResponsibilityNode(pub domain::Responsibility, Allowed);
 
-/// Something a person is responsible for on the site (R12).
+impl ResponsibilityNode {
+    /// The responsibility as `principal` may see it: with the person who holds it.
+    pub fn seen(principal: &Principal, held: domain::Responsibility) -> R<Self> {
+        let allowed = allowed(principal, Action::ReadPerson(held.site_id, held.person_id), "responsibility")?;
+        Ok(ResponsibilityNode(held, allowed))
+    }
+}
+
+/// Something a person is responsible for on the site (R12). Seen by whoever
+/// may see the person who holds it.
 #[Object(name = "Responsibility", serial)]
 impl ResponsibilityNode {
     /// Opaque global id of the responsibility.
