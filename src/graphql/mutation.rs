@@ -528,7 +528,10 @@ fn update_login_result(principal: &Principal, outcome: crate::service::Outcome<L
 pub struct Mutation(MutationRoot, super::lifecycle::LifecycleMutation);
 
 /// Reads. Everything needs a signed-in principal (see `signIn`); site
-/// principals see only their own site (R13).
+/// principals see only their own site (R13). Each type says who sees it. A
+/// field that leads to an object the viewer may not see answers null, or the
+/// error `FORBIDDEN` where it cannot be null; an id of another site is
+/// answered `NOT_FOUND`, exactly like an id that does not exist.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
 pub struct Query(QueryRoot, super::lifecycle::LifecycleQuery);

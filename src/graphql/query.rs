@@ -310,7 +310,10 @@ impl QueryRoot {
         Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
     }
 
-    /// Any object by its global id. Objects of other sites answer as not found (R13).
+    /// Any object by its global id, to whoever may see it (see each type).
+    /// Objects of other sites answer as not found (R13). An agreement owner's
+    /// account is answered to operators only; administrators and the owner
+    /// read it as `site { agreement { owner } }`.
     async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id from any `id` field.")] id: ID) -> R<Node> {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;

@@ -71,9 +71,13 @@ pub enum Node {
 }
 
 /// A customer site: the tenant. Everything else belongs to exactly one site.
+/// Seen by everyone of the site (its users and administrators, the owner of
+/// its agreement) and by operators; to anyone else its id is not found.
 pub struct SiteNode(pub domain::Site);
 
 /// A customer site: the tenant. Everything else belongs to exactly one site.
+/// Seen by everyone of the site (its users and administrators, the owner of
+/// its agreement) and by operators; to anyone else its id is not found.
 #[Object(name = "Site", serial)]
 impl SiteNode {
     /// Opaque global id of the site.
@@ -130,10 +134,12 @@ impl From<Remedy> for LicenseRemedy {
     }
 }
 
-/// A site's contract with the vendor.
+/// A site's contract with the vendor. Seen by everyone of the site (its
+/// users and administrators, the owner of the agreement) and by operators.
 pub struct AgreementNode(pub domain::Agreement);
 
-/// A site's contract with the vendor.
+/// A site's contract with the vendor. Seen by everyone of the site (its
+/// users and administrators, the owner of the agreement) and by operators.
 #[Object(name = "Agreement", serial)]
 impl AgreementNode {
     /// The agreement's name or number.
@@ -192,10 +198,12 @@ impl OwnerNode {
     }
 }
 
-/// A licensed part of the system, such as Case or Document. Modules are data.
+/// A licensed part of the system, such as Case or Document. Modules are data,
+/// the same for every site, and seen by everyone signed in.
 pub struct ModuleNode(pub domain::Module);
 
-/// A licensed part of the system, such as Case or Document. Modules are data.
+/// A licensed part of the system, such as Case or Document. Modules are data,
+/// the same for every site, and seen by everyone signed in.
 #[Object(name = "Module", serial)]
 impl ModuleNode {
     /// Opaque global id of the module.
@@ -213,9 +221,11 @@ impl ModuleNode {
 }
 
 /// The licenses a site has bought of one module and how many are in use (R3).
+/// Seen by everyone of the site (site users too) and by operators.
 pub struct LicensePoolNode(pub domain::Pool);
 
 /// The licenses a site has bought of one module and how many are in use (R3).
+/// Seen by everyone of the site (site users too) and by operators.
 #[Object(name = "LicensePool", serial)]
 impl LicensePoolNode {
     /// The module this pool licenses.
@@ -634,11 +644,13 @@ connection!(
 );
 
 /// Who did something. The name is kept as it was, so it survives the
-/// person's deletion (R7); `deleted` marks a person who is gone.
+/// person's deletion (R7); `deleted` marks a person who is gone. Seen with
+/// the order, request or event it is part of.
 pub struct ActorNode(pub domain::ActorRef);
 
 /// Who did something. The name is kept as it was, so it survives the
-/// person's deletion (R7); `deleted` marks a person who is gone.
+/// person's deletion (R7); `deleted` marks a person who is gone. Seen with
+/// the order, request or event it is part of.
 #[Object(name = "Actor", serial)]
 impl ActorNode {
     /// The actor's name.
@@ -699,9 +711,13 @@ pub enum LicenseOrderStatus {
 }
 
 /// A self-service change of pool totals: a draft, then a checkout (R10).
+/// Seen by the site's administrators, the owner of its agreement and
+/// operators; not by site users.
 pub struct LicenseOrderNode(pub domain::LicenseOrder);
 
 /// A self-service change of pool totals: a draft, then a checkout (R10).
+/// Seen by the site's administrators, the owner of its agreement and
+/// operators; not by site users.
 #[Object(name = "LicenseOrder", serial)]
 impl LicenseOrderNode {
     /// Opaque global id of the order.
@@ -753,11 +769,13 @@ pub enum ChangeRequestStatus {
 }
 
 /// A request to the vendor to change pool totals, for agreements without
-/// self-service (R10).
+/// self-service (R10). Seen by the site's administrators, the owner of its
+/// agreement and operators; not by site users.
 pub struct ChangeRequestNode(pub domain::ChangeRequest);
 
 /// A request to the vendor to change pool totals, for agreements without
-/// self-service (R10).
+/// self-service (R10). Seen by the site's administrators, the owner of its
+/// agreement and operators; not by site users.
 #[Object(name = "ChangeRequest", serial)]
 impl ChangeRequestNode {
     /// Opaque global id of the request.
@@ -898,9 +916,15 @@ pub enum AuditOutcome {
 }
 
 /// One accepted or refused change, with its actor (R7) and pool numbers.
+/// Seen by the site's administrators, the owner of its agreement and
+/// operators; not by site users. The owner sees who acted by name only: the
+/// people behind an event (`actor.person`, `targetPerson`) are null for them.
 pub struct AuditEventNode(pub domain::AuditRecord);
 
 /// One accepted or refused change, with its actor (R7) and pool numbers.
+/// Seen by the site's administrators, the owner of its agreement and
+/// operators; not by site users. The owner sees who acted by name only: the
+/// people behind an event (`actor.person`, `targetPerson`) are null for them.
 #[Object(name = "AuditEvent", serial)]
 impl AuditEventNode {
     /// When it happened (RFC 3339, UTC).
