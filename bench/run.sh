@@ -12,7 +12,8 @@
 #   discarded), CONC (16 connections), THREADS (2 wrk threads), M1_HEADROOM (20), PORT (5058),
 #   PG_URL (postgres://postgres@127.0.0.1:5432: a server where we may create databases),
 #   BENCH_DIR (/tmp/license-gateway-bench: logs, SQLite files, request bodies),
-#   KEEP_DB (unset: drop each database after its run; 1: keep it), DB_MAX_CONNECTIONS (server default).
+#   KEEP_DB (unset: drop each database after its run; 1: keep it), DB_MAX_CONNECTIONS (server default),
+#   BIN (a binary to measure instead of building the checkout, e.g. to compare two builds).
 # Every process this script starts is stopped by its PID; databases are named lg_bench_<N>.
 set -euo pipefail
 
@@ -28,7 +29,8 @@ M1_HEADROOM=${M1_HEADROOM:-20}
 PORT=${PORT:-5058}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_DIR=${BENCH_DIR:-/tmp/license-gateway-bench}
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway
+BUILD=${BIN:-}
+BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/license-gateway}
 ADMIN_PASSWORD=bench-admin-password
 URL=http://127.0.0.1:$PORT/graphql
 LOGS=$BENCH_DIR/logs
@@ -246,8 +248,10 @@ fi
 if [[ " $BACKENDS " == *" postgres "* ]]; then
   psql -X -q -At "$PG_URL/postgres" -c 'select 1' >/dev/null || die "PostgreSQL at $PG_URL is not reachable (set PG_URL)"
 fi
-log "cargo build --profile release-lto --locked"
-(cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+if [ -z "$BUILD" ]; then
+  log "cargo build --profile release-lto --locked"
+  (cd "$ROOT" && cargo build --profile release-lto --locked --quiet) || die "build failed"
+fi
 
 mkdir -p "$BENCH_DIR" "$LOGS"
 rm -f "$ROWS" "$NOTES" "$LOGS"/*

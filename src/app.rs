@@ -9,11 +9,10 @@ use axum::http::HeaderValue;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use crate::client::with_client_address;
 use crate::domain::throttle::SignInLimits;
 use crate::graphql::{self, Settings};
+use crate::http::AppState;
 use crate::http::browser::{self, BrowserSettings};
-use crate::http::{AppState, router};
 use crate::observability::{LogFormat, Observability};
 use crate::server;
 use crate::service::auth::SessionCache;
@@ -56,9 +55,9 @@ pub struct Config {
     /// head must arrive within it. Default 60,000 (60 s).
     #[arg(long, env = "KEEP_ALIVE_TIMEOUT_MS", default_value_t = 60_000)]
     pub keep_alive_timeout_ms: u64,
-    /// Milliseconds a request body may go without delivering a byte before
-    /// the request is answered 408 (`REQUEST_BODY_TIMEOUT`) and its
-    /// connection closed. Default 30,000 (30 s).
+    /// Milliseconds a request body may take to arrive in full before the
+    /// request is answered 408 (`REQUEST_BODY_TIMEOUT`) and its connection
+    /// closed. Default 30,000 (30 s).
     #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
     /// Most client connections open at once; one more is answered
@@ -299,6 +298,7 @@ impl Application {
             observability,
             settings,
             deadline: limits.request_timeout(),
+            body_timeout: Duration::from_millis(config.body_timeout_ms),
             background,
             ready_timeout: Duration::from_millis(limits.ready_timeout_ms),
             browser: BrowserSettings {
@@ -331,7 +331,7 @@ impl Application {
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
         let (store, background) = (self.state.store.clone(), self.state.background.clone());
         let folding = tokio::spawn(fold_profile_users(background.clone()));
-        let app = with_client_address(router(self.state), self.trusted_proxy_header);
+        let app = crate::http::service(self.state, self.trusted_proxy_header);
         server::serve(self.listener, app, self.limits, shutdown()).await;
         folding.abort();
         let _ = folding.await;
@@ -347,7 +347,6 @@ fn server_limits(config: &Config, open_file_limit: Option<u64>) -> server::Limit
     server::Limits {
         header_timeout: Duration::from_millis(config.header_timeout_ms),
         keep_alive_timeout: Duration::from_millis(config.keep_alive_timeout_ms),
-        body_timeout: Duration::from_millis(config.body_timeout_ms),
         max_connections: config
             .max_connections
             .map_or_else(|| server::default_max_connections(open_file_limit), |n| n as usize),

@@ -7,21 +7,22 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName};
+use tower::util::MapRequestLayer;
 
 use crate::domain::throttle::ClientAddress;
 
-/// `router`, with each request's [`ClientAddress`] in its extensions (none
-/// when the connection's peer is unknown, as in a router called directly).
-pub fn with_client_address(router: Router, trusted_header: Option<HeaderName>) -> Router {
-    router.layer(tower::util::MapRequestLayer::new(move |mut request: Request| {
+/// The layer that puts each request's [`ClientAddress`] in its extensions
+/// (none when the connection's peer is unknown, as in a router called
+/// directly).
+pub fn layer(trusted_header: Option<HeaderName>) -> MapRequestLayer<impl Fn(Request) -> Request + Clone> {
+    MapRequestLayer::new(move |mut request: Request| {
         if let Some(address) = client_address(&request, trusted_header.as_ref()) {
             request.extensions_mut().insert(address);
         }
         request
-    }))
+    })
 }
 
 /// The client address of `request`: from `trusted_header` when it is

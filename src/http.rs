@@ -1,28 +1,31 @@
 //! HTTP: the router, bearer-token extraction, the offline GraphiQL
 //! playground, health checks, and the limits of a request: its body size
-//! and a body that stops arriving, its operation's size (checked before
+//! and a body that is slow to arrive, its operation's size (checked before
 //! anything runs) and its deadline. GraphQL over `POST /graphql`. What
 //! browsers may do (CORS, JSON-only posts, the playground's security
 //! headers) is in [`browser`].
 
 pub mod browser;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
+use tower::{Service, ServiceBuilder};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client;
 use crate::domain::throttle::ClientAddress;
 use crate::graphql::documents::Documents;
 use crate::graphql::{AppSchema, Settings, context::RequestContext, denials, error, introspection, limits};
-use crate::observability::{Observability, PrincipalKind, RequestSummary, operation_name, refusals_during};
+use crate::observability::{Observability, PrincipalKind, RequestSummary, access, operation_name, refusals_during};
 use crate::service::auth::SessionCache;
 use crate::store::Store;
 
@@ -41,6 +44,8 @@ pub struct AppState {
     pub settings: Settings,
     /// How long a GraphQL request may run before it is cancelled.
     pub deadline: Duration,
+    /// How long a request body may take to arrive in full.
+    pub body_timeout: Duration,
     /// A pool of its own for readiness checks, so a busy server still answers them.
     pub background: Store,
     /// How long a readiness check may wait for the database.
@@ -57,26 +62,39 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// (`--expose-sql-statements`).
 pub const STATEMENTS_HEADER: &str = "x-sql-statements";
 
-pub fn router(state: AppState) -> Router {
-    let observability = state.observability.clone();
+/// The whole HTTP service: the routes, behind the layers every request
+/// passes (outermost first): the request id (a sane incoming `x-request-id`
+/// kept, otherwise one made, and echoed), the access line and request
+/// metrics, `nosniff`, the client's address, and CORS when origins are
+/// allowed. The layers wrap the router as one service rather than each of
+/// its routes (`Router::layer`), which would box and clone every layer on
+/// every request.
+pub fn service(
+    state: AppState,
+    trusted_proxy_header: Option<HeaderName>,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static {
     let cors = browser::cors(&state.browser);
+    let unmatched_cors = cors.is_some().then(|| axum::middleware::map_response(browser::drop_unmatched_cors));
+    let routes = state.observability.routes(routes(state.clone())).with_state(state);
+    ServiceBuilder::new()
+        .layer(access::ObserveLayer)
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(client::layer(trusted_proxy_header))
+        .option_layer(unmatched_cors)
+        .option_layer(cors)
+        .service(routes)
+}
+
+fn routes(state: AppState) -> Router<AppState> {
     // Without the playground its paths are not found (GET /graphql too, rather than 405).
     let page = |handler: MethodRouter<AppState>| if state.browser.playground { handler } else { get(not_found) };
-    let routes = Router::new()
+    Router::new()
         .route("/", page(get(playground)))
         .route("/graphql", page(get(playground)).post(graphql))
         .route("/assets/graphiql/{file}", page(get(asset)))
         .route("/health/live", get(live))
         .route("/healthz", get(live))
         .route("/health/ready", get(ready))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let routes = match cors {
-        Some(cors) => routes.layer(cors).layer(axum::middleware::map_response(browser::drop_unmatched_cors)),
-        None => routes,
-    };
-    observability
-        .wrap(routes.with_state(state))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
 async fn not_found() -> Response {
@@ -171,17 +189,38 @@ async fn ready(State(state): State<AppState>) -> Response {
     response
 }
 
-/// Whether reading the body failed because it stopped arriving (the body
-/// timeout of `server`, tower-http's `RequestBodyTimeout`).
-fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
-    while let Some(error) = cause {
-        if error.is::<tower_http::timeout::TimeoutError>() {
-            return true;
+/// Reads a request body of at most [`MAX_BODY_BYTES`] that arrives in full
+/// within `timeout`; otherwise the answer to send instead (413, 408, 400).
+/// The timer is armed only if the body is not there at once.
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Response> {
+    let too_large = |error: &axum::Error| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(error) = cause {
+            if error.is::<http_body_util::LengthLimitError>() {
+                return true;
+            }
+            cause = error.source();
         }
-        cause = error.source();
+        false
+    };
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(error)) if too_large(&error) => Err(transport_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error::codes::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        )),
+        Ok(Err(error)) => Err(transport_error(
+            StatusCode::BAD_REQUEST,
+            error::codes::BAD_REQUEST,
+            format!("The request body could not be read: {error}"),
+        )),
+        Err(_) => Err(transport_error(
+            StatusCode::REQUEST_TIMEOUT,
+            error::codes::REQUEST_BODY_TIMEOUT,
+            format!("The request body did not arrive in full within {} ms.", timeout.as_millis()),
+        )),
     }
-    false
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -195,27 +234,11 @@ async fn graphql(
     _json: browser::JsonContentType,
     client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
+    let body = match read_body(body, state.body_timeout).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return transport_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                error::codes::PAYLOAD_TOO_LARGE,
-                format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-            );
-        }
-        Err(rejection) if body_timed_out(&rejection) => {
-            return transport_error(
-                StatusCode::REQUEST_TIMEOUT,
-                error::codes::REQUEST_BODY_TIMEOUT,
-                "The request body stopped arriving.".into(),
-            );
-        }
-        Err(rejection) => {
-            return transport_error(rejection.status(), error::codes::BAD_REQUEST, rejection.body_text());
-        }
+        Err(refused) => return refused,
     };
     let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -252,10 +275,13 @@ async fn graphql(
     if let Some(axum::Extension(client)) = client {
         request = request.data(client);
     }
-    let span = tracing::info_span!("graphql", operation = %operation, statements = tracing::field::Empty);
-    // Past the deadline the execution is dropped: its open transaction rolls back.
-    let executed =
-        tokio::time::timeout(state.deadline, refusals_during(schema.execute(request).instrument(span.clone()))).await;
+    // At debug: the access line already names the operation and its statements, and a span
+    // entered at every poll would cost more than a small request itself.
+    let span = tracing::debug_span!("graphql", operation = %operation, statements = tracing::field::Empty);
+    // Past the deadline the execution is dropped: its open transaction rolls back. (The execution's
+    // future is large: boxed where it is made, it is not copied again by what wraps it.)
+    let execution = Box::pin(schema.execute(request));
+    let executed = tokio::time::timeout(state.deadline, refusals_during(execution.instrument(span.clone()))).await;
     if mutation && !session_neutral {
         state.sessions.mutation_ran();
     }
@@ -269,7 +295,7 @@ async fn graphql(
         v.record_pass();
     }
     if mutation {
-        denials::audit(&rcx, &response).await;
+        Box::pin(denials::audit(&rcx, &response)).await;
     }
     error::classify(&mut response);
     span.record("statements", store.statements());

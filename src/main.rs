@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
     // A bulk load is made of slow statements; their warnings would only bury its output.
     let default_filter =
         if matches!(cli.command, Some(Command::Generate { .. })) { "info,sqlx=error" } else { "info,sqlx=warn" };
-    license_gateway::observability::logs::init(cli.config.log_format, default_filter);
+    let _logs = license_gateway::observability::logs::init(cli.config.log_format, default_filter);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(&cli.config).await?.run().await,
         Command::Migrate => {

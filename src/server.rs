@@ -1,29 +1,29 @@
 //! The server's connections: the accept loop, a cap on open connections,
 //! per-connection timeouts and graceful shutdown. hyper serves HTTP/1.1 and
-//! HTTP/2 (hyper-util's auto builder), tower-http times out request bodies
-//! and hyper-util's `GracefulShutdown` drains; what they do not offer is
-//! here, kept small: the cap, the idle clock of a connection, and the
-//! back-off of the accept loop.
+//! HTTP/2 (hyper-util's auto builder) and hyper-util's `GracefulShutdown`
+//! drains; what they do not offer is here, kept small: the cap, the idle
+//! clock of a connection, and the back-off of the accept loop. (A request
+//! body's timeout is the handler's: `http::read_body`.)
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tower::ServiceExt;
-use tower_http::timeout::RequestBodyTimeout;
+use tower::{Service, ServiceExt};
 
 /// Limits and timeouts of the connections (their flags are in `app::Config`).
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +35,6 @@ pub struct Limits {
     /// since its last answer (HTTP/1.1 keep-alive and HTTP/2 alike). It also
     /// bounds reading the head of a request after the first.
     pub keep_alive_timeout: Duration,
-    /// A request body that delivers no bytes for this long is answered 408.
-    pub body_timeout: Duration,
     /// Most connections open at once; one more is answered 503 and closed.
     pub max_connections: usize,
     /// How long shutdown waits for the requests in flight.
@@ -69,18 +67,16 @@ pub fn raise_open_file_limit() -> Option<u64> {
 /// Serves `app` on `listener` until `stop` completes; then stops accepting,
 /// lets the requests in flight finish for up to `limits.shutdown_grace`, and
 /// closes the connections still open.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: impl Future<Output = ()>) {
+pub async fn serve<S>(listener: TcpListener, app: S, limits: Limits, stop: impl Future<Output = ()>)
+where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The idle clock of each connection bounds the wait for a request head.
     // hyper's own timer would also run on kept connections and close them at
     // the header timeout, so the keep-alive timeout could not be longer.
     builder.http1().header_read_timeout(None);
-    let server = Server {
-        app: RequestBodyTimeout::new(app, limits.body_timeout),
-        builder,
-        graceful: GracefulShutdown::new(),
-        limits,
-    };
+    let server = Server { app, builder, graceful: GracefulShutdown::new(), limits };
     let mut connections = JoinSet::new();
     let (mut errors, mut refusals) = (AcceptErrors::default(), Throttled::default());
     tokio::pin!(stop);
@@ -113,43 +109,82 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: imp
 }
 
 /// What every connection is served with.
-struct Server {
-    app: RequestBodyTimeout<Router>,
+struct Server<S> {
+    app: S,
     builder: auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
     limits: Limits,
 }
 
-impl Server {
+impl<S> Server<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static,
+{
     /// Serves one connection until it ends, is idle too long, or shutdown
     /// closes it. Each request carries the connection's `peer` address as
     /// axum's `ConnectInfo` (see `client`).
     fn connection(&self, stream: TcpStream, peer: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
-        let (requests, watched) = watch::channel(0usize);
+        let activity = Arc::new(Activity::new());
         let app = self.app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        let requests = activity.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             let open = Open::new(requests.clone());
             let response = app.clone().oneshot(request);
             async move { Ok::<_, Infallible>(response.await?.map(|body| open.until_sent(body))) }
         });
         let conn = self.builder.serve_connection(TokioIo::new(stream), service).into_owned();
-        close_when_idle(self.graceful.watch(conn), watched, self.limits)
+        close_when_idle(self.graceful.watch(conn), activity, self.limits)
+    }
+}
+
+/// The requests of one connection, as its idle clock needs them: how many
+/// are open, whether one ever came, and when the last one was answered.
+/// Kept in atomics, so a request costs its connection no wake-up or timer:
+/// the clock looks at them only when its timer fires.
+struct Activity {
+    started: Instant,
+    open: AtomicUsize,
+    /// Nanoseconds from `started` to the last answer; `NONE` before any request.
+    last_answer: AtomicU64,
+}
+
+const NONE: u64 = u64::MAX;
+
+impl Activity {
+    fn new() -> Self {
+        Activity { started: Instant::now(), open: AtomicUsize::new(0), last_answer: AtomicU64::new(NONE) }
+    }
+
+    /// When the connection's idle time is up, given `limits`; `None` when a
+    /// request is open (look again a keep-alive timeout later).
+    fn idle_until(&self, limits: &Limits) -> Option<Instant> {
+        if self.open.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(match self.last_answer.load(Ordering::Acquire) {
+            NONE => self.started + limits.header_timeout,
+            nanos => self.started + Duration::from_nanos(nanos) + limits.keep_alive_timeout,
+        })
     }
 }
 
 /// Runs a connection and drops it when no request has been open for too
 /// long: `header_timeout` before its first request, `keep_alive_timeout`
-/// after an answer. `requests` is the number of its requests open.
+/// after an answer. Its one timer is looked at, and moved, only when it rings
+/// (at the latest a keep-alive timeout after it was last moved).
 async fn close_when_idle<E: std::fmt::Display>(
     conn: impl Future<Output = Result<(), E>>,
-    mut requests: watch::Receiver<usize>,
+    activity: Arc<Activity>,
     limits: Limits,
 ) {
     tokio::pin!(conn);
-    let mut timeout = limits.header_timeout;
+    // Never set further ahead than the keep-alive timeout: a request that ends before the clock
+    // rings would otherwise keep its connection past that timeout.
+    let clock = tokio::time::sleep(limits.header_timeout.min(limits.keep_alive_timeout));
+    tokio::pin!(clock);
     loop {
-        let idle = *requests.borrow_and_update() == 0;
         tokio::select! {
             ended = &mut conn => {
                 if let Err(error) = ended {
@@ -157,10 +192,16 @@ async fn close_when_idle<E: std::fmt::Display>(
                 }
                 return;
             }
-            Ok(()) = requests.changed() => timeout = limits.keep_alive_timeout,
-            () = tokio::time::sleep(timeout), if idle => {
-                tracing::debug!(?timeout, "closing a connection idle for too long");
-                return;
+            () = &mut clock => {
+                let now = Instant::now();
+                match activity.idle_until(&limits) {
+                    Some(until) if until <= now => {
+                        tracing::debug!(idle = ?now - until, "closing a connection idle for too long");
+                        return;
+                    }
+                    Some(until) => clock.as_mut().reset(until.min(now + limits.keep_alive_timeout).into()),
+                    None => clock.as_mut().reset((now + limits.keep_alive_timeout).into()),
+                }
             }
         }
     }
@@ -168,26 +209,29 @@ async fn close_when_idle<E: std::fmt::Display>(
 
 /// One open request of a connection: counted from its head until its
 /// answer's body is dropped (written, or its connection gone).
-struct Open(watch::Sender<usize>);
+struct Open(Arc<Activity>);
 
 impl Open {
-    fn new(requests: watch::Sender<usize>) -> Open {
-        requests.send_modify(|open| *open += 1);
-        Open(requests)
+    fn new(activity: Arc<Activity>) -> Open {
+        activity.open.fetch_add(1, Ordering::AcqRel);
+        Open(activity)
     }
 
     /// `body`, keeping the request open until hyper drops the body.
-    fn until_sent(self, body: Body) -> Body {
-        Body::new(body.map_frame(move |frame| {
+    fn until_sent(self, body: Body) -> impl hyper::body::Body<Data = axum::body::Bytes, Error = axum::Error> + Send {
+        body.map_frame(move |frame| {
             let _open = &self;
             frame
-        }))
+        })
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.send_modify(|open| *open -= 1);
+        let activity = &self.0;
+        let nanos = activity.started.elapsed().as_nanos().min(u128::from(NONE - 1)) as u64;
+        activity.last_answer.store(nanos, Ordering::Release);
+        activity.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

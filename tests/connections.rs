@@ -1,5 +1,5 @@
 //! Connections (issue 14, items 3 and 8): timeouts close idle, slow-header,
-//! kept-alive and stalled-body connections; a cap refuses connections past
+//! kept-alive and stalled or trickled-body connections; a cap refuses connections past
 //! it; the open-file limit is raised at start; and SIGTERM drains the
 //! requests in flight up to a deadline, then exits 0. Real server, real
 //! sockets: raw TCP where the test must control every byte, and the
@@ -91,7 +91,7 @@ async fn a_kept_alive_connection_without_a_new_request_is_closed_after_the_keep_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_that_stops_arriving_is_answered_408_after_the_body_timeout() {
+async fn a_body_that_does_not_arrive_in_time_is_answered_408_after_the_body_timeout() {
     let addr = server(&["--body-timeout-ms", "400"]).await;
     let mut stalled = TcpStream::connect(&addr).await.unwrap();
     let head =
@@ -102,6 +102,35 @@ async fn a_body_that_stops_arriving_is_answered_408_after_the_body_timeout() {
     assert!(received.starts_with("HTTP/1.1 408"), "{received:?}");
     assert!(received.contains("REQUEST_BODY_TIMEOUT"), "{received:?}");
     assert!(after >= Duration::from_millis(350), "answered after {after:?}, before the timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_a_byte_at_a_time_is_answered_408_at_the_body_timeout() {
+    // A byte every 100 ms never pauses as long as the timeout: the bound is on the whole body.
+    let addr = server(&["--body-timeout-ms", "500"]).await;
+    let mut trickled = TcpStream::connect(&addr).await.unwrap();
+    let head =
+        "POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+    trickled.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    for byte in std::iter::repeat_n(b' ', 50) {
+        if trickled.write_all(&[byte]).await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        if let Ok(Ok(n @ 1..)) = tokio::time::timeout(Duration::from_millis(100), trickled.read(&mut buf)).await {
+            answer.extend_from_slice(&buf[..n]);
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let (rest, _) = read_until_closed(&mut trickled, Duration::from_secs(3)).await;
+    let received = String::from_utf8_lossy(&answer).into_owned() + &rest;
+    assert!(received.starts_with("HTTP/1.1 408"), "{received:?}");
+    assert!(received.contains("REQUEST_BODY_TIMEOUT"), "{received:?}");
+    assert!(elapsed >= Duration::from_millis(450), "answered after {elapsed:?}, before the timeout");
+    assert!(elapsed < Duration::from_secs(3), "answered only after {elapsed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,7 +33,7 @@ pub mod codes {
     /// Codes of errors found before anything executed: the request changed
     /// and read nothing.
     pub const BEFORE_EXECUTION: &[&str] = &[PARSE_FAILED, VALIDATION_FAILED, QUERY_TOO_DEEP, QUERY_TOO_COMPLEX];
-    /// The request body stopped arriving for longer than the body timeout (HTTP 408).
+    /// The request body did not arrive in full within the body timeout (HTTP 408).
     pub const REQUEST_BODY_TIMEOUT: &str = "REQUEST_BODY_TIMEOUT";
 }
 

@@ -4,15 +4,18 @@
 //! statement count, and its duration. Never a token or a password.
 
 use std::cell::Cell;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use tower::{Layer, Service};
 
+use super::logs::{self, LogFormat};
 use super::metrics;
 use crate::domain::Principal;
 
@@ -193,14 +196,12 @@ pub(super) fn note_refusal(code: &'static str) {
     });
 }
 
-/// Makes a request id: 16 random hex digits.
-#[derive(Clone, Copy)]
-pub struct MakeId;
-
-impl MakeRequestId for MakeId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = format!("{:016x}", rand::random::<u64>());
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+/// The request's id: its incoming `x-request-id` when that is usable,
+/// otherwise a new one of 16 random hex digits.
+fn request_id(request: &Request) -> HeaderValue {
+    match request.headers().get(REQUEST_ID_HEADER) {
+        Some(sent) if usable_request_id(sent) => sent.clone(),
+        _ => HeaderValue::try_from(format!("{:016x}", rand::random::<u64>())).expect("hex digits are a header value"),
     }
 }
 
@@ -211,14 +212,6 @@ fn usable_request_id(value: &HeaderValue) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_REQUEST_ID
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
-/// Removes an incoming `x-request-id` that is not usable, so that one is made instead.
-pub async fn drop_unusable_request_id(mut request: Request) -> Request {
-    if request.headers().get_all(REQUEST_ID_HEADER).iter().any(|v| !usable_request_id(v)) {
-        request.headers_mut().remove(REQUEST_ID_HEADER);
-    }
-    request
 }
 
 /// Counts the request as in flight until it is dropped (answered or abandoned).
@@ -237,25 +230,58 @@ impl Drop for InFlight {
     }
 }
 
-/// The middleware: runs the request, then writes its access line and, for
-/// a GraphQL request, its metrics.
-pub async fn observe(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let _in_flight = InFlight::start();
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let id = request.headers().get(REQUEST_ID_HEADER).cloned();
-    let response = next.run(request).await;
-    let elapsed = started.elapsed();
-    let summary = response.extensions().get::<RequestSummary>();
-    if let Some(summary) = summary {
-        metrics::record_request(summary, elapsed);
+/// The layer that observes every request: it gives the request its id
+/// (echoed in `x-request-id`), runs it, then writes its access line and,
+/// for a GraphQL request, its metrics.
+#[derive(Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe(inner)
     }
-    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    let path = uri.path();
-    let path = path.get(..MAX_PATH).unwrap_or(path);
-    write_line(id, &method, path, response.status().as_u16(), summary, elapsed);
-    response
+}
+
+/// The service of [`ObserveLayer`].
+#[derive(Clone)]
+pub struct Observe<S>(S);
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let in_flight = InFlight::start();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let id = request_id(&request);
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let Ok(mut response) = answer.await;
+            drop(in_flight);
+            let elapsed = started.elapsed();
+            let summary = response.extensions().get::<RequestSummary>();
+            if let Some(summary) = summary {
+                metrics::record_request(summary, elapsed);
+            }
+            let path = path.get(..MAX_PATH).unwrap_or(&path);
+            write_line(id.to_str().unwrap_or("-"), &method, path, response.status().as_u16(), summary, elapsed);
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            Ok(response)
+        })
+    }
 }
 
 /// Milliseconds, to the microsecond.
@@ -271,25 +297,136 @@ fn write_line(
     summary: Option<&RequestSummary>,
     elapsed: Duration,
 ) {
-    let method = method.as_str();
-    let duration_ms = millis(elapsed);
-    match summary {
-        Some(s) => tracing::info!(
-            target: "license_gateway::access",
-            request_id,
-            method,
-            path,
-            status,
-            operation = loggable_operation(&s.operation),
-            principal = s.principal.as_str(),
-            outcome = s.outcome.as_str(),
-            code = s.outcome.code(),
-            statements = s.statements,
-            duration_ms,
-            "request"
-        ),
-        None => {
-            tracing::info!(target: "license_gateway::access", request_id, method, path, status, duration_ms, "request")
+    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+        return;
+    }
+    let line = Line {
+        timestamp: Timestamp,
+        level: "INFO",
+        message: "request",
+        target: TARGET,
+        request_id,
+        method: method.as_str(),
+        path,
+        status,
+        operation: summary.map(|s| loggable_operation(&s.operation)),
+        principal: summary.map(|s| s.principal.as_str()),
+        outcome: summary.map(|s| s.outcome.as_str()),
+        code: summary.map(|s| s.outcome.code()),
+        statements: summary.map(|s| s.statements),
+        duration_ms: millis(elapsed),
+    };
+    if !logs::write_access_line(|format, out| line.write(format, out)) {
+        line.through_tracing();
+    }
+}
+
+/// The target of access lines (`RUST_LOG=license_gateway::access=off` turns them off).
+const TARGET: &str = "license_gateway::access";
+
+/// One access line. Written straight to the log writer, in the same form as
+/// the `tracing` subscriber writes events (text or JSON), because the
+/// subscriber's general formatting would cost a busy server several times
+/// what the request itself costs; through `tracing` only when the process
+/// has no log writer of its own (a server inside a test).
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    timestamp: Timestamp,
+    level: &'static str,
+    message: &'static str,
+    target: &'static str,
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statements: Option<u64>,
+    duration_ms: f64,
+}
+
+/// The current time as RFC 3339 in UTC, to the microsecond, as `tracing`'s
+/// lines show it.
+struct Timestamp;
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let now = time::OffsetDateTime::now_utc();
+        let (date, clock) = (now.date(), now.time());
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            date.year(),
+            u8::from(date.month()),
+            date.day(),
+            clock.hour(),
+            clock.minute(),
+            clock.second(),
+            clock.microsecond()
+        )
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Line<'_> {
+    /// Appends the line, with its newline, to `out`.
+    fn write(&self, format: LogFormat, out: &mut Vec<u8>) {
+        use std::io::Write;
+        if format == LogFormat::Json {
+            let _ = serde_json::to_writer(&mut *out, self);
+            out.push(b'\n');
+            return;
+        }
+        // Quoted as `tracing` quotes strings; only the path can hold a character to escape (request
+        // ids, methods, operation names and codes are made of letters, digits and `-_.:`).
+        let _ = write!(
+            out,
+            "{}  INFO {}: {} request_id=\"{}\" method=\"{}\" path={:?} status={}",
+            self.timestamp, self.target, self.message, self.request_id, self.method, self.path, self.status
+        );
+        if let (Some(operation), Some(principal), Some(outcome), Some(code), Some(statements)) =
+            (self.operation, self.principal, self.outcome, self.code, self.statements)
+        {
+            let _ = write!(
+                out,
+                " operation=\"{operation}\" principal=\"{principal}\" outcome=\"{outcome}\" code=\"{code}\" statements={statements}"
+            );
+        }
+        let _ = writeln!(out, " duration_ms={}", self.duration_ms);
+    }
+
+    /// The line as a `tracing` event.
+    fn through_tracing(&self) {
+        let (request_id, method, path, status, duration_ms) =
+            (self.request_id, self.method, self.path, self.status, self.duration_ms);
+        match (self.operation, self.principal, self.outcome, self.code, self.statements) {
+            (Some(operation), Some(principal), Some(outcome), Some(code), Some(statements)) => tracing::info!(
+                target: TARGET,
+                request_id,
+                method,
+                path,
+                status,
+                operation,
+                principal,
+                outcome,
+                code,
+                statements,
+                duration_ms,
+                "request"
+            ),
+            _ => tracing::info!(target: TARGET, request_id, method, path, status, duration_ms, "request"),
         }
     }
 }

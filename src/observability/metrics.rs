@@ -5,14 +5,17 @@
 //! count as `other`. License usage and the connection pool are read when
 //! `/metrics` is scraped, never on the request path.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::access::{RequestSummary, note_refusal};
@@ -64,6 +67,19 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// The process's recorder, once installed.
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The in-flight gauge, registered once the recorder is installed.
+static IN_FLIGHT_GAUGE: OnceLock<Gauge> = OnceLock::new();
+
+thread_local! {
+    /// The request counter and histogram of each (operation, outcome, code)
+    /// this thread has counted, registered on its first use: a request then
+    /// costs a lookup in memory no other thread touches, not a registration.
+    /// Bounded as the label values are.
+    static REQUEST_HANDLES: RefCell<HashMap<RequestLabels, (Counter, Histogram)>> = RefCell::new(HashMap::new());
+}
+
+type RequestLabels = (&'static str, &'static str, &'static str);
+
 /// Installs the Prometheus recorder, once per process (tests start several
 /// servers in one), and returns its handle.
 pub fn install() -> PrometheusHandle {
@@ -75,6 +91,7 @@ pub fn install() -> PrometheusHandle {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
+            let _ = IN_FLIGHT_GAUGE.set(gauge!(IN_FLIGHT));
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -176,13 +193,24 @@ pub(super) fn record_request(summary: &RequestSummary, elapsed: Duration) {
         "" => "none",
         code => CODES.get(code),
     };
-    counter!(REQUESTS, "operation" => operation, "outcome" => summary.outcome.as_str(), "code" => code).increment(1);
-    histogram!(REQUEST_DURATION, "operation" => operation).record(elapsed.as_secs_f64());
+    let outcome = summary.outcome.as_str();
+    REQUEST_HANDLES.with_borrow_mut(|handles| {
+        let (requests, duration) = handles.entry((operation, outcome, code)).or_insert_with(|| {
+            (
+                counter!(REQUESTS, "operation" => operation, "outcome" => outcome, "code" => code),
+                histogram!(REQUEST_DURATION, "operation" => operation),
+            )
+        });
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
 }
 
-/// Moves the in-flight gauge by `delta`.
+/// Moves the in-flight gauge by `delta` (once the recorder is installed).
 pub(super) fn in_flight(delta: f64) {
-    gauge!(IN_FLIGHT).increment(delta);
+    if let Some(gauge) = IN_FLIGHT_GAUGE.get() {
+        gauge.increment(delta);
+    }
 }
 
 /// Counts a refused change (`code`, `rule`), and notes it for the request's

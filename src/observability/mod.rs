@@ -1,8 +1,8 @@
 //! What the gateway tells its operators: Prometheus metrics at `GET /metrics`,
 //! one access line per request with a request id, and the log output itself
 //! (text or JSON). The GraphQL handler only attaches a [`RequestSummary`] to
-//! its response; the layers here turn it into the access line and the
-//! request metrics, so the request path has one place that observes it.
+//! its response; [`access::ObserveLayer`] turns it into the access line and
+//! the request metrics, so the request path has one place that observes it.
 
 pub mod access;
 pub mod logs;
@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use access::{PrincipalKind, RequestSummary, operation_name, refusals_during};
 pub use logs::LogFormat;
@@ -36,20 +35,13 @@ impl Observability {
         Observability { metrics }
     }
 
-    /// `routes` with `GET /metrics` (when enabled), the request id (taken
-    /// from a sane incoming `x-request-id`, otherwise made, and echoed in the
-    /// response) and the access line and request metrics of every request.
-    pub fn wrap(&self, routes: Router) -> Router {
-        let routes = match &self.metrics {
-            Some(endpoint) => {
-                routes.merge(Router::new().route("/metrics", get(metrics::scrape)).with_state(endpoint.clone()))
-            }
+    /// `routes` with `GET /metrics` when enabled. The request id, the access
+    /// line and the request metrics come from [`access::ObserveLayer`], a
+    /// layer around every request (`http::service`).
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self, routes: Router<S>) -> Router<S> {
+        match &self.metrics {
+            Some(endpoint) => routes.route("/metrics", get(metrics::scrape).with_state(endpoint.clone())),
             None => routes,
-        };
-        routes
-            .layer(axum::middleware::from_fn(access::observe))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(SetRequestIdLayer::x_request_id(access::MakeId))
-            .layer(axum::middleware::map_request(access::drop_unusable_request_id))
+        }
     }
 }
