@@ -298,6 +298,9 @@ async fn graphql(
         Box::pin(denials::audit(&rcx, &response)).await;
     }
     error::classify(&mut response);
+    if !mutation {
+        error::null_data_when_a_required_root_failed(&mut response);
+    }
     span.record("statements", store.statements());
     if state.browser.expose_statements && headers.contains_key(STATEMENTS_HEADER) {
         response.extensions.insert("sqlStatements".into(), async_graphql::Value::from(store.statements()));

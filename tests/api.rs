@@ -391,3 +391,68 @@ both_backends! {
         assert_eq!(profile["node"]["name"], "Parking");
     }
 }
+
+both_backends! {
+    /// Issue 16: a root field that fails answers `null` under its key, with
+    /// its error (code and path) in `errors`; no requested root key is left
+    /// out of `data`. A failed non-null root field (`viewer`, signed out)
+    /// makes the whole `data` null, as the GraphQL spec says.
+    async fn a_failing_root_field_answers_null_under_its_key(db: Db) {
+        use license_gateway::graphql::ids::{Kind, encode};
+        let app = TestApp::spawn(db).await;
+        let mine = app.site("Mine", &[("CASE", 5)], false).await;
+        let other = app.site("Other", &[("CASE", 5)], false).await;
+        let token = Some(mine.admin_token.as_str());
+        let missing_person = encode(Kind::Person, 987_654).0;
+        let missing_site = encode(Kind::Site, 987_654).0;
+        let errors_at = |body: &serde_json::Value, key: &str| -> Vec<String> {
+            let errors = body["errors"].as_array().cloned().unwrap_or_default();
+            errors
+                .iter()
+                .filter(|e| e["path"] == json!([key]))
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+
+        let body = app
+            .gql(token, "query($id: ID!) { viewer { username } node(id: $id) { id } }", json!({ "id": missing_person }))
+            .await;
+        assert_eq!(body["data"]["viewer"]["username"], "mine-admin", "{body:#}");
+        assert_eq!(body["data"].get("node"), Some(&json!(null)), "node answers null, not a missing key: {body:#}");
+        assert_eq!(errors_at(&body, "node"), ["NOT_FOUND"], "{body:#}");
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body:#}");
+
+        for (what, site) in [("another site's", &other.id), ("a missing", &missing_site)] {
+            let body = app
+                .gql(
+                    token,
+                    "query($s: ID!) { viewer { username } site(id: $s) { name } licensePools(siteId: $s) { total }
+                      own: site { name } modules { code } }",
+                    json!({ "s": site }),
+                )
+                .await;
+            let data = body["data"].as_object().unwrap_or_else(|| panic!("data for {what} site: {body:#}"));
+            for key in ["viewer", "site", "licensePools", "own", "modules"] {
+                assert!(data.contains_key(key), "{what} site: `{key}` left out of data: {body:#}");
+            }
+            assert_eq!(data["site"], json!(null), "{what} site: {body:#}");
+            assert_eq!(data["licensePools"], json!(null), "{what} site: {body:#}");
+            assert_eq!(data["own"]["name"], "Mine", "{body:#}");
+            assert_eq!(errors_at(&body, "site"), ["NOT_FOUND"], "{what} site: {body:#}");
+            assert_eq!(errors_at(&body, "licensePools"), ["NOT_FOUND"], "{what} site: {body:#}");
+        }
+
+        // Fields the viewer may not use answer null too (an administrator asking for every site).
+        let body = app.gql(token, "{ viewer { username } sites { nodes { name } } }", json!({})).await;
+        assert_eq!(body["data"]["viewer"]["username"], "mine-admin", "{body:#}");
+        assert_eq!(body["data"].get("sites"), Some(&json!(null)), "{body:#}");
+        assert_eq!(errors_at(&body, "sites"), ["FORBIDDEN"], "{body:#}");
+
+        // Signed out, the non-null `viewer` fails: the whole `data` is null.
+        let body = app
+            .gql(None, "query($id: ID!) { viewer { username } node(id: $id) { id } }", json!({ "id": missing_person }))
+            .await;
+        assert_eq!(body.get("data"), Some(&json!(null)), "{body:#}");
+        assert_eq!(errors_at(&body, "viewer"), ["UNAUTHENTICATED"], "{body:#}");
+    }
+}

@@ -89,3 +89,24 @@ pub fn classify(resp: &mut async_graphql::Response) {
         err.extensions.get_or_insert_with(Default::default).set("code", code);
     }
 }
+
+/// As the GraphQL spec says, a non-null root field of a query that failed
+/// makes the whole `data` null. async-graphql instead leaves the failed
+/// field's key out of `data`. Nullable root fields answer their failure as
+/// `null` (see `query::or_null`), so a root key named by an error's path and
+/// missing from `data` is the failure of a non-null root field: no answer to
+/// a query leaves out a root field it asked for.
+///
+/// Not for mutations: their root fields are non-null, and nulling `data`
+/// would hide the results of the fields that did commit (and, when the
+/// failure was the database's, answer 503 to a request that changed data).
+pub fn null_data_when_a_required_root_failed(resp: &mut async_graphql::Response) {
+    let async_graphql::Value::Object(data) = &resp.data else { return };
+    let failed = resp.errors.iter().any(|e| match e.path.as_slice() {
+        [async_graphql::PathSegment::Field(key)] => !data.contains_key(key.as_str()),
+        _ => false,
+    });
+    if failed {
+        resp.data = async_graphql::Value::Null;
+    }
+}

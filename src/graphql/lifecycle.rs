@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::rc;
 use super::ids::{Kind, decode, decode_any, id_to_audit_target};
-use super::query::{decode_cursor, encode_cursor, page_size, site_arg};
+use super::query::{decode_cursor, encode_cursor, or_null, page_size, site_arg};
 use super::results::*;
 use super::types::*;
 use crate::domain::policy::Action;
@@ -71,6 +71,8 @@ pub struct LifecycleQuery;
 #[Object]
 impl LifecycleQuery {
     /// A site's license orders, newest first (administrators, owners, operators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn license_orders(
         &self,
@@ -79,29 +81,34 @@ impl LifecycleQuery {
         #[graphql(desc = "Only orders with this status.")] status: Option<LicenseOrderStatus>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<LicenseOrderConnection> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ManageLicenses(site), "site")?;
-        let limit = page_size(first)?;
-        let before = before_cursor(after)?;
-        let status = status.map(|s| match s {
-            LicenseOrderStatus::Draft => OrderStatus::Draft,
-            LicenseOrderStatus::CheckedOut => OrderStatus::CheckedOut,
-            LicenseOrderStatus::Discarded => OrderStatus::Discarded,
-        });
-        let mut rows = rcx.store.orders_page(site, status, before, limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let edges = rows
-            .into_iter()
-            .map(|o| LicenseOrderEdge { cursor: encode_cursor(&o.id.0.to_string()), node: LicenseOrderNode(o) })
-            .collect();
-        Ok(LicenseOrderConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+    ) -> Option<LicenseOrderConnection> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ManageLicenses(site), "site")?;
+            let limit = page_size(first)?;
+            let before = before_cursor(after)?;
+            let status = status.map(|s| match s {
+                LicenseOrderStatus::Draft => OrderStatus::Draft,
+                LicenseOrderStatus::CheckedOut => OrderStatus::CheckedOut,
+                LicenseOrderStatus::Discarded => OrderStatus::Discarded,
+            });
+            let mut rows = rcx.store.orders_page(site, status, before, limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let edges = rows
+                .into_iter()
+                .map(|o| LicenseOrderEdge { cursor: encode_cursor(&o.id.0.to_string()), node: LicenseOrderNode(o) })
+                .collect();
+            Ok(LicenseOrderConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+        })
+        .await
     }
 
     /// Change requests, newest first: of one site, or (operators, no siteId) of every site.
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn change_requests(
         &self,
@@ -110,37 +117,42 @@ impl LifecycleQuery {
         #[graphql(desc = "Only requests with this status.")] status: Option<ChangeRequestStatus>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<ChangeRequestConnection> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let site = match (principal, &site_id) {
-            (Principal::Operator { .. }, None) => None,
-            _ => {
-                let site = site_arg(principal, site_id.as_ref())?;
-                authorize(principal, Action::ManageLicenses(site), "site")?;
-                Some(site)
-            }
-        };
-        let limit = page_size(first)?;
-        let before = before_cursor(after)?;
-        let status = status.map(|s| match s {
-            ChangeRequestStatus::Pending => RequestStatus::Pending,
-            ChangeRequestStatus::Approved => RequestStatus::Approved,
-            ChangeRequestStatus::Rejected => RequestStatus::Rejected,
-            ChangeRequestStatus::Cancelled => RequestStatus::Cancelled,
-        });
-        let mut rows = rcx.store.requests_page(site, status, before, limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let edges = rows
-            .into_iter()
-            .map(|r| ChangeRequestEdge { cursor: encode_cursor(&r.id.0.to_string()), node: ChangeRequestNode(r) })
-            .collect();
-        Ok(ChangeRequestConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+    ) -> Option<ChangeRequestConnection> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let site = match (principal, &site_id) {
+                (Principal::Operator { .. }, None) => None,
+                _ => {
+                    let site = site_arg(principal, site_id.as_ref())?;
+                    authorize(principal, Action::ManageLicenses(site), "site")?;
+                    Some(site)
+                }
+            };
+            let limit = page_size(first)?;
+            let before = before_cursor(after)?;
+            let status = status.map(|s| match s {
+                ChangeRequestStatus::Pending => RequestStatus::Pending,
+                ChangeRequestStatus::Approved => RequestStatus::Approved,
+                ChangeRequestStatus::Rejected => RequestStatus::Rejected,
+                ChangeRequestStatus::Cancelled => RequestStatus::Cancelled,
+            });
+            let mut rows = rcx.store.requests_page(site, status, before, limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let edges = rows
+                .into_iter()
+                .map(|r| ChangeRequestEdge { cursor: encode_cursor(&r.id.0.to_string()), node: ChangeRequestNode(r) })
+                .collect();
+            Ok(ChangeRequestConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+        })
+        .await
     }
 
     /// The site's audit trail, newest first: every accepted and refused change
     /// with its actor (administrators, owners of the agreement, operators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn audit_events(
         &self,
@@ -149,150 +161,183 @@ impl LifecycleQuery {
         #[graphql(desc = "Filters; all given must match.")] filter: Option<AuditEventsFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<AuditEventConnection> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ReadAudit(site), "site")?;
-        let limit = page_size(first)?;
-        let before = before_cursor(after)?;
-        let f = filter.unwrap_or_default();
-        let target = f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?;
-        let about_person = match &f.target_id {
-            Some(id) => {
-                decode_any(id, "targetId").ok().filter(|(kind, _)| *kind == Kind::Person).map(|(_, n)| PersonId(n))
+    ) -> Option<AuditEventConnection> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ReadAudit(site), "site")?;
+            let limit = page_size(first)?;
+            let before = before_cursor(after)?;
+            let f = filter.unwrap_or_default();
+            let target = f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?;
+            let about_person = match &f.target_id {
+                Some(id) => {
+                    decode_any(id, "targetId").ok().filter(|(kind, _)| *kind == Kind::Person).map(|(_, n)| PersonId(n))
+                }
+                None => None,
+            };
+            let filter = AuditFilter {
+                actor_contains: f.actor_contains.filter(|t| !t.trim().is_empty()),
+                action: f.action,
+                target,
+                about_person,
+                refused: f.outcome.map(|o| o == AuditOutcome::Refused),
+                from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
+                until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
+            };
+            let mut rows = rcx.store.audit_page(site, &filter, before, limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            // Actors and targets are people: one batch for the page.
+            let people: Vec<PersonId> =
+                rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
+            if !people.is_empty() {
+                rcx.prime(people).await?;
             }
-            None => None,
-        };
-        let filter = AuditFilter {
-            actor_contains: f.actor_contains.filter(|t| !t.trim().is_empty()),
-            action: f.action,
-            target,
-            about_person,
-            refused: f.outcome.map(|o| o == AuditOutcome::Refused),
-            from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
-            until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
-        };
-        let mut rows = rcx.store.audit_page(site, &filter, before, limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        // Actors and targets are people: one batch for the page.
-        let people: Vec<PersonId> =
-            rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
-        if !people.is_empty() {
-            rcx.prime(people).await?;
-        }
-        let edges = rows
-            .into_iter()
-            .map(|e| AuditEventEdge { cursor: encode_cursor(&e.id.to_string()), node: AuditEventNode(e) })
-            .collect();
-        Ok(AuditEventConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+            let edges = rows
+                .into_iter()
+                .map(|e| AuditEventEdge { cursor: encode_cursor(&e.id.to_string()), node: AuditEventNode(e) })
+                .collect();
+            Ok(AuditEventConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+        })
+        .await
     }
 
     /// Preview of `createLogin`: the license impact and the refusal, if any. Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_create_login(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The person who would get the login.")] person_id: ID,
         #[graphql(desc = "The username it would have.")] username: String,
         #[graphql(desc = "The profile it would have.")] profile_id: ID,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let input = staff::LoginInput {
-            person: PersonId(decode(&person_id, Kind::Person, "personId")?),
-            username: Username::parse(&username)?,
-            // Never stored: a preview rolls back.
-            password: Password::parse("preview-only-password")?,
-            profile: ProfileId(decode(&profile_id, Kind::Profile, "profileId")?),
-            valid_until: None,
-            is_admin: false,
-        };
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            staff::create_login(&rcx.store, principal, input.clone(), Mode::Preview)
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let input = staff::LoginInput {
+                person: PersonId(decode(&person_id, Kind::Person, "personId")?),
+                username: Username::parse(&username)?,
+                // Never stored: a preview rolls back.
+                password: Password::parse("preview-only-password")?,
+                profile: ProfileId(decode(&profile_id, Kind::Profile, "profileId")?),
+                valid_until: None,
+                is_admin: false,
+            };
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                staff::create_login(&rcx.store, principal, input.clone(), Mode::Preview)
+            )?))
+        })
+        .await
     }
 
     /// Preview of `changeLoginProfile`. Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_change_login_profile(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the user.")] id: ID,
         #[graphql(desc = "Global id of the new profile.")] profile_id: ID,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let id = LoginId(decode(&id, Kind::User, "id")?);
-        let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
-        let changes = staff::LoginChanges { profile: Some(profile), ..Default::default() };
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Preview, "changeLoginProfile")
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let id = LoginId(decode(&id, Kind::User, "id")?);
+            let profile = ProfileId(decode(&profile_id, Kind::Profile, "profileId")?);
+            let changes = staff::LoginChanges { profile: Some(profile), ..Default::default() };
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                staff::update_login(&rcx.store, principal, id, changes.clone(), Mode::Preview, "changeLoginProfile")
+            )?))
+        })
+        .await
     }
 
     /// Preview of setting a profile's modules with `updateProfile`. Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_update_profile_modules(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the profile.")] id: ID,
         #[graphql(desc = "The complete new set of module codes.")] modules: Vec<String>,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let id = ProfileId(decode(&id, Kind::Profile, "id")?);
-        let codes = modules.iter().map(|c| ModuleCode::parse(c)).collect::<Result<Vec<_>, _>>()?;
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            staff::update_profile(&rcx.store, principal, id, None, Some(codes.clone()), Mode::Preview)
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let id = ProfileId(decode(&id, Kind::Profile, "id")?);
+            let codes = modules.iter().map(|c| ModuleCode::parse(c)).collect::<Result<Vec<_>, _>>()?;
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                staff::update_profile(&rcx.store, principal, id, None, Some(codes.clone()), Mode::Preview)
+            )?))
+        })
+        .await
     }
 
     /// Preview of `restorePerson`. Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_restore_person(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the person.")] id: ID,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let id = PersonId(decode(&id, Kind::Person, "id")?);
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            staff::restore_person(&rcx.store, principal, id, Mode::Preview)
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let id = PersonId(decode(&id, Kind::Person, "id")?);
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                staff::restore_person(&rcx.store, principal, id, Mode::Preview)
+            )?))
+        })
+        .await
     }
 
     /// Preview of `checkoutLicenseOrder`. Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_checkout(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the order.")] order_id: ID,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let id = OrderId(decode(&order_id, Kind::LicenseOrder, "orderId")?);
-        let key = IdempotencyKey::parse("preview")?;
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Preview)
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let id = OrderId(decode(&order_id, Kind::LicenseOrder, "orderId")?);
+            let key = IdempotencyKey::parse("preview")?;
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                licenses::checkout_order(&rcx.store, principal, id, &key, Mode::Preview)
+            )?))
+        })
+        .await
     }
 
     /// Preview of `approveChangeRequest` (operators). Writes nothing.
+    /// Null when it cannot be previewed (not signed in, not allowed, not found,
+    /// a bad argument, or the database unavailable); the reason is in `errors`.
     async fn preview_approve_change_request(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the change request.")] id: ID,
-    ) -> R<LicensePreview> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
-        Ok(LicensePreview::of(crate::retrying!(
-            rcx.store.retries(),
-            licenses::approve_request(&rcx.store, principal, id, Mode::Preview)
-        )?))
+    ) -> Option<LicensePreview> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let id = RequestId(decode(&id, Kind::ChangeRequest, "id")?);
+            Ok(LicensePreview::of(crate::retrying!(
+                rcx.store.retries(),
+                licenses::approve_request(&rcx.store, principal, id, Mode::Preview)
+            )?))
+        })
+        .await
     }
 }
 

@@ -74,6 +74,21 @@ async fn prefetch_for_users(ctx: &Context<'_>, prefix: &[&str], logins: &[Login]
     Ok(())
 }
 
+/// The answer of a nullable root field: its value, or `null` with its
+/// error in `errors` (its `path` naming the field). Without this, a failing
+/// field's key would be left out of `data`: async-graphql drops the key of
+/// any field whose resolver fails, nullable or not.
+pub(super) async fn or_null<T>(ctx: &Context<'_>, field: impl std::future::Future<Output = R<T>>) -> Option<T> {
+    match field.await {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let error = async_graphql::Error::from(e).into_server_error(ctx.item.pos);
+            ctx.add_error(ctx.set_error_path(error));
+            None
+        }
+    }
+}
+
 pub(super) fn site_arg(principal: &Principal, site_id: Option<&ID>) -> R<SiteId> {
     target_site(principal, site_id.map(|id| decode(id, Kind::Site, "siteId")).transpose()?.map(SiteId))
 }
@@ -107,89 +122,118 @@ pub struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
-    /// Who is signed in, and their site.
+    /// Who is signed in, and their site. When no one is signed in (or the
+    /// database is unavailable) the whole `data` is null and `errors` says why.
     async fn viewer(&self, ctx: &Context<'_>) -> R<Viewer> {
         Ok(Viewer(rc(ctx).principal().await?.clone()))
     }
 
     /// A site: the viewer's own when `id` is omitted. Operators must give `id`.
-    async fn site(&self, ctx: &Context<'_>, #[graphql(desc = "Global id of the site.")] id: Option<ID>) -> R<SiteNode> {
-        let principal = rc(ctx).principal().await?;
-        let site = site_arg(principal, id.as_ref())?;
-        authorize(principal, Action::ReadSite(site), "site")?;
-        rc(ctx).loaders.load_one(site).await?.map(SiteNode).ok_or(ServiceError::NotFound("site"))
+    /// Null when the site does not exist or the viewer may not see it (another
+    /// site's id answers as not found), or when not signed in or the database
+    /// is unavailable; the reason is in `errors`, with this field's path.
+    async fn site(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the site.")] id: Option<ID>,
+    ) -> Option<SiteNode> {
+        or_null(ctx, async move {
+            let principal = rc(ctx).principal().await?;
+            let site = site_arg(principal, id.as_ref())?;
+            authorize(principal, Action::ReadSite(site), "site")?;
+            rc(ctx).loaders.load_one(site).await?.map(SiteNode).ok_or(ServiceError::NotFound("site"))
+        })
+        .await
     }
 
     /// Every site of the installation, by creation (operators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<SiteConnection> {
-        let principal = rc(ctx).principal().await?;
-        authorize(principal, Action::ListSites, "site")?;
-        let limit = page_size(first)?;
-        let after = after
-            .map(|c| {
-                decode_cursor(&c)?
-                    .parse::<i64>()
-                    .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))
-            })
-            .transpose()?;
-        let mut rows = rc(ctx).store.sites_page(after, limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let ids: Vec<SiteId> = rows.iter().map(|s| s.id).collect();
-        if wants(ctx, &["agreement"]) {
-            rc(ctx).prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
-        }
-        if wants(ctx, &["licensePools"]) {
-            let pools = rc(ctx).prime(ids.iter().map(|s| PoolsOfSite(*s))).await?;
-            if wants(ctx, &["licensePools", "module"]) {
-                rc(ctx).prime(pools.values().flatten().map(|p| p.module_id)).await?;
+    ) -> Option<SiteConnection> {
+        or_null(ctx, async move {
+            let principal = rc(ctx).principal().await?;
+            authorize(principal, Action::ListSites, "site")?;
+            let limit = page_size(first)?;
+            let after = after
+                .map(|c| {
+                    decode_cursor(&c)?
+                        .parse::<i64>()
+                        .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))
+                })
+                .transpose()?;
+            let mut rows = rc(ctx).store.sites_page(after, limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let ids: Vec<SiteId> = rows.iter().map(|s| s.id).collect();
+            if wants(ctx, &["agreement"]) {
+                rc(ctx).prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
             }
-        }
-        let edges = rows
-            .into_iter()
-            .map(|s| SiteEdge { cursor: encode_cursor(&s.id.0.to_string()), node: SiteNode(s) })
-            .collect();
-        Ok(SiteConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+            if wants(ctx, &["licensePools"]) {
+                let pools = rc(ctx).prime(ids.iter().map(|s| PoolsOfSite(*s))).await?;
+                if wants(ctx, &["licensePools", "module"]) {
+                    rc(ctx).prime(pools.values().flatten().map(|p| p.module_id)).await?;
+                }
+            }
+            let edges = rows
+                .into_iter()
+                .map(|s| SiteEdge { cursor: encode_cursor(&s.id.0.to_string()), node: SiteNode(s) })
+                .collect();
+            Ok(SiteConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+        })
+        .await
     }
 
-    /// Every module that can be licensed.
+    /// Every module that can be licensed. When no one is signed in (or the
+    /// database is unavailable) the whole `data` is null and `errors` says why.
     async fn modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
         rc(ctx).principal().await?;
         Ok(rc(ctx).store.modules().await?.into_iter().map(ModuleNode).collect())
     }
 
     /// The site's pools with total, used and available licenses (R3).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     async fn license_pools(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
-    ) -> R<Vec<LicensePoolNode>> {
-        let principal = rc(ctx).principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ReadSite(site), "site")?;
-        pools_now(ctx, site).await
+    ) -> Option<Vec<LicensePoolNode>> {
+        or_null(ctx, async move {
+            let principal = rc(ctx).principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ReadSite(site), "site")?;
+            pools_now(ctx, site).await
+        })
+        .await
     }
 
     /// The site's profiles with their modules and user counts (administrators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     async fn profiles(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
-    ) -> R<Vec<ProfileNode>> {
-        let principal = rc(ctx).principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ReadStaff(site), "site")?;
-        let profiles = rc(ctx).store.profiles_of_site(site).await?;
-        profiles.into_iter().map(|p| ProfileNode::seen(principal, p, None, false)).collect()
+    ) -> Option<Vec<ProfileNode>> {
+        or_null(ctx, async move {
+            let principal = rc(ctx).principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ReadStaff(site), "site")?;
+            let profiles = rc(ctx).store.profiles_of_site(site).await?;
+            profiles.into_iter().map(|p| ProfileNode::seen(principal, p, None, false)).collect()
+        })
+        .await
     }
 
     /// The site's users (people with a live login) by username (administrators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn users(
         &self,
@@ -198,67 +242,72 @@ impl QueryRoot {
         #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<UserConnection> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ReadStaff(site), "site")?;
-        let limit = page_size(first)?;
-        let filter = filter.unwrap_or_default();
-        let module = match filter.module.as_deref() {
-            Some(code) => {
-                let code = ModuleCode::parse(code)?;
-                let module = rcx.store.module_by_code(&code).await?;
-                Some(
-                    module
-                        .ok_or_else(|| {
-                            ServiceError::Invalid(InvalidInput::new(
-                                "module",
-                                format!("unknown module `{}`", code.as_str()),
-                            ))
-                        })?
-                        .id,
-                )
-            }
-            None => None,
-        };
-        let store_filter = UserFilter {
-            profile: filter
-                .profile_id
-                .as_ref()
-                .map(|id| decode(id, Kind::Profile, "profileId"))
-                .transpose()?
-                .map(ProfileId),
-            module,
-            active_on: filter.active.map(|a| (a, rcx.today)),
-            name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
-        };
-        let after = after.map(|c| decode_cursor(&c)).transpose()?;
-        let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        // The page carries each user's person; their profiles (with modules,
-        // when selected) take one more statement. Both go into the nodes.
-        let profiles = if wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]) {
-            let ids: Vec<ProfileId> = rows.iter().map(|(l, _)| l.profile_id).collect();
-            rcx.profiles_with_modules(&ids).await?
-        } else {
-            HashMap::new()
-        };
-        let edges = rows
-            .into_iter()
-            .map(|(login, person)| {
-                let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
-                Ok(UserEdge {
-                    cursor: encode_cursor(&login.username.to_ascii_lowercase()),
-                    node: UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile })?,
+    ) -> Option<UserConnection> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ReadStaff(site), "site")?;
+            let limit = page_size(first)?;
+            let filter = filter.unwrap_or_default();
+            let module = match filter.module.as_deref() {
+                Some(code) => {
+                    let code = ModuleCode::parse(code)?;
+                    let module = rcx.store.module_by_code(&code).await?;
+                    Some(
+                        module
+                            .ok_or_else(|| {
+                                ServiceError::Invalid(InvalidInput::new(
+                                    "module",
+                                    format!("unknown module `{}`", code.as_str()),
+                                ))
+                            })?
+                            .id,
+                    )
+                }
+                None => None,
+            };
+            let store_filter = UserFilter {
+                profile: filter
+                    .profile_id
+                    .as_ref()
+                    .map(|id| decode(id, Kind::Profile, "profileId"))
+                    .transpose()?
+                    .map(ProfileId),
+                module,
+                active_on: filter.active.map(|a| (a, rcx.today)),
+                name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
+            };
+            let after = after.map(|c| decode_cursor(&c)).transpose()?;
+            let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            // The page carries each user's person; their profiles (with modules,
+            // when selected) take one more statement. Both go into the nodes.
+            let profiles = if wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]) {
+                let ids: Vec<ProfileId> = rows.iter().map(|(l, _)| l.profile_id).collect();
+                rcx.profiles_with_modules(&ids).await?
+            } else {
+                HashMap::new()
+            };
+            let edges = rows
+                .into_iter()
+                .map(|(login, person)| {
+                    let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
+                    Ok(UserEdge {
+                        cursor: encode_cursor(&login.username.to_ascii_lowercase()),
+                        node: UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile })?,
+                    })
                 })
-            })
-            .collect::<R<_>>()?;
-        Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+                .collect::<R<_>>()?;
+            Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+        })
+        .await
     }
 
     /// The site's people (staff records) by name (administrators).
+    /// Null when it cannot be answered (not signed in, not allowed, a bad
+    /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn people(
         &self,
@@ -267,105 +316,118 @@ impl QueryRoot {
         #[graphql(desc = "Filters; all given must match.")] filter: Option<PeopleFilter>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> R<PersonConnection> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let site = site_arg(principal, site_id.as_ref())?;
-        authorize(principal, Action::ReadStaff(site), "site")?;
-        let limit = page_size(first)?;
-        let filter = filter.unwrap_or_default();
-        let store_filter = PersonFilter {
-            name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
-            has_login: filter.has_login,
-            include_deleted: filter.include_deleted.unwrap_or(false),
-        };
-        let after = match after {
-            Some(c) => {
-                let text = decode_cursor(&c)?;
-                let (id, name) = text
-                    .split_once('\u{1f}')
-                    .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
-                let id =
-                    id.parse::<i64>().map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
-                Some((name.to_string(), id))
+    ) -> Option<PersonConnection> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let site = site_arg(principal, site_id.as_ref())?;
+            authorize(principal, Action::ReadStaff(site), "site")?;
+            let limit = page_size(first)?;
+            let filter = filter.unwrap_or_default();
+            let store_filter = PersonFilter {
+                name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
+                has_login: filter.has_login,
+                include_deleted: filter.include_deleted.unwrap_or(false),
+            };
+            let after = match after {
+                Some(c) => {
+                    let text = decode_cursor(&c)?;
+                    let (id, name) = text
+                        .split_once('\u{1f}')
+                        .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
+                    let id = id
+                        .parse::<i64>()
+                        .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
+                    Some((name.to_string(), id))
+                }
+                None => None,
+            };
+            let had_after = after.is_some();
+            let mut rows = rcx.store.people_page(site, &store_filter, after, limit + 1).await?;
+            let has_next = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            if wants(ctx, &["user"]) {
+                let logins = rcx.prime(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
+                let logins: Vec<Login> = logins.into_values().collect();
+                prefetch_for_users(ctx, &["user"], &logins).await?;
             }
-            None => None,
-        };
-        let had_after = after.is_some();
-        let mut rows = rcx.store.people_page(site, &store_filter, after, limit + 1).await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        if wants(ctx, &["user"]) {
-            let logins = rcx.prime(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
-            let logins: Vec<Login> = logins.into_values().collect();
-            prefetch_for_users(ctx, &["user"], &logins).await?;
-        }
-        let edges = rows
-            .into_iter()
-            .map(|p| {
-                let cursor = encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name));
-                Ok(PersonEdge { cursor, node: PersonNode::seen(principal, p)? })
-            })
-            .collect::<R<_>>()?;
-        Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
+            let edges = rows
+                .into_iter()
+                .map(|p| {
+                    let cursor = encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name));
+                    Ok(PersonEdge { cursor, node: PersonNode::seen(principal, p)? })
+                })
+                .collect::<R<_>>()?;
+            Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
+        })
+        .await
     }
 
     /// Any object by its global id, to whoever may see it (see each type).
     /// Objects of other sites answer as not found (R13). An agreement owner's
     /// account is answered to operators only; administrators and the owner
-    /// read it as `site { agreement { owner } }`.
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id from any `id` field.")] id: ID) -> R<Node> {
-        let rcx = rc(ctx);
-        let principal = rcx.principal().await?;
-        let (kind, n) = decode_any(&id, "id")?;
-        let not_found = || ServiceError::NotFound("node");
-        match kind {
-            Kind::Module => {
-                Ok(Node::Module(ModuleNode(rcx.loaders.load_one(ModuleId(n)).await?.ok_or_else(not_found)?)))
+    /// read it as `site { agreement { owner } }`. Null when there is no such
+    /// object or the viewer may not see it, or when not signed in or the
+    /// database is unavailable; the reason is in `errors`, with this field's path.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id from any `id` field.")] id: ID,
+    ) -> Option<Node> {
+        or_null(ctx, async move {
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
+            let (kind, n) = decode_any(&id, "id")?;
+            let not_found = || ServiceError::NotFound("node");
+            match kind {
+                Kind::Module => {
+                    Ok(Node::Module(ModuleNode(rcx.loaders.load_one(ModuleId(n)).await?.ok_or_else(not_found)?)))
+                }
+                Kind::Site => {
+                    authorize(principal, Action::ReadSite(SiteId(n)), "node")?;
+                    Ok(Node::Site(SiteNode(rcx.loaders.load_one(SiteId(n)).await?.ok_or_else(not_found)?)))
+                }
+                Kind::Person => {
+                    let person = rcx.loaders.load_one(PersonId(n)).await?.ok_or_else(not_found)?;
+                    Ok(Node::Person(PersonNode::seen(principal, person)?))
+                }
+                Kind::User => {
+                    let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
+                    Ok(Node::User(UserNode::seen(principal, login)?))
+                }
+                Kind::Profile => {
+                    let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
+                    let own = match principal {
+                        Principal::SiteLogin { login_id, .. } => {
+                            rcx.loaders.load_one(*login_id).await?.is_some_and(|l| l.profile_id == profile.id)
+                        }
+                        Principal::Operator { .. } | Principal::Owner { .. } => false,
+                    };
+                    Ok(Node::Profile(ProfileNode::seen(principal, profile, None, own)?))
+                }
+                Kind::LicenseOrder => {
+                    let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;
+                    authorize(principal, Action::ManageLicenses(order.site_id), "node")?;
+                    Ok(Node::LicenseOrder(LicenseOrderNode(order)))
+                }
+                Kind::ChangeRequest => {
+                    let request = rcx.loaders.load_one(RequestId(n)).await?.ok_or_else(not_found)?;
+                    authorize(principal, Action::ManageLicenses(request.site_id), "node")?;
+                    Ok(Node::ChangeRequest(ChangeRequestNode(request)))
+                }
+                Kind::Responsibility => {
+                    let person = rcx.store.responsibility_holder(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
+                    let held = rcx.loaders.load_one(ResponsibilitiesOf(person)).await?.unwrap_or_default();
+                    let r = held.into_iter().find(|r| r.id.0 == n).ok_or_else(not_found)?;
+                    Ok(Node::Responsibility(ResponsibilityNode::seen(principal, r)?))
+                }
+                Kind::Owner => {
+                    authorize(principal, Action::ListSites, "node")?;
+                    let owner = rcx.store.owner_by_id(OwnerId(n)).await?.ok_or_else(not_found)?;
+                    Ok(Node::AgreementOwner(OwnerNode::seen(principal, owner, None)?))
+                }
             }
-            Kind::Site => {
-                authorize(principal, Action::ReadSite(SiteId(n)), "node")?;
-                Ok(Node::Site(SiteNode(rcx.loaders.load_one(SiteId(n)).await?.ok_or_else(not_found)?)))
-            }
-            Kind::Person => {
-                let person = rcx.loaders.load_one(PersonId(n)).await?.ok_or_else(not_found)?;
-                Ok(Node::Person(PersonNode::seen(principal, person)?))
-            }
-            Kind::User => {
-                let login = rcx.loaders.load_one(LoginId(n)).await?.ok_or_else(not_found)?;
-                Ok(Node::User(UserNode::seen(principal, login)?))
-            }
-            Kind::Profile => {
-                let profile = rcx.loaders.load_one(ProfileId(n)).await?.ok_or_else(not_found)?;
-                let own = match principal {
-                    Principal::SiteLogin { login_id, .. } => {
-                        rcx.loaders.load_one(*login_id).await?.is_some_and(|l| l.profile_id == profile.id)
-                    }
-                    Principal::Operator { .. } | Principal::Owner { .. } => false,
-                };
-                Ok(Node::Profile(ProfileNode::seen(principal, profile, None, own)?))
-            }
-            Kind::LicenseOrder => {
-                let order = rcx.loaders.load_one(OrderId(n)).await?.ok_or_else(not_found)?;
-                authorize(principal, Action::ManageLicenses(order.site_id), "node")?;
-                Ok(Node::LicenseOrder(LicenseOrderNode(order)))
-            }
-            Kind::ChangeRequest => {
-                let request = rcx.loaders.load_one(RequestId(n)).await?.ok_or_else(not_found)?;
-                authorize(principal, Action::ManageLicenses(request.site_id), "node")?;
-                Ok(Node::ChangeRequest(ChangeRequestNode(request)))
-            }
-            Kind::Responsibility => {
-                let person = rcx.store.responsibility_holder(ResponsibilityId(n)).await?.ok_or_else(not_found)?;
-                let held = rcx.loaders.load_one(ResponsibilitiesOf(person)).await?.unwrap_or_default();
-                let r = held.into_iter().find(|r| r.id.0 == n).ok_or_else(not_found)?;
-                Ok(Node::Responsibility(ResponsibilityNode::seen(principal, r)?))
-            }
-            Kind::Owner => {
-                authorize(principal, Action::ListSites, "node")?;
-                let owner = rcx.store.owner_by_id(OwnerId(n)).await?.ok_or_else(not_found)?;
-                Ok(Node::AgreementOwner(OwnerNode::seen(principal, owner, None)?))
-            }
-        }
+        })
+        .await
     }
 }
