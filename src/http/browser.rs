@@ -13,6 +13,7 @@ use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::graphql::error;
+use crate::observability::access::REQUEST_ID_HEADER;
 
 /// The browser-facing settings of one server.
 #[derive(Debug, Clone, Default)]
@@ -28,9 +29,6 @@ pub struct BrowserSettings {
     pub expose_statements: bool,
 }
 
-/// The request id header: allowed in and exposed to other origins' pages.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// The CORS layer for `settings`: `None` (no CORS headers, so browsers keep
 /// other origins' pages out) when no origin is allowed. An allowed origin
 /// gets credentials, `Authorization`, `Content-Type` and `x-request-id` (and
@@ -40,7 +38,7 @@ pub fn cors(settings: &BrowserSettings) -> Option<CorsLayer> {
     if settings.cors_origins.is_empty() {
         return None;
     }
-    let mut allowed = vec![header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID];
+    let mut allowed = vec![header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID_HEADER];
     if settings.expose_statements {
         allowed.push(HeaderName::from_static(super::STATEMENTS_HEADER));
     }
@@ -50,7 +48,7 @@ pub fn cors(settings: &BrowserSettings) -> Option<CorsLayer> {
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST])
             .allow_headers(allowed)
-            .expose_headers([REQUEST_ID])
+            .expose_headers([REQUEST_ID_HEADER])
             .max_age(settings.cors_max_age),
     )
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use tower::{Layer, Service};
 
@@ -20,7 +20,7 @@ use super::metrics;
 use crate::domain::Principal;
 
 /// The header that carries the request id, in and out.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest incoming request id taken as it is; a longer one is replaced.
 const MAX_REQUEST_ID: usize = 64;
@@ -309,11 +309,13 @@ fn write_line(
         method: method.as_str(),
         path,
         status,
-        operation: summary.map(|s| loggable_operation(&s.operation)),
-        principal: summary.map(|s| s.principal.as_str()),
-        outcome: summary.map(|s| s.outcome.as_str()),
-        code: summary.map(|s| s.outcome.code()),
-        statements: summary.map(|s| s.statements),
+        graphql: summary.map(|s| GraphqlFields {
+            operation: loggable_operation(&s.operation),
+            principal: s.principal.as_str(),
+            outcome: s.outcome.as_str(),
+            code: s.outcome.code(),
+            statements: s.statements,
+        }),
         duration_ms: millis(elapsed),
     };
     if !logs::write_access_line(|format, out| line.write(format, out)) {
@@ -339,17 +341,20 @@ struct Line<'a> {
     method: &'a str,
     path: &'a str,
     status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    principal: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    statements: Option<u64>,
+    /// What a GraphQL request adds (none for other requests).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    graphql: Option<GraphqlFields<'a>>,
     duration_ms: f64,
+}
+
+/// The fields of a GraphQL request's access line.
+#[derive(serde::Serialize)]
+struct GraphqlFields<'a> {
+    operation: &'a str,
+    principal: &'static str,
+    outcome: &'static str,
+    code: &'a str,
+    statements: u64,
 }
 
 /// The current time as RFC 3339 in UTC, to the microsecond, as `tracing`'s
@@ -396,9 +401,7 @@ impl Line<'_> {
             "{}  INFO {}: {} request_id=\"{}\" method=\"{}\" path={:?} status={}",
             self.timestamp, self.target, self.message, self.request_id, self.method, self.path, self.status
         );
-        if let (Some(operation), Some(principal), Some(outcome), Some(code), Some(statements)) =
-            (self.operation, self.principal, self.outcome, self.code, self.statements)
-        {
+        if let Some(GraphqlFields { operation, principal, outcome, code, statements }) = &self.graphql {
             let _ = write!(
                 out,
                 " operation=\"{operation}\" principal=\"{principal}\" outcome=\"{outcome}\" code=\"{code}\" statements={statements}"
@@ -411,8 +414,8 @@ impl Line<'_> {
     fn through_tracing(&self) {
         let (request_id, method, path, status, duration_ms) =
             (self.request_id, self.method, self.path, self.status, self.duration_ms);
-        match (self.operation, self.principal, self.outcome, self.code, self.statements) {
-            (Some(operation), Some(principal), Some(outcome), Some(code), Some(statements)) => tracing::info!(
+        match &self.graphql {
+            Some(GraphqlFields { operation, principal, outcome, code, statements }) => tracing::info!(
                 target: TARGET,
                 request_id,
                 method,
@@ -426,7 +429,7 @@ impl Line<'_> {
                 duration_ms,
                 "request"
             ),
-            _ => tracing::info!(target: TARGET, request_id, method, path, status, duration_ms, "request"),
+            None => tracing::info!(target: TARGET, request_id, method, path, status, duration_ms, "request"),
         }
     }
 }

@@ -82,16 +82,16 @@ static ACCESS_LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 /// process has no log writer of its own (a server inside a test): the
 /// caller logs through `tracing` instead.
 pub(super) fn write_access_line(format_line: impl FnOnce(LogFormat, &mut Vec<u8>)) -> bool {
-    let Some((writer, format)) = WRITER.get() else { return false };
+    let Some((_, format)) = WRITER.get() else { return false };
     let full = LINE.with_borrow_mut(|line| {
         line.clear();
         format_line(*format, line);
         let mut waiting = ACCESS_LINES.lock().unwrap_or_else(|e| e.into_inner());
         waiting.extend_from_slice(line);
-        (waiting.len() >= ACCESS_BATCH_BYTES).then(|| std::mem::take(&mut *waiting))
+        waiting.len() >= ACCESS_BATCH_BYTES
     });
-    if let Some(lines) = full {
-        let _ = writer.clone().write_all(&lines);
+    if full {
+        hand_over_access_lines();
     }
     true
 }
