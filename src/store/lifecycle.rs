@@ -340,17 +340,6 @@ impl Store {
         let row = self.fetch_optional(q.build()).await?;
         row.as_ref().map(login_from).transpose()
     }
-
-    /// The last login of a person, live or deleted (for restoring).
-    pub async fn last_login_of(&self, person: PersonId) -> StoreResult<Option<(Login, bool)>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(LOGIN_RETURNING)
-            .push(", deleted_at FROM logins WHERE person_id = ")
-            .bind(person.0)
-            .push(" ORDER BY id DESC LIMIT 1");
-        let row = self.fetch_optional(q.build()).await?;
-        row.map(|r| Ok((login_from(&r)?, r.try_get::<Option<i64>, _>("deleted_at")?.is_some()))).transpose()
-    }
 }
 
 impl Tx {

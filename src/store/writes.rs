@@ -326,12 +326,6 @@ impl Tx {
         Ok((module_list(row.try_get("from_modules")?)?, module_list(row.try_get("to_modules")?)?))
     }
 
-    pub async fn set_login_occupying(&mut self, id: LoginId, occupying: bool) -> StoreResult<()> {
-        self.execute(sqlx::query("UPDATE logins SET occupying = $1 WHERE id = $2").bind(occupying as i64).bind(id.0))
-            .await?;
-        Ok(())
-    }
-
     pub async fn set_login_username(&mut self, id: LoginId, username: &Username) -> StoreResult<()> {
         let sql = "UPDATE logins SET username = $1, username_key = $2 WHERE id = $3";
         self.execute(sqlx::query(sql).bind(username.as_str().to_string()).bind(username.key()).bind(id.0)).await?;
