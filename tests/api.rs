@@ -1,5 +1,6 @@
 //! API behaviour beyond single rules: constant SQL per list request
-//! (DataLoaders), keyset pagination, and what one request costs.
+//! (DataLoaders), keyset pagination, filters and search by name, and what one
+//! request costs.
 
 mod common;
 
@@ -349,6 +350,160 @@ both_backends! {
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "profileId": case } })).await), ["cora.case"]);
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "nameContains": "BERT" } })).await), ["bert.both"]);
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "nameContains": "%" } })).await), Vec::<String>::new());
+    }
+}
+
+/// The names of the search tests: Swedish letters in both cases, a
+/// decomposed Å's composed twin, ß, Greek with a final sigma, É, and LIKE's
+/// metacharacters `%` and `_` (with a twin that only an unescaped `_` finds).
+const SEARCHED: [&str; 9] = [
+    "Åsa Öberg",
+    "Ängel Lind",
+    "Nils Sjöström",
+    "Jürgen Straße",
+    "Οδυσσέας Σαββίδης",
+    "Émile Zola",
+    "Ada 100%",
+    "Bo_Ek",
+    "Bo Ek",
+];
+
+/// (search text, the names it finds among [`SEARCHED`]).
+const SEARCHES: [(&str, &[&str]); 21] = [
+    ("öberg", &["Åsa Öberg"]),
+    ("ÖBERG", &["Åsa Öberg"]),
+    ("ÅSA", &["Åsa Öberg"]),
+    ("åsa", &["Åsa Öberg"]),
+    ("A\u{30A}SA", &["Åsa Öberg"]),
+    ("asa", &[]),
+    ("ängel", &["Ängel Lind"]),
+    ("ÄNGEL", &["Ängel Lind"]),
+    ("SJÖSTRÖM", &["Nils Sjöström"]),
+    ("STRASSE", &["Jürgen Straße"]),
+    ("straße", &["Jürgen Straße"]),
+    ("JÜRGEN", &["Jürgen Straße"]),
+    ("ΟΔΥΣ", &["Οδυσσέας Σαββίδης"]),
+    ("σαββίδης", &["Οδυσσέας Σαββίδης"]),
+    ("ÉMILE", &["Émile Zola"]),
+    ("emile", &[]),
+    ("%", &["Ada 100%"]),
+    ("0%", &["Ada 100%"]),
+    ("_", &["Bo_Ek"]),
+    ("O_E", &["Bo_Ek"]),
+    ("\\", &[]),
+];
+
+/// The sorted names at `path` (a list of objects with `name`) in `data`.
+fn names_at(data: &serde_json::Value, path: &[&str]) -> Vec<String> {
+    let list = path.iter().fold(data, |v, key| &v[*key]);
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("no list at {path:?}: {data}"))
+        .iter()
+        .map(|n| path_name(n).to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn path_name(node: &serde_json::Value) -> &str {
+    node["name"]
+        .as_str()
+        .or_else(|| node["person"]["name"].as_str())
+        .or_else(|| node["actor"]["name"].as_str())
+        .unwrap()
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    names.sort();
+    names
+}
+
+both_backends! {
+    /// Search ignores case in every alphabet, the same on both databases
+    /// (one folding, made by the server), keeps å, ä, ö and é letters of
+    /// their own, and takes `%` and `_` literally: people, users, and the
+    /// audit trail's actors.
+    async fn names_are_searched_without_case_in_any_alphabet_and_metacharacters_stay_literal(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Search", &[("CASE", 5)], false).await;
+        let t = Some(site.admin_token.as_str());
+        let mut people = Vec::new();
+        for name in SEARCHED {
+            people.push((name, site.person(&app, name).await));
+        }
+        let q = "query($f: PeopleFilter) { people(first: 100, filter: $f) { nodes { name } } }";
+        for (text, found) in SEARCHES {
+            let data = app.ok(t, q, json!({ "f": { "nameContains": text } })).await;
+            assert_eq!(names_at(&data, &["people", "nodes"]), sorted(found), "people, nameContains {text:?}");
+        }
+
+        // Each of them but Ängel, Nils and Émile becomes a user and, as an
+        // administrator, an actor on the audit trail.
+        let acting = ["Åsa Öberg", "Jürgen Straße", "Οδυσσέας Σαββίδης", "Ada 100%", "Bo_Ek", "Bo Ek"];
+        let create = "mutation($i: CreateLoginInput!) { createLogin(input: $i) { __typename } }";
+        for (i, name) in acting.iter().enumerate() {
+            let person = &people.iter().find(|p| p.0 == *name).unwrap().1;
+            let username = format!("searched.{i}");
+            let login = json!({ "i": { "personId": person, "username": username, "password": PASSWORD,
+                                       "profileId": site.parking_profile, "isAdministrator": true } });
+            let r = app.ok(t, create, login).await;
+            assert_eq!(r["createLogin"]["__typename"], "CreateLoginSuccess", "{r}");
+            let token = app.sign_in(&username, PASSWORD).await;
+            let made = app.ok(Some(&token), "mutation { createPerson(input: { name: \"Hired\" }) { __typename } }", json!({})).await;
+            assert_eq!(made["createPerson"]["__typename"], "CreatePersonSuccess", "{made}");
+        }
+        let users = "query($f: UsersFilter) { users(first: 100, filter: $f) { nodes { person { name } } } }";
+        let audit = "query($f: AuditEventsFilter) { auditEvents(first: 100, filter: $f) { nodes { actor { name } } } }";
+        for (text, found) in SEARCHES {
+            let acted: Vec<&str> = found.iter().copied().filter(|n| acting.contains(n)).collect();
+            let data = app.ok(t, users, json!({ "f": { "nameContains": text } })).await;
+            assert_eq!(names_at(&data, &["users", "nodes"]), sorted(&acted), "users, nameContains {text:?}");
+            let data = app.ok(t, audit, json!({ "f": { "actorContains": text } })).await;
+            assert_eq!(names_at(&data, &["auditEvents", "nodes"]), sorted(&acted), "audit, actorContains {text:?}");
+        }
+    }
+}
+
+both_backends! {
+    /// Names written before the folded copies existed (or by an instance of
+    /// the previous release during an upgrade) are folded when the server
+    /// migrates, once: search finds them, and the profiles' name keys follow
+    /// the same folding, so "STRASSE" is then taken by "Straße".
+    async fn names_without_a_folded_copy_are_folded_at_migration_once(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Upgrade", &[("CASE", 5)], false).await;
+        let t = Some(site.admin_token.as_str());
+        site.person(&app, "Åsa Öberg").await;
+        site.profile(&app, "Straße", &[]).await;
+        for sql in [
+            "UPDATE people SET name_folded = NULL",
+            "UPDATE audit_events SET actor_folded = NULL",
+            // What lower-casing made of it before this folding.
+            "UPDATE profiles SET name_key = 'straße' WHERE name = 'Straße'",
+        ] {
+            app.store.execute_raw(sql).await.unwrap();
+        }
+        let q = "{ people(filter: { nameContains: \"ÖBERG\" }) { nodes { name } }
+                   auditEvents(filter: { actorContains: \"UPGRADE ADMIN\" }) { nodes { actor { name } } } }";
+        let before = app.ok(t, q, json!({})).await;
+        assert_eq!(before["people"]["nodes"], json!([]), "{before}");
+        assert_eq!(before["auditEvents"]["nodes"], json!([]), "{before}");
+
+        let refolded = app.store.refold().await.unwrap();
+        assert!(refolded.people >= 2 && refolded.audit_events >= 2, "{refolded:?}");
+        assert_eq!((refolded.keys, refolded.keys_kept), (1, 0), "{refolded:?}");
+        assert_eq!(app.store.refold().await.unwrap(), license_gateway::store::Refolded::default(), "once");
+
+        let after = app.ok(t, q, json!({})).await;
+        assert_eq!(names_at(&after, &["people", "nodes"]), ["Åsa Öberg"]);
+        assert_eq!(names_at(&after, &["auditEvents", "nodes"]), ["Upgrade Admin"]);
+        let taken = app
+            .ok(t, "mutation { createProfile(input: { name: \"STRASSE\", modules: [] }) { __typename } }", json!({}))
+            .await;
+        assert_eq!(taken["createProfile"]["__typename"], "ProfileNameTaken", "{taken}");
     }
 }
 

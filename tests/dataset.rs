@@ -26,6 +26,8 @@ both_backends! {
 
         let checked = verify(&app.store).await.expect("verify");
         assert_eq!(checked.problems, 0, "{:?}", checked.report);
+        // Every folded name (search) and name key (uniqueness) is what the server would write.
+        assert_eq!(app.store.refold().await.expect("refold"), license_gateway::store::Refolded::default());
 
         // Over the API, as the administrator: pools at usage + 100, users by username.
         let token = app.sign_in("bench-admin", BENCH_PASSWORD).await;
@@ -48,6 +50,10 @@ both_backends! {
         let names: Vec<&str> = users.iter().map(|u| u["username"].as_str().unwrap()).collect();
         assert!(names.windows(2).all(|w| w[0] < w[1]), "ordered by username: {names:?}");
         assert!(names.iter().all(|n| *n == n.to_lowercase()), "lower-case: {names:?}");
+        let found = app
+            .ok(Some(&token), "{ people(filter: { nameContains: \"PERSON 0000002\" }) { nodes { name } } }", json!({}))
+            .await;
+        assert_eq!(found["people"]["nodes"], json!([{ "name": "Person 0000002" }]), "{found}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Upgrading an existing SQLite file keeps its data: migration 0004 rebuilds
 //! `profiles` and `responsibilities` (so that their ids are never reused) and
-//! must keep every row, every row that refers to them, and foreign keys on.
+//! must keep every row, every row that refers to them, and foreign keys on;
+//! 0008 splits stored audit details; after 0009 the stored names are folded.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -89,6 +90,45 @@ async fn upgrading_splits_stored_audit_details_into_code_and_message() {
             "4|-|10 people, headroom 5",
         ]
     );
+    pool.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Migration 0009 adds the folded copies of searched names; SQL cannot
+/// compute them on SQLite, so `Store::migrate` fills them right after, and
+/// brings the profiles' name keys (lower-cased before) to the same folding.
+#[tokio::test]
+async fn upgrading_folds_the_stored_names_for_search() {
+    let path =
+        std::env::temp_dir().join(format!("lg-fold-{}-{:?}.db", std::process::id(), std::time::SystemTime::now()));
+    let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    sqlx::migrate!("./migrations/sqlite").run_to(8, &pool).await.unwrap();
+    for sql in [
+        "INSERT INTO sites (id, name, name_key, created_at) VALUES (1, 'Site', 'site', 0)",
+        "INSERT INTO profiles (id, site_id, name, name_key, user_count, created_at) VALUES \
+         (1, 1, 'Straße', 'straße', 0, 0), (2, 1, 'Ärende', 'ärende', 0, 0)",
+        "INSERT INTO people (id, site_id, name, created_at) VALUES (1, 1, 'Åsa Öberg', 0), (2, 1, 'ΟΔΥΣΣΕΑΣ', 0)",
+        "INSERT INTO audit_events (id, site_id, at, actor, action, target, outcome, detail) VALUES \
+         (1, 1, 0, 'Ängel Lind', 'createPerson', 'person:1', 'ACCEPTED', '')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let url = format!("sqlite:{}", path.display());
+    let store =
+        license_gateway::store::Store::connect(&url, &license_gateway::store::PoolSettings::tool(1)).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+
+    let options = SqliteConnectOptions::new().filename(&path);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    assert_eq!(rows(&pool, "SELECT name_folded FROM people ORDER BY id").await, ["åsa öberg", "οδυσσεασ"]);
+    assert_eq!(rows(&pool, "SELECT actor_folded FROM audit_events").await, ["ängel lind"]);
+    assert_eq!(rows(&pool, "SELECT name_key FROM profiles ORDER BY id").await, ["strasse", "ärende"]);
     pool.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

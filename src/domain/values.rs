@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use unicase::UniCase;
+use unicode_normalization::UnicodeNormalization;
+
 /// Why an input value was refused; becomes `BAD_USER_INPUT` at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidInput {
@@ -32,6 +35,22 @@ fn trimmed_text(field: &'static str, raw: &str, max: usize) -> Result<String, In
     Ok(text.to_string())
 }
 
+/// The one case folding of the service: how names compare without regard
+/// to case, for uniqueness (profile and site names) and for search (people's
+/// and users' `nameContains`, the audit trail's `actorContains`), computed
+/// here so that both databases compare the same strings (SQLite's `lower()`
+/// folds only A-Z). Unicode full case folding (Å→å, É→é, ẞ and ß→ss, Σ and
+/// ς→σ) of the canonical decomposition, composed again (NFC): a name typed
+/// with a composed or a decomposed Å folds alike, and å stays a letter of
+/// its own, so "a" does not find "å". Case folding maps letter by letter,
+/// so the fold of a part of a name is a part of the name's fold, which a
+/// `contains` search needs; lower-casing does not (it turns a word's last Σ
+/// into ς, so "ΟΔΥΣ" would not be found in "Οδυσσέας").
+pub fn fold(text: &str) -> String {
+    let decomposed: String = text.nfd().collect();
+    UniCase::new(decomposed).to_folded_case().nfc().collect()
+}
+
 macro_rules! text_value {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
         $(#[$doc])*
@@ -44,9 +63,9 @@ macro_rules! text_value {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
-            /// Case-folded form used for uniqueness.
+            /// The folded form ([`fold`]) that uniqueness and search compare.
             pub fn key(&self) -> String {
-                self.0.to_lowercase()
+                fold(&self.0)
             }
         }
     };
@@ -354,6 +373,18 @@ mod tests {
         assert!(Password::parse("x".repeat(201).as_str()).unwrap_err().message.contains("at most 200"));
         let long: String = (0..200).map(|i| char::from(b'!' + ((i * 37 + i / 7) % 90) as u8)).collect();
         assert!(Password::parse(&long).is_ok(), "{long}");
+    }
+
+    #[test]
+    fn fold_ignores_case_of_every_letter_and_keeps_letters_apart() {
+        assert_eq!(fold("Åsa Ängel Öberg"), "åsa ängel öberg");
+        assert_eq!(fold("ÅSA"), fold("åsa"));
+        assert_eq!(fold("A\u{30A}sa"), "åsa", "a decomposed Å folds as the composed one");
+        assert_ne!(fold("Åsa"), fold("Asa"), "å is a letter of its own");
+        assert_eq!(fold("Straße"), fold("STRASSE"));
+        assert_eq!(fold("STRAẞE"), "strasse");
+        assert!(fold("Οδυσσέας").contains(&fold("ΟΔΥΣ")), "a final sigma in the query");
+        assert_eq!(fold("Émile 100%_"), "émile 100%_");
     }
 
     #[test]

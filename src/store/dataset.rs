@@ -122,7 +122,9 @@ const ID_BASES: &str = "SELECT (SELECT COALESCE(MAX(id), 0) FROM people) AS peop
      (SELECT COALESCE(MAX(id), 0) FROM logins) AS logins, \
      (SELECT COALESCE(MAX(id), 0) FROM profiles) AS profiles";
 
-/// $1 profile id base, $2 site, $3 now. Names sort in number order.
+/// $1 profile id base, $2 site, $3 now. Names sort in number order. They
+/// are ASCII, whose [`fold`] is SQL's `lower()` on both databases, so the
+/// keys can be made here.
 const PROFILES_PG: &str = "INSERT INTO profiles (id, site_id, name, name_key, user_count, created_at) \
      SELECT $1 + g, $2, n, lower(n), 0, $3 FROM (SELECT g, 'Profile ' || lpad(g::text, 2, '0') || ' (' || \
      (CASE g % 4 WHEN 0 THEN 'none' WHEN 1 THEN 'CASE' WHEN 2 THEN 'DOCUMENT' ELSE 'CASE+DOCUMENT' END) || ')' AS n \
@@ -145,13 +147,14 @@ const PROFILE_MODULES: &str = "INSERT INTO profile_modules (site_id, profile_id,
 const SQLITE_NUMBERS: &str = "CREATE TEMP TABLE dataset_numbers (i INTEGER PRIMARY KEY, tag TEXT NOT NULL)";
 const SQLITE_NUMBERS_DROP: &str = "DROP TABLE temp.dataset_numbers";
 
-/// $1 person id base, $2 site, $3 now, $4 N.
-const PEOPLE_PG: &str = "INSERT INTO people (id, site_id, name, email, created_at, deleted_at) \
-     SELECT $1 + i, $2, 'Person ' || lpad(i::text, 7, '0'), NULL, $3, CASE WHEN i % 19 = 1 THEN $3 END \
-     FROM generate_series(1, $4) AS s(i)";
-const PEOPLE_SQLITE: &str = "INSERT INTO people (id, site_id, name, email, created_at, deleted_at) \
-     SELECT $1 + i, $2, 'Person ' || printf('%07d', i), NULL, $3, CASE WHEN i % 19 = 1 THEN $3 END \
-     FROM dataset_numbers WHERE i <= $4";
+/// $1 person id base, $2 site, $3 now, $4 N. The names are ASCII, so their
+/// folded copy ([`fold`], what search compares) is their `lower()`.
+const PEOPLE_PG: &str = "INSERT INTO people (id, site_id, name, email, created_at, deleted_at, name_folded) \
+     SELECT $1 + i, $2, n, NULL, $3, CASE WHEN i % 19 = 1 THEN $3 END, lower(n) \
+     FROM (SELECT i, 'Person ' || lpad(i::text, 7, '0') AS n FROM generate_series(1, $4) AS s(i)) named";
+const PEOPLE_SQLITE: &str = "INSERT INTO people (id, site_id, name, email, created_at, deleted_at, name_folded) \
+     SELECT $1 + i, $2, n, NULL, $3, CASE WHEN i % 19 = 1 THEN $3 END, lower(n) \
+     FROM (SELECT i, 'Person ' || printf('%07d', i) AS n FROM dataset_numbers WHERE i <= $4) named";
 
 /// $1 login id base, $2 site, $3 person id base, $4 password hash,
 /// $5 profile id base, $6 now, $7 N. A deleted person's login is deleted
@@ -178,9 +181,9 @@ const USERNAMES: &str = "INSERT INTO usernames (username_key, kind) \
      SELECT username_key, 'LOGIN' FROM logins WHERE site_id = $1 AND deleted_at IS NULL ORDER BY username_key";
 
 /// $1 site, $2 now.
-const ADMIN_PERSON: &str = "INSERT INTO people (id, site_id, name, email, created_at) \
-     SELECT COALESCE(MAX(id), 0) + 1, $1, 'Bench Administrator', 'bench-admin@example.org', $2 FROM people \
-     RETURNING id";
+const ADMIN_PERSON: &str = "INSERT INTO people (id, site_id, name, email, created_at, name_folded) \
+     SELECT COALESCE(MAX(id), 0) + 1, $1, 'Bench Administrator', 'bench-admin@example.org', $2, \
+     'bench administrator' FROM people RETURNING id";
 /// $1 site, $2 person, $3 username, $4 key, $5 hash, $6 profile, $7 now.
 const ADMIN_LOGIN: &str = "INSERT INTO logins (id, site_id, person_id, username, username_key, password_hash, \
      valid_until, profile_id, is_admin, occupying, created_at) \

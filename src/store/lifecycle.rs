@@ -259,7 +259,7 @@ impl Store {
         let mut q = Sql::new("SELECT ");
         q.push(AUDIT_COLUMNS).push(" FROM audit_events WHERE site_id = ").bind(site.0);
         if let Some(text) = &filter.actor_contains {
-            q.push(" AND lower(actor) LIKE ").bind(super::reads::like_pattern(text)).push(" ESCAPE '\\'");
+            q.push(" AND actor_folded LIKE ").bind(super::reads::like_pattern(text)).push(" ESCAPE '\\'");
         }
         if let Some(action) = &filter.action {
             q.push(" AND action = ").bind(action.clone());

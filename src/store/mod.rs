@@ -5,6 +5,8 @@
 
 /// The benchmark dataset of `license-gateway generate` (set-based bulk load).
 mod dataset;
+/// The folded copies of names that search compares, and the name keys.
+mod folding;
 mod lifecycle;
 mod reads;
 mod sql;
@@ -15,6 +17,7 @@ mod usage;
 mod writes;
 
 pub use dataset::*;
+pub use folding::Refolded;
 pub use lifecycle::*;
 pub use reads::*;
 pub use usage::*;
@@ -266,9 +269,14 @@ impl Store {
         self.backend
     }
 
-    /// Applies the pending migrations of this backend.
+    /// Applies the pending migrations of this backend, then fills the
+    /// folded names SQL cannot compute ([`Store::refold`]).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         self.backend.migrator().run(&self.pool).await?;
+        let refolded = self.refold().await?;
+        if refolded != Refolded::default() {
+            tracing::info!(?refolded, "brought folded names up to date");
+        }
         Ok(())
     }
 

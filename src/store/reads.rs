@@ -143,9 +143,11 @@ pub struct PersonFilter {
     pub include_deleted: bool,
 }
 
+/// A `LIKE` pattern (with `ESCAPE '\'`) that finds the folded `text`
+/// anywhere in a folded copy ([`crate::domain::fold`]), its `%`, `_` and `\`
+/// taken literally.
 pub(super) fn like_pattern(text: &str) -> String {
-    let escaped: String = text
-        .to_lowercase()
+    let escaped: String = crate::domain::fold(text)
         .chars()
         .flat_map(|c| match c {
             '%' | '_' | '\\' => vec!['\\', c],
@@ -421,7 +423,7 @@ impl Store {
             None => {}
         }
         if let Some(text) = &filter.name_contains {
-            qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
+            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
         qb.push(" ORDER BY l.username_key").limit(limit);
         let rows = self.fetch_all(qb.build()).await?;
@@ -464,7 +466,7 @@ impl Store {
                 .push("))");
         }
         if let Some(text) = &filter.name_contains {
-            qb.push(" AND lower(p.name) LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
+            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
         }
         match filter.has_login {
             Some(true) => {

@@ -205,7 +205,8 @@ impl Tx {
         now: i64,
     ) -> StoreResult<Person> {
         let sql = format!(
-            "INSERT INTO people (site_id, name, email, created_at) VALUES ($1, $2, $3, $4) RETURNING {PERSON_RETURNING}"
+            "INSERT INTO people (site_id, name, email, created_at, name_folded) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING {PERSON_RETURNING}"
         );
         let row = self
             .fetch_all(
@@ -213,7 +214,8 @@ impl Tx {
                     .bind(site.0)
                     .bind(name.as_str().to_string())
                     .bind(email.map(|e| e.as_str().to_string()))
-                    .bind(now),
+                    .bind(now)
+                    .bind(name.key()),
             )
             .await?;
         person_from(&row[0])
@@ -228,11 +230,9 @@ impl Tx {
     }
 
     pub async fn update_person(&mut self, id: PersonId, name: &PersonName, email: Option<&Email>) -> StoreResult<()> {
-        let sql = "UPDATE people SET name = $1, email = $2 WHERE id = $3";
-        self.execute(
-            sqlx::query(sql).bind(name.as_str().to_string()).bind(email.map(|e| e.as_str().to_string())).bind(id.0),
-        )
-        .await?;
+        let sql = "UPDATE people SET name = $1, email = $2, name_folded = $3 WHERE id = $4";
+        let email = email.map(|e| e.as_str().to_string());
+        self.execute(sqlx::query(sql).bind(name.as_str().to_string()).bind(email).bind(name.key()).bind(id.0)).await?;
         Ok(())
     }
 
@@ -516,7 +516,7 @@ impl Tx {
 macro_rules! audit_insert_into {
     () => {
         "INSERT INTO audit_events (site_id, at, actor, actor_kind, actor_person_id, action, target, \
-         target_person_id, outcome, rule, detail, pools, code, message) "
+         target_person_id, outcome, rule, detail, pools, code, message, actor_folded) "
     };
 }
 
@@ -527,15 +527,15 @@ macro_rules! audit_insert_into {
 /// to the other.
 fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuard>) -> AnyQuery<'q> {
     const PLAIN: &str =
-        concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
+        concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
     const GUARDED: &str = concat!(
         audit_insert_into!(),
-        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS (SELECT 1 FROM sessions s \
+        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE EXISTS (SELECT 1 FROM sessions s \
          JOIN logins l ON l.id = s.login_id JOIN people p ON p.id = l.person_id \
-         WHERE s.token_hash = $15 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-         AND l.id = $16 AND l.site_id = $17 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
-         AND (l.valid_until IS NULL OR l.valid_until >= $18) AND l.is_admin = $19 \
-         AND l.username = $20 AND p.name = $21)"
+         WHERE s.token_hash = $16 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         AND l.id = $17 AND l.site_id = $18 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
+         AND (l.valid_until IS NULL OR l.valid_until >= $19) AND l.is_admin = $20 \
+         AND l.username = $21 AND p.name = $22)"
     );
     let Some(g) = guard else { return audit_values(sqlx::query(PLAIN), event, now) };
     audit_values(sqlx::query(GUARDED), event, now)
@@ -548,7 +548,7 @@ fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuar
         .bind(g.name.clone())
 }
 
-/// Binds `event` as the parameters $1 to $14. `detail` ($11) keeps the
+/// Binds `event` as the parameters $1 to $15. `detail` ($11) keeps the
 /// `CODE: message` text of the column's first form, so an instance of the
 /// previous release that reads it during an upgrade still shows it.
 fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQuery<'q> {
@@ -574,6 +574,7 @@ fn audit_values<'q>(q: AnyQuery<'q>, event: &AuditEvent<'_>, now: i64) -> AnyQue
         .bind(serde_json::Value::Array(pools).to_string())
         .bind(event.code.map(str::to_string))
         .bind(event.message.clone())
+        .bind(crate::domain::fold(&event.actor.name))
 }
 
 impl Store {
