@@ -72,7 +72,6 @@ export async function startServer(extraArgs = []) {
     await stop();
     throw new Error(`${e.message}\nserver stderr:\n${stderr}`);
   }
-  lines.on("line", () => {}); // keep draining stdout
   if (!found.operator || !found.admin) {
     await stop();
     throw new Error(
