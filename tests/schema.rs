@@ -100,3 +100,39 @@ fn sqlite_migrations_are_the_postgres_migrations_in_sqlite_dialect() {
         assert_eq!(lite, expected, "migrations/sqlite/{name:?} drifted from its PostgreSQL twin");
     }
 }
+
+/// Descriptions are for frontend teams, who read them in the docs explorer
+/// without the project's documents: they say what a thing means in words,
+/// never by rule number (`R4`) or by file (`domain.md`, `policy.rs`).
+#[test]
+fn descriptions_cite_no_rule_numbers_and_no_file_names() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    for (which, sdl) in [("schema.graphql", committed), ("the served schema", sdl())] {
+        let mut texts: Vec<&str> = sdl.split("\"\"\"").skip(1).step_by(2).collect();
+        // Deprecation reasons are shown beside descriptions.
+        texts.extend(sdl.split("reason: \"").skip(1).filter_map(|rest| rest.split('"').next()));
+        assert!(texts.len() > 100, "found only {} descriptions in {which}", texts.len());
+        let offending: Vec<String> = texts
+            .iter()
+            .filter(|t| cites_a_rule_number(t) || t.contains(".md") || t.contains(".rs"))
+            .map(|t| t.trim().replace('\n', " "))
+            .collect();
+        assert!(offending.is_empty(), "descriptions in {which} cite rule numbers or files:\n{}", offending.join("\n"));
+    }
+    // The check itself finds what it must.
+    assert!(cites_a_rule_number("refused (R4)") && cites_a_rule_number("R12: a person"));
+    assert!(!cites_a_rule_number("R2D2, ROLE, R123, XR4"));
+}
+
+/// Whether `text` holds `R` and one or two digits as a word of its own (`\bR[0-9]{1,2}\b`).
+fn cites_a_rule_number(text: &str) -> bool {
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (0..b.len()).any(|i| {
+        if b[i] != b'R' || (i > 0 && word(b[i - 1])) {
+            return false;
+        }
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        (1..=2).contains(&digits) && b.get(i + 1 + digits).is_none_or(|&c| !word(c))
+    })
+}

@@ -358,7 +358,7 @@ pub struct LifecycleMutation;
 #[Object]
 impl LifecycleMutation {
     /// Restores a deleted person and the login deleted with them. The login
-    /// occupies its licenses again, so R4 applies.
+    /// occupies its licenses again: refused whole when a pool lacks free licenses.
     async fn restore_person(
         &self,
         ctx: &Context<'_>,
@@ -378,7 +378,8 @@ impl LifecycleMutation {
         }
     }
 
-    /// Restores a deleted login of a person who is on staff and has no other login (R4 applies).
+    /// Restores a deleted login of a person who is on staff and has no other login;
+    /// refused whole when a pool lacks free licenses.
     async fn restore_login(
         &self,
         ctx: &Context<'_>,
@@ -398,7 +399,7 @@ impl LifecycleMutation {
         }
     }
 
-    /// Makes a person responsible for something on the site (R12).
+    /// Makes a person responsible for something on the site (a form or a document folder).
     async fn assign_responsibility(
         &self,
         ctx: &Context<'_>,
@@ -504,7 +505,8 @@ impl LifecycleMutation {
         }
     }
 
-    /// Checks an order out: applies every line or none, re-checking R5 now.
+    /// Checks an order out: applies every line or none, checking again now that
+    /// no total falls below the licenses in use.
     /// Retrying with the same idempotency key returns the first result and
     /// never applies twice.
     async fn checkout_license_order(
@@ -613,7 +615,7 @@ impl LifecycleMutation {
         }
     }
 
-    /// Creates an agreement owner's own account (operators; R11).
+    /// Creates an agreement owner's own account (operators).
     async fn create_owner_account(
         &self,
         ctx: &Context<'_>,
@@ -644,7 +646,8 @@ impl LifecycleMutation {
         }
     }
 
-    /// Sets an agreement's self-service flag and/or its owner (operators; R10, R11).
+    /// Sets an agreement's self-service flag (license orders, or change requests
+    /// to the vendor) and/or its owner (operators).
     async fn update_agreement(
         &self,
         ctx: &Context<'_>,

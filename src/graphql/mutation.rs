@@ -39,7 +39,7 @@ pub struct UpdatePersonInput {
     pub email: Option<String>,
 }
 
-/// A new login for a person: makes them a user (R1).
+/// A new login for a person: makes them a user. A person has at most one login.
 #[derive(InputObject)]
 pub struct CreateLoginInput {
     /// The person who gets the login.
@@ -48,10 +48,10 @@ pub struct CreateLoginInput {
     pub username: String,
     /// Password: 12–200 characters, not easy to guess (common passwords, single words, keyboard patterns and repeats are refused).
     pub password: String,
-    /// The profile; its modules decide which licenses the user occupies (R2).
+    /// The profile; the user occupies one license of each of its modules.
     pub profile_id: ID,
     /// Last day the login works (`YYYY-MM-DD`, inclusive, from 1900-01-01 to
-    /// 9999-12-31); omit for no end (R9).
+    /// 9999-12-31); omit for no end. From the day after it the login cannot sign in.
     pub valid_until: Option<String>,
     /// Site administrator rights (occupy no license). Default false.
     pub is_administrator: Option<bool>,
@@ -64,7 +64,7 @@ pub struct UpdateLoginInput {
     pub username: Option<String>,
     /// New password (12–200 characters, not easy to guess, as for a new login); ends the login's sessions.
     pub password: Option<String>,
-    /// New profile: licenses move with it (R4 applies).
+    /// New profile: licenses move with it, and the change is refused whole if a pool lacks free licenses.
     pub profile_id: Option<ID>,
     /// New last day (`YYYY-MM-DD`, from 1900-01-01 to 9999-12-31); null clears it (no end).
     pub valid_until: MaybeUndefined<String>,
@@ -79,7 +79,7 @@ pub struct CreateProfileInput {
     pub site_id: Option<ID>,
     /// Name, unique per site without case.
     pub name: String,
-    /// Module codes, e.g. `["CASE"]`; empty for a profile without modules (R8).
+    /// Module codes, e.g. `["CASE"]`; empty for a profile without modules, whose users occupy no license.
     pub modules: Vec<String>,
 }
 
@@ -89,7 +89,7 @@ pub struct UpdateProfileInput {
     /// New name.
     pub name: Option<String>,
     /// The complete new set of module codes. Each module added needs one
-    /// license per user of the profile, all or nothing (R4).
+    /// free license per user of the profile, all or nothing.
     pub modules: Option<Vec<String>>,
 }
 
@@ -122,7 +122,7 @@ pub struct CreateSiteInput {
     pub name: String,
     /// The agreement's name or number.
     pub agreement_name: String,
-    /// Whether administrators may change totals with license orders (R10). Default false.
+    /// Whether administrators may change totals themselves with license orders (otherwise they send change requests to the vendor). Default false.
     pub self_service: Option<bool>,
     /// Initial totals, each module at most once; modules not named start at 0.
     pub pools: Vec<PoolTotalInput>,
@@ -151,7 +151,7 @@ pub struct MutationRoot;
 #[Object]
 impl MutationRoot {
     /// Signs in with username (any case) and password; returns a bearer token.
-    /// A login past its validUntil cannot sign in (R9). After too many failed
+    /// A login past its validUntil cannot sign in. After too many failed
     /// attempts for one username, or from one address, sign-in is paused for
     /// a while (`SignInThrottled`, with `retryAfterSeconds`), whether or not
     /// the password is right. A request may contain at most one `signIn`.
@@ -231,7 +231,7 @@ impl MutationRoot {
         }
     }
 
-    /// Sets a pool's total (operators). Refused below current usage (R5).
+    /// Sets a pool's total (operators). Refused when the new total is below the licenses in use.
     async fn set_pool_total(
         &self,
         ctx: &Context<'_>,
@@ -296,13 +296,16 @@ impl MutationRoot {
         }
     }
 
-    /// Deletes a person and their login. Frees their licenses, totals unchanged
-    /// (R6); the name stays on what they touched (R7).
+    /// Deletes a person and their login. Frees their licenses and leaves the
+    /// totals as they were; the person is kept as a tombstone, so their name
+    /// stays on everything they took part in.
     async fn delete_person(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the person.")] id: ID,
-        #[graphql(desc = "A colleague to hand the person's responsibilities to, in the same operation (R12).")]
+        #[graphql(
+            desc = "A colleague to hand the person's responsibilities to, in the same operation; a person who holds responsibilities is deleted only with one."
+        )]
         hand_over_to: Option<ID>,
     ) -> R<DeletePersonResult> {
         let rcx = rc(ctx);
@@ -319,7 +322,7 @@ impl MutationRoot {
     }
 
     /// Gives a person a login on a profile: occupies one license per module of
-    /// the profile, refused whole when a pool is short (R4).
+    /// the profile, refused whole (nothing written) when a pool lacks free licenses.
     async fn create_login(
         &self,
         ctx: &Context<'_>,
@@ -349,7 +352,7 @@ impl MutationRoot {
         }
     }
 
-    /// Changes a login. A new profile moves its licenses (R4 applies).
+    /// Changes a login. A new profile moves its licenses, refused whole when a pool lacks free licenses.
     async fn update_login(
         &self,
         ctx: &Context<'_>,
@@ -376,8 +379,9 @@ impl MutationRoot {
         update_login(ctx, id, changes, "updateLogin").await
     }
 
-    /// Moves a user to another profile: gains need free licenses (R4), losses
-    /// free them (R6). A profile without modules parks the user (R8).
+    /// Moves a user to another profile: modules gained need free licenses
+    /// (refused whole otherwise), modules lost free theirs. A profile without
+    /// modules parks the user: they can sign in and occupy no license.
     async fn change_login_profile(
         &self,
         ctx: &Context<'_>,
@@ -404,7 +408,7 @@ impl MutationRoot {
         update_login(ctx, id, changes(), ACTION).await
     }
 
-    /// Deletes a login; the person stays as staff and the licenses are freed (R6).
+    /// Deletes a login; the person stays as staff and the licenses are freed, totals unchanged.
     async fn delete_login(
         &self,
         ctx: &Context<'_>,
@@ -445,8 +449,8 @@ impl MutationRoot {
         }
     }
 
-    /// Renames a profile or sets its modules. Adding a module needs one license
-    /// per user of the profile, all or nothing (R4).
+    /// Renames a profile or sets its modules. Adding a module needs one free
+    /// license per user of the profile, all or nothing.
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
@@ -528,7 +532,7 @@ fn update_login_result(principal: &Principal, outcome: crate::service::Outcome<L
 pub struct Mutation(MutationRoot, super::lifecycle::LifecycleMutation);
 
 /// Reads. Everything needs a signed-in principal (see `signIn`); site
-/// principals see only their own site (R13). Each type says who sees it. A
+/// principals see only their own site. Each type says who sees it. A
 /// field that leads to an object the viewer may not see answers null, or the
 /// error `FORBIDDEN` where it cannot be null; an id of another site is
 /// answered `NOT_FOUND`, exactly like an id that does not exist.

@@ -100,7 +100,7 @@ pub struct UsersFilter {
     pub profile_id: Option<ID>,
     /// Only users occupying a license of this module (its code, e.g. `CASE`).
     pub module: Option<String>,
-    /// `true`: logins that work today; `false`: logins past their validUntil (R9).
+    /// `true`: logins that work today; `false`: logins past their validUntil.
     pub active: Option<bool>,
     /// Only users whose name contains this text (case-insensitive).
     pub name_contains: Option<String>,
@@ -196,7 +196,7 @@ impl QueryRoot {
         Ok(rc(ctx).store.modules().await?.into_iter().map(ModuleNode).collect())
     }
 
-    /// The site's pools with total, used and available licenses (R3).
+    /// The site's pools, one per module, with total, used and available licenses.
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
     async fn license_pools(
@@ -364,7 +364,7 @@ impl QueryRoot {
     }
 
     /// Any object by its global id, to whoever may see it (see each type).
-    /// Objects of other sites answer as not found (R13). An agreement owner's
+    /// Objects of other sites answer as not found. An agreement owner's
     /// account is answered to operators only; administrators and the owner
     /// read it as `site { agreement { owner } }`. Null when there is no such
     /// object or the viewer may not see it, or when not signed in or the

@@ -15,9 +15,9 @@ type R<T> = Result<T, ServiceError>;
 /// Stable codes of refusals.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RefusalCode {
-    /// R4: not enough free licenses for the change.
+    /// Not enough free licenses for the change.
     LicenseLimitExceeded,
-    /// R5: a pool total below its current usage.
+    /// A pool total below the licenses in use.
     PoolBelowUsage,
     /// The username is taken (compared without case, installation-wide).
     UsernameTaken,
@@ -27,22 +27,22 @@ pub enum RefusalCode {
     ProfileNameTaken,
     /// Another site has this name.
     SiteNameTaken,
-    /// R1: a person has at most one login.
+    /// The person already has a login; a person has at most one.
     PersonAlreadyHasLogin,
     /// The person is deleted.
     PersonDeleted,
     /// Unknown username or wrong password.
     InvalidCredentials,
-    /// R9: the login's validUntil date has passed.
+    /// The login's validUntil date has passed.
     LoginExpired,
     /// Too many failed sign-ins for the username or from the client's
     /// address: sign-in is paused for `retryAfterSeconds`.
     TooManyAttempts,
-    /// R12: the person still holds responsibilities.
+    /// The person still holds responsibilities.
     PersonHasResponsibilities,
-    /// R5: new totals below usage (orders, change requests).
+    /// New totals below the licenses in use (orders, change requests).
     TotalsBelowUsage,
-    /// R10: the agreement calls for the other path (order vs change request).
+    /// The agreement calls for the other path (order vs change request).
     WrongLicensePath,
     /// The order is no longer a draft.
     OrderNotDraft,
@@ -81,14 +81,16 @@ pub enum RefusalInterface {
     RequestNotPending(RequestNotPending),
 }
 
-/// R4: the change needs more licenses than are free. Nothing was written.
+/// The change needs more licenses than are free; no pool is ever
+/// over-allocated. Nothing was written.
 pub struct LicenseLimitExceeded {
     pub message: String,
     pub shortages: Vec<crate::service::ModuleShortage>,
     pub remedy: Remedy,
 }
 
-/// R4: the change needs more licenses than are free. Nothing was written.
+/// The change needs more licenses than are free; no pool is ever
+/// over-allocated. Nothing was written.
 #[Object]
 impl LicenseLimitExceeded {
     /// Always `LICENSE_LIMIT_EXCEEDED`.
@@ -113,7 +115,7 @@ impl LicenseLimitExceeded {
     }
 }
 
-/// R5: a pool cannot be set below its usage. Nothing was written.
+/// A pool's total cannot be set below the licenses in use. Nothing was written.
 pub struct PoolBelowUsage {
     pub message: String,
     pub module: crate::domain::Module,
@@ -122,7 +124,7 @@ pub struct PoolBelowUsage {
     pub users_to_remove: i64,
 }
 
-/// R5: a pool cannot be set below its usage. Nothing was written.
+/// A pool's total cannot be set below the licenses in use. Nothing was written.
 #[Object]
 impl PoolBelowUsage {
     /// Always `POOL_BELOW_USAGE`.
@@ -197,7 +199,7 @@ pub struct SiteNameTaken {
     pub name: String,
 }
 
-/// The person already has a login (R1). Nothing was written.
+/// The person already has a login; a person has at most one. Nothing was written.
 #[derive(SimpleObject)]
 pub struct PersonAlreadyHasLogin {
     /// Always `PERSON_ALREADY_HAS_LOGIN`.
@@ -215,14 +217,14 @@ pub struct PersonDeleted {
     pub message: String,
 }
 
-/// R12: the person still holds responsibilities; name a colleague in
+/// The person still holds responsibilities; name a colleague in
 /// `handOverTo` to hand them over in the same operation. Nothing was written.
 pub struct PersonHasResponsibilities {
     pub message: String,
     pub responsibilities: Vec<crate::domain::Responsibility>,
 }
 
-/// R12: the person still holds responsibilities; name a colleague in
+/// The person still holds responsibilities; name a colleague in
 /// `handOverTo` to hand them over in the same operation. Nothing was written.
 #[Object]
 impl PersonHasResponsibilities {
@@ -241,10 +243,10 @@ impl PersonHasResponsibilities {
     }
 }
 
-/// One pool that new totals would put below its usage (R5).
+/// One pool that new totals would put below the licenses in use.
 pub struct PoolBelowUsageLine(pub crate::service::BelowUsage);
 
-/// One pool that new totals would put below its usage (R5).
+/// One pool that new totals would put below the licenses in use.
 #[Object]
 impl PoolBelowUsageLine {
     /// The pool's module.
@@ -265,13 +267,13 @@ impl PoolBelowUsageLine {
     }
 }
 
-/// R5: the new totals would put pools below their usage. Nothing was applied (every line or none).
+/// The new totals would put pools below the licenses in use. Nothing was applied (every line or none).
 pub struct TotalsBelowUsage {
     pub message: String,
     pub pools: Vec<crate::service::BelowUsage>,
 }
 
-/// R5: the new totals would put pools below their usage. Nothing was applied (every line or none).
+/// The new totals would put pools below the licenses in use. Nothing was applied (every line or none).
 #[Object]
 impl TotalsBelowUsage {
     /// Always `TOTALS_BELOW_USAGE`.
@@ -288,7 +290,8 @@ impl TotalsBelowUsage {
     }
 }
 
-/// R10: the agreement calls for the other way of changing totals. Nothing was written.
+/// The agreement calls for the other way of changing totals (license order
+/// or change request). Nothing was written.
 #[derive(SimpleObject)]
 pub struct WrongLicensePath {
     /// Always `WRONG_LICENSE_PATH`.
@@ -511,7 +514,7 @@ macro_rules! success_with_pools {
             async fn $field(&self) -> &$ty {
                 &self.$field
             }
-            /// The site's pools after the change (totals never change here, R6).
+            /// The site's pools after the change (this change never touches totals).
             async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
                 self.pools.resolve(ctx).await
             }
@@ -530,12 +533,12 @@ success_with_pools!(
         user: UserNode }
 );
 success_with_pools!(
-    /// The login was deleted; the person stays as staff and the licenses are free (R6).
+    /// The login was deleted; the person stays as staff and the licenses are free, totals unchanged.
     DeleteLoginSuccess { /// The person, still on staff.
         person: PersonNode }
 );
 success_with_pools!(
-    /// The person was deleted (kept as a tombstone, R7) and their login with them.
+    /// The person was deleted (kept as a tombstone, so their name stays on records) and their login with them.
     DeletePersonSuccess { /// The deleted person.
         person: PersonNode }
 );
@@ -633,12 +636,12 @@ result_union!(
 );
 
 success_with_pools!(
-    /// The person is back, with the login deleted together with them (R4 applied).
+    /// The person is back, with the login deleted together with them; its licenses are occupied again.
     RestorePersonSuccess { /// The restored person.
         person: PersonNode }
 );
 success_with_pools!(
-    /// The login is back and occupies its licenses again (R4 applied).
+    /// The login is back and occupies its licenses again.
     RestoreLoginSuccess { /// The restored user.
         user: UserNode }
 );

@@ -116,7 +116,7 @@ pub async fn pools_now(ctx: &Context<'_>, site: domain::SiteId) -> R<Vec<License
     Ok(pools.into_iter().map(LicensePoolNode).collect())
 }
 
-/// How a site gets more licenses (R10).
+/// How a site gets more licenses: depends on whether its agreement allows self-service.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseRemedy {
     /// The agreement allows self-service: place a license order.
@@ -154,7 +154,7 @@ impl AgreementNode {
     async fn remedy(&self) -> LicenseRemedy {
         Remedy::for_agreement(self.0.self_service).into()
     }
-    /// The agreement's owner, if one is set (R11). Shown to operators, the
+    /// The agreement's owner, if one is set. Shown to operators, the
     /// site's administrators and the owner; null for everyone else.
     async fn owner(&self, ctx: &Context<'_>) -> R<Option<OwnerNode>> {
         let principal = rc(ctx).principal().await?;
@@ -220,11 +220,13 @@ impl ModuleNode {
     }
 }
 
-/// The licenses a site has bought of one module and how many are in use (R3).
+/// The licenses a site has bought of one module and how many are in use.
+/// Each module has its own pool with its own total.
 /// Seen by everyone of the site (site users too) and by operators.
 pub struct LicensePoolNode(pub domain::Pool);
 
-/// The licenses a site has bought of one module and how many are in use (R3).
+/// The licenses a site has bought of one module and how many are in use.
+/// Each module has its own pool with its own total.
 /// Seen by everyone of the site (site users too) and by operators.
 #[Object(name = "LicensePool", serial)]
 impl LicensePoolNode {
@@ -237,7 +239,8 @@ impl LicensePoolNode {
     async fn total(&self) -> i64 {
         self.0.total
     }
-    /// Licenses occupied by users (R2); never more than `total` (R4).
+    /// Licenses occupied by users (one per user whose profile includes the
+    /// module); never more than `total`.
     async fn used(&self) -> i64 {
         self.0.used
     }
@@ -315,7 +318,7 @@ impl PersonNode {
         let principal = rc(ctx).principal().await?;
         if_there(rc(ctx).loaders.load_one(LoginOfPerson(self.0.id)).await?, |l| UserNode::seen(principal, l))
     }
-    /// What the person is responsible for on the site (R12).
+    /// What the person is responsible for on the site (forms, document folders).
     async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
         let principal = rc(ctx).principal().await?;
         let held = rc(ctx).loaders.load_one(ResponsibilitiesOf(self.0.id)).await?.unwrap_or_default();
@@ -365,7 +368,8 @@ impl UserNode {
     async fn username(&self) -> &str {
         &self.0.username
     }
-    /// Last day (inclusive, `YYYY-MM-DD`) on which the login works; null: no end (R9).
+    /// Last day (inclusive, `YYYY-MM-DD`) on which the login works; null: no end.
+    /// An expired login cannot sign in but still occupies its licenses.
     async fn valid_until(&self) -> Option<String> {
         self.0.valid_until.map(|d| d.format())
     }
@@ -400,7 +404,7 @@ impl UserNode {
         let p = rc(ctx).loaders.load_one(self.0.profile_id).await?.ok_or(ServiceError::Internal)?;
         ProfileNode::seen(principal, p, None, own)
     }
-    /// Modules whose licenses this user occupies: one license each (R2).
+    /// Modules whose licenses this user occupies: one license each.
     async fn licensed_modules(&self, ctx: &Context<'_>) -> R<Vec<ModuleNode>> {
         if !self.0.occupying {
             return Ok(Vec::new());
@@ -472,7 +476,7 @@ pub enum ViewerKind {
     SiteAdministrator,
     /// A site login without administrator rights.
     SiteUser,
-    /// An agreement owner's own account: manages licenses of owned agreements (R11).
+    /// An agreement owner's own account: manages the licenses (never the staff) of the agreements they own.
     AgreementOwner,
 }
 
@@ -508,7 +512,7 @@ impl Viewer {
             }
         }
     }
-    /// For agreement owners: the sites whose agreements they own (R11).
+    /// For agreement owners: the sites whose agreements they own.
     async fn owned_sites(&self, ctx: &Context<'_>) -> R<Vec<SiteNode>> {
         match &self.0 {
             Principal::Owner { sites, .. } => {
@@ -527,10 +531,10 @@ impl Viewer {
     }
 }
 
-/// One module a change is short of (R4), with the numbers a warning needs.
+/// One module a change is short of, with the numbers a warning needs.
 pub struct LicenseShortage(pub crate::service::ModuleShortage);
 
-/// One module a change is short of (R4), with the numbers a warning needs.
+/// One module a change is short of, with the numbers a warning needs.
 #[Object(serial)]
 impl LicenseShortage {
     /// The module that is short.
@@ -644,12 +648,12 @@ connection!(
 );
 
 /// Who did something. The name is kept as it was, so it survives the
-/// person's deletion (R7); `deleted` marks a person who is gone. Seen with
+/// person's deletion; `deleted` marks a person who is gone. Seen with
 /// the order, request or event it is part of.
 pub struct ActorNode(pub domain::ActorRef);
 
 /// Who did something. The name is kept as it was, so it survives the
-/// person's deletion (R7); `deleted` marks a person who is gone. Seen with
+/// person's deletion; `deleted` marks a person who is gone. Seen with
 /// the order, request or event it is part of.
 #[Object(name = "Actor", serial)]
 impl ActorNode {
@@ -710,12 +714,14 @@ pub enum LicenseOrderStatus {
     Discarded,
 }
 
-/// A self-service change of pool totals: a draft, then a checkout (R10).
+/// A self-service change of pool totals: a draft, then a checkout that
+/// applies every line or none.
 /// Seen by the site's administrators, the owner of its agreement and
 /// operators; not by site users.
 pub struct LicenseOrderNode(pub domain::LicenseOrder);
 
-/// A self-service change of pool totals: a draft, then a checkout (R10).
+/// A self-service change of pool totals: a draft, then a checkout that
+/// applies every line or none.
 /// Seen by the site's administrators, the owner of its agreement and
 /// operators; not by site users.
 #[Object(name = "LicenseOrder", serial)]
@@ -769,12 +775,12 @@ pub enum ChangeRequestStatus {
 }
 
 /// A request to the vendor to change pool totals, for agreements without
-/// self-service (R10). Seen by the site's administrators, the owner of its
+/// self-service. Seen by the site's administrators, the owner of its
 /// agreement and operators; not by site users.
 pub struct ChangeRequestNode(pub domain::ChangeRequest);
 
 /// A request to the vendor to change pool totals, for agreements without
-/// self-service (R10). Seen by the site's administrators, the owner of its
+/// self-service. Seen by the site's administrators, the owner of its
 /// agreement and operators; not by site users.
 #[Object(name = "ChangeRequest", serial)]
 impl ChangeRequestNode {
@@ -826,7 +832,7 @@ impl ChangeRequestNode {
     }
 }
 
-/// Kinds of responsibility (R12).
+/// Kinds of responsibility.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ResponsibilityKindValue {
     /// A form.
@@ -835,7 +841,8 @@ pub enum ResponsibilityKindValue {
     DocumentFolder,
 }
 
-/// Something a person is responsible for on the site (R12). Seen by whoever
+/// Something a person is responsible for on the site; a person who holds
+/// any is deleted only with a hand-over to a colleague. Seen by whoever
 /// may see the person who holds it.
 pub struct ResponsibilityNode(pub domain::Responsibility, Allowed);
 
@@ -847,7 +854,8 @@ impl ResponsibilityNode {
     }
 }
 
-/// Something a person is responsible for on the site (R12). Seen by whoever
+/// Something a person is responsible for on the site; a person who holds
+/// any is deleted only with a hand-over to a colleague. Seen by whoever
 /// may see the person who holds it.
 #[Object(name = "Responsibility", serial)]
 impl ResponsibilityNode {
@@ -915,13 +923,15 @@ pub enum AuditOutcome {
     Refused,
 }
 
-/// One accepted or refused change, with its actor (R7) and pool numbers.
+/// One accepted or refused change, with its actor (named even after their
+/// deletion) and pool numbers.
 /// Seen by the site's administrators, the owner of its agreement and
 /// operators; not by site users. The owner sees who acted by name only: the
 /// people behind an event (`actor.person`, `targetPerson`) are null for them.
 pub struct AuditEventNode(pub domain::AuditRecord);
 
-/// One accepted or refused change, with its actor (R7) and pool numbers.
+/// One accepted or refused change, with its actor (named even after their
+/// deletion) and pool numbers.
 /// Seen by the site's administrators, the owner of its agreement and
 /// operators; not by site users. The owner sees who acted by name only: the
 /// people behind an event (`actor.person`, `targetPerson`) are null for them.
@@ -956,7 +966,10 @@ impl AuditEventNode {
     async fn outcome(&self) -> AuditOutcome {
         if self.0.outcome == "ACCEPTED" { AuditOutcome::Accepted } else { AuditOutcome::Refused }
     }
-    /// The rule that refused it, e.g. `R4`.
+    /// The business rule that refused it, as a short code (the vendor's rule
+    /// number, or for rules without one a name such as `NAMES_UNIQUE`, or the
+    /// authorization rule of a `FORBIDDEN`). Null when accepted. Show `message`
+    /// to people; the code is for support and filtering.
     async fn rule(&self) -> Option<&str> {
         self.0.rule.as_deref()
     }
