@@ -75,11 +75,12 @@ both_backends! {
                 createdBy { name deleted person { name } } checkedOutBy { name person { name } }
                 lines { module { code name } newTotal totalBefore totalAfter } } } pageInfo { hasNextPage endCursor } } }"),
             ("changeRequests", op.as_deref(), "query($n: Int) { changeRequests(first: $n) { nodes { id status message createdAt decidedBy reason
-                site { name licensePools { module { code } total used } } requestedBy { name person { name } }
+                site { name licensePools { id module { code } total used } } requestedBy { name person { name } }
                 lines { module { code } newTotal totalBefore totalAfter } } } }"),
-            ("auditEvents", shop_token, "query($n: Int) { auditEvents(first: $n) { nodes { at action targetId outcome rule detail
+            ("auditEvents", shop_token, "query($n: Int) { auditEvents(first: $n) { nodes { id at action targetId outcome rule detail
                 actor { name deleted person { name user { username } } } targetPerson { name }
-                pools { module { code } usedBefore usedAfter totalBefore totalAfter available shortfall } } } }"),
+                pools { module { code } usedBefore usedAfter totalBefore totalAfter available shortfall
+                        pool { id total used module { code } } } } } }"),
             ("people", shop_token, "query($n: Int) { people(first: $n) { nodes { name deleted
                 responsibilities { kind name holder { name } }
                 user { username active licensedModules { code } profile { name userCount modules { code } } } } } }"),
@@ -99,7 +100,7 @@ both_backends! {
             assert_eq!(s_small, s_large, "{name}: statements must not grow with the page size");
         }
         // Unpaginated lists: profiles and pools, before and after ten more profiles.
-        let lists = "{ profiles { name userCount modules { code name } } licensePools { module { code } total used available } }";
+        let lists = "{ profiles { id name userCount modules { code name } } licensePools { id module { code } total used available } }";
         app.gql_counted(shop_token, lists, json!({})).await;
         let (_, few) = app.gql_counted(shop_token, lists, json!({})).await;
         for i in 0..10 {
@@ -609,5 +610,209 @@ both_backends! {
             .await;
         assert_eq!(body.get("data"), Some(&json!(null)), "{body:#}");
         assert_eq!(errors_at(&body, "viewer"), ["UNAUTHENTICATED"], "{body:#}");
+    }
+}
+
+/// The pools of the site as `{ id module { code } total used }`, the
+/// selection every mutation result below is asked for.
+const POOLS: &str = "licensePools { id module { code } total used }";
+
+async fn pools_now(app: &TestApp, token: &str) -> serde_json::Value {
+    app.ok(Some(token), &format!("{{ {POOLS} }}"), json!({})).await["licensePools"].clone()
+}
+
+fn used(pools: &serde_json::Value, code: &str) -> (i64, i64) {
+    let p = pools.as_array().unwrap().iter().find(|p| p["module"]["code"] == code).unwrap();
+    (p["total"].as_i64().unwrap(), p["used"].as_i64().unwrap())
+}
+
+both_backends! {
+    /// Issue 16, item 2: a client's normalized cache stays right after every
+    /// change of licenses, because each mutation answers the pools it changed
+    /// with their ids (the same ids `licensePools` gives) and their new
+    /// numbers, and the profiles whose user counts moved, with theirs.
+    async fn every_license_changing_mutation_returns_the_changed_pools_with_their_ids(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Cached", &[("CASE", 3), ("DOCUMENT", 2)], true).await;
+        let token = site.admin_token.as_str();
+        let case = site.profile(&app, "Case", &["CASE"]).await;
+        let both = site.profile(&app, "Both", &["CASE", "DOCUMENT"]).await;
+        let before = pools_now(&app, token).await;
+        let ids: Vec<&str> = before.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1], "one id per pool");
+
+        // Each change answers exactly what a fresh read shows afterwards: the same ids, the new numbers.
+        let check = |answer: &serde_json::Value, fresh: &serde_json::Value, what: &str| {
+            assert_eq!(answer["licensePools"], *fresh, "{what}: the answer's pools are the pools now");
+        };
+        let person = site.person(&app, "Cora Cache").await;
+        let create = format!("mutation($p: ID!, $f: ID!) {{ createLogin(input: {{ personId: $p, username: \"cora\", password: \"{PASSWORD}\", profileId: $f }}) {{
+            __typename ... on CreateLoginSuccess {{ user {{ id profile {{ id userCount }} }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &create, json!({ "p": person, "f": case })).await["createLogin"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "createLogin");
+        assert_eq!(used(&fresh, "CASE"), (3, 1));
+        assert_eq!(r["user"]["profile"], json!({ "id": case, "userCount": 1 }));
+        let user = r["user"]["id"].as_str().unwrap().to_string();
+
+        let moved = format!("... on UpdateLoginSuccess {{ user {{ id profile {{ id userCount }} }} previousProfile {{ id userCount }} {POOLS} }}");
+        let change = format!("mutation($u: ID!, $f: ID!) {{ changeLoginProfile(id: $u, profileId: $f) {{ __typename {moved} }} }}");
+        let r = app.ok(Some(token), &change, json!({ "u": user, "f": both })).await["changeLoginProfile"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "changeLoginProfile");
+        assert_eq!((used(&fresh, "CASE"), used(&fresh, "DOCUMENT")), ((3, 1), (2, 1)));
+        assert_eq!(r["user"]["profile"], json!({ "id": both, "userCount": 1 }));
+        assert_eq!(r["previousProfile"], json!({ "id": case, "userCount": 0 }));
+
+        let update = format!("mutation($u: ID!, $f: ID!) {{ updateLogin(id: $u, input: {{ profileId: $f }}) {{ __typename {moved} }} }}");
+        let r = app.ok(Some(token), &update, json!({ "u": user, "f": case })).await["updateLogin"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "updateLogin");
+        assert_eq!(used(&fresh, "DOCUMENT"), (2, 0));
+        assert_eq!(r["previousProfile"], json!({ "id": both, "userCount": 0 }));
+        let rename = format!("mutation($u: ID!) {{ updateLogin(id: $u, input: {{ username: \"cora.c\" }}) {{ __typename {moved} }} }}");
+        let r = app.ok(Some(token), &rename, json!({ "u": user })).await["updateLogin"].clone();
+        assert_eq!(r["previousProfile"], json!(null), "no move, no profile left");
+
+        let modules = format!("mutation($f: ID!) {{ updateProfile(id: $f, input: {{ modules: [\"CASE\", \"DOCUMENT\"] }}) {{
+            __typename ... on UpdateProfileSuccess {{ profile {{ id userCount modules {{ code }} }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &modules, json!({ "f": case })).await["updateProfile"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "updateProfile");
+        assert_eq!(used(&fresh, "DOCUMENT"), (2, 1));
+
+        let delete_login = format!("mutation($u: ID!) {{ deleteLogin(id: $u) {{ __typename
+            ... on DeleteLoginSuccess {{ deletedUserId person {{ id user {{ id }} }} profile {{ id userCount }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &delete_login, json!({ "u": user })).await["deleteLogin"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "deleteLogin");
+        assert_eq!((used(&fresh, "CASE"), used(&fresh, "DOCUMENT")), ((3, 0), (2, 0)));
+        assert_eq!(r["deletedUserId"], user);
+        assert_eq!(r["person"], json!({ "id": person, "user": null }));
+        assert_eq!(r["profile"], json!({ "id": case, "userCount": 0 }));
+
+        let restore_login = format!("mutation($u: ID!) {{ restoreLogin(id: $u) {{ __typename
+            ... on RestoreLoginSuccess {{ user {{ id profile {{ id userCount }} }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &restore_login, json!({ "u": user })).await["restoreLogin"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "restoreLogin");
+        assert_eq!(used(&fresh, "CASE"), (3, 1));
+        assert_eq!(r["user"], json!({ "id": user, "profile": { "id": case, "userCount": 1 } }));
+
+        let delete_person = format!("mutation($p: ID!) {{ deletePerson(id: $p) {{ __typename
+            ... on DeletePersonSuccess {{ deletedUserId person {{ id deleted }} profile {{ id userCount }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &delete_person, json!({ "p": person })).await["deletePerson"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "deletePerson");
+        assert_eq!(used(&fresh, "CASE"), (3, 0));
+        assert_eq!(r["deletedUserId"], user);
+        assert_eq!(r["profile"], json!({ "id": case, "userCount": 0 }));
+        let loner = site.person(&app, "Lone Person").await;
+        let r = app.ok(Some(token), &delete_person, json!({ "p": loner })).await["deletePerson"].clone();
+        assert_eq!((&r["deletedUserId"], &r["profile"]), (&json!(null), &json!(null)), "no login, nothing else deleted");
+
+        let restore_person = format!("mutation($p: ID!) {{ restorePerson(id: $p) {{ __typename
+            ... on RestorePersonSuccess {{ person {{ id user {{ id profile {{ id userCount }} }} }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &restore_person, json!({ "p": person })).await["restorePerson"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "restorePerson");
+        assert_eq!(used(&fresh, "DOCUMENT"), (2, 1));
+        assert_eq!(r["person"]["user"], json!({ "id": user, "profile": { "id": case, "userCount": 1 } }));
+
+        // Totals: set by an operator, checked out, approved.
+        let set = "mutation($s: ID!) { setPoolTotal(siteId: $s, module: \"CASE\", total: 10) { __typename
+            ... on SetPoolTotalSuccess { pool { id module { code } total used } } } }";
+        let r = app.ok(Some(&site.operator_token), set, json!({ "s": site.id })).await["setPoolTotal"].clone();
+        let fresh = pools_now(&app, token).await;
+        let case_pool = fresh.as_array().unwrap().iter().find(|p| p["module"]["code"] == "CASE").unwrap().clone();
+        assert_eq!(r["pool"], case_pool);
+        assert_eq!(used(&fresh, "CASE"), (10, 1));
+        // The audit trail names the pool by the same id, and each impact links to its pool.
+        let trail = app.ok(Some(token), "{ auditEvents(first: 1) { nodes { action targetId pools { pool { id total } } } } }", json!({})).await;
+        assert_eq!(
+            trail["auditEvents"]["nodes"][0],
+            json!({ "action": "setPoolTotal", "targetId": case_pool["id"], "pools": [{ "pool": { "id": case_pool["id"], "total": 10 } }] })
+        );
+
+        let draft = "mutation { createLicenseOrder(lines: [{ module: \"CASE\", total: 12 }]) { ... on LicenseOrderSuccess { order { id } } } }";
+        let order = app.ok(Some(token), draft, json!({})).await["createLicenseOrder"]["order"]["id"].clone();
+        let checkout = format!("mutation($o: ID!) {{ checkoutLicenseOrder(id: $o, idempotencyKey: \"c1\") {{ __typename
+            ... on CheckoutSuccess {{ order {{ id status }} {POOLS} }} }} }}");
+        let r = app.ok(Some(token), &checkout, json!({ "o": order })).await["checkoutLicenseOrder"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "checkoutLicenseOrder");
+        assert_eq!(used(&fresh, "CASE"), (12, 1));
+
+        let off = "mutation($s: ID!) { updateAgreement(siteId: $s, selfService: false) { site { id agreement { selfService } } } }";
+        app.ok(Some(&site.operator_token), off, json!({ "s": site.id })).await;
+        let submit = "mutation { submitChangeRequest(lines: [{ module: \"CASE\", total: 14 }], message: \"More\") { ... on ChangeRequestSuccess { request { id } } } }";
+        let request = app.ok(Some(token), submit, json!({})).await["submitChangeRequest"]["request"]["id"].clone();
+        let approve = format!("mutation($r: ID!) {{ approveChangeRequest(id: $r) {{ __typename
+            ... on ApproveChangeRequestSuccess {{ request {{ id status }} {POOLS} }} }} }}");
+        let r = app.ok(Some(&site.operator_token), &approve, json!({ "r": request })).await["approveChangeRequest"].clone();
+        let fresh = pools_now(&app, token).await;
+        check(&r, &fresh, "approveChangeRequest");
+        assert_eq!(used(&fresh, "CASE"), (14, 1));
+
+        // The ids never changed, and another site's pools have ids of their own.
+        let now: Vec<&str> = fresh.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(now, ids);
+        let other = app.site("Other cached", &[("CASE", 1)], false).await;
+        let theirs = pools_now(&app, &other.admin_token).await;
+        assert!(theirs.as_array().unwrap().iter().all(|p| !ids.contains(&p["id"].as_str().unwrap())), "{theirs}");
+    }
+}
+
+both_backends! {
+    /// `node(id:)` answers a pool and an audit event by the id they carry, to
+    /// whoever may see them (a pool: everyone of the site; an event: who
+    /// reads the audit trail), and as not found to another site.
+    async fn pools_and_audit_events_round_trip_through_node(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Round trip", &[("CASE", 3)], false).await;
+        let other = app.site("Far away", &[("CASE", 3)], false).await;
+        let case = site.profile(&app, "Case", &["CASE"]).await;
+        site.user(&app, "Una User", &case).await;
+        let user_token = app.sign_in("una.user", PASSWORD).await;
+        let token = Some(site.admin_token.as_str());
+        let pool = app.ok(token, "{ licensePools { id total used module { code } } }", json!({})).await["licensePools"][0].clone();
+        let event = app.ok(token, "{ auditEvents(first: 1) { nodes { id action targetId } } }", json!({})).await["auditEvents"]["nodes"][0].clone();
+        let node = "query($id: ID!) { node(id: $id) { __typename id
+            ... on LicensePool { total used module { code } } ... on AuditEvent { action targetId } } }";
+
+        let got = app.ok(token, node, json!({ "id": pool["id"] })).await;
+        assert_eq!(got["node"], json!({ "__typename": "LicensePool", "id": pool["id"], "total": 3, "used": 1, "module": { "code": "CASE" } }));
+        let got = app.ok(token, node, json!({ "id": event["id"] })).await;
+        assert_eq!(got["node"], json!({ "__typename": "AuditEvent", "id": event["id"], "action": "createLogin", "targetId": event["targetId"] }));
+        let got = app.ok(Some(&site.operator_token), node, json!({ "id": event["id"] })).await;
+        assert_eq!(got["node"]["id"], event["id"]);
+
+        // A site user reads the pools, not the audit trail.
+        let got = app.ok(Some(&user_token), node, json!({ "id": pool["id"] })).await;
+        assert_eq!(got["node"]["id"], pool["id"]);
+        let body = app.gql(Some(&user_token), node, json!({ "id": event["id"] })).await;
+        assert_eq!((error_code(&body), &body["data"]["node"]), ("FORBIDDEN", &json!(null)), "{body}");
+        // Another site's administrator gets neither, exactly as for an id that does not exist.
+        for id in [&pool["id"], &event["id"]] {
+            let body = app.gql(Some(&other.admin_token), node, json!({ "id": id })).await;
+            assert_eq!((error_code(&body), &body["data"]["node"]), ("NOT_FOUND", &json!(null)), "{body}");
+        }
+        use base64::Engine;
+        let id = |raw: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        for missing in [id("LicensePool:999999:1"), id("AuditEvent:999999")] {
+            let body = app.gql(token, node, json!({ "id": missing })).await;
+            assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        }
+        for malformed in [id("LicensePool:1"), id("LicensePool:1:x"), id("AuditEvent:1:2")] {
+            let body = app.gql(token, node, json!({ "id": malformed })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{malformed}: {body}");
+        }
+        // A pool's id filters the audit trail to the changes of its total.
+        let set = "mutation($s: ID!) { setPoolTotal(siteId: $s, module: \"CASE\", total: 5) { __typename } }";
+        app.ok(Some(&site.operator_token), set, json!({ "s": site.id })).await;
+        let q = "query($t: ID!) { auditEvents(filter: { targetId: $t }) { nodes { action targetId } } }";
+        let trail = app.ok(token, q, json!({ "t": pool["id"] })).await;
+        assert_eq!(trail["auditEvents"]["nodes"], json!([{ "action": "setPoolTotal", "targetId": pool["id"] }]));
     }
 }

@@ -78,8 +78,8 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("CreatePersonSuccess", Sees::Carried, &["person"]),
     ("CreateProfileSuccess", Sees::Carried, &["profile", "licensePools"]),
     ("CreateSiteSuccess", Sees::Carried, &["site", "administrator"]),
-    ("DeleteLoginSuccess", Sees::Carried, &["person", "licensePools"]),
-    ("DeletePersonSuccess", Sees::Carried, &["person", "licensePools"]),
+    ("DeleteLoginSuccess", Sees::Carried, &["person", "profile", "licensePools"]),
+    ("DeletePersonSuccess", Sees::Carried, &["person", "profile", "licensePools"]),
     ("DeleteProfileSuccess", Sees::Carried, &[]),
     ("LicenseLimitExceeded", Sees::Carried, &["shortages"]),
     ("LicenseOrder", Sees::Managers, &["lines", "createdBy", "checkedOutBy"]),
@@ -100,7 +100,8 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("PersonHasResponsibilities", Sees::Carried, &["responsibilities"]),
     ("PoolBelowUsage", Sees::Carried, &["module"]),
     ("PoolBelowUsageLine", Sees::Carried, &["module"]),
-    ("PoolImpact", Sees::Carried, &["module"]),
+    // An impact is carried; the pool it names is judged as a pool.
+    ("PoolImpact", Sees::Carried, &["module", "pool"]),
     ("Profile", Sees::Staff, &["modules"]),
     ("ProfileInUse", Sees::Carried, &[]),
     ("ProfileNameTaken", Sees::Carried, &[]),
@@ -120,7 +121,7 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("TotalLine", Sees::Carried, &["module"]),
     ("TotalsBelowUsage", Sees::Carried, &["pools"]),
     ("UpdateAgreementSuccess", Sees::Carried, &["site"]),
-    ("UpdateLoginSuccess", Sees::Carried, &["user", "licensePools"]),
+    ("UpdateLoginSuccess", Sees::Carried, &["user", "previousProfile", "licensePools"]),
     ("UpdatePersonSuccess", Sees::Carried, &["person"]),
     ("UpdateProfileSuccess", Sees::Carried, &["profile", "licensePools"]),
     ("User", Sees::Staff, &["person", "profile", "licensedModules"]),
@@ -148,6 +149,8 @@ enum Fresh {
     Nothing,
     /// A person without a login.
     Person,
+    /// A person with a login (on the module-less profile).
+    PersonWithLogin,
     /// A user on the module-less profile.
     User,
     /// A deleted person.
@@ -239,6 +242,8 @@ const OPERATIONS: &[Op] = &[
     op("Query.node", "(id: $ownResponsibility)", STAFF_AND_SELF),
     op("Query.node", "(id: $order)", MANAGERS),
     op("Query.node", "(id: $request)", MANAGERS),
+    op("Query.node", "(id: $pool)", SIGNED_IN),
+    op("Query.node", "(id: $auditEvent)", MANAGERS),
     // An owner account belongs to no one site.
     op("Query.node", "(id: $owner)", NODE_OWNER).anywhere(),
     op("Query.licenseOrders", "(siteId: $site)", MANAGERS),
@@ -262,6 +267,7 @@ const OPERATIONS: &[Op] = &[
     op("Mutation.createPerson", "(input: {siteId: $site, name: \"New Person\"})", ADMINISTRATORS),
     op("Mutation.updatePerson", "(id: $fresh, input: {name: \"Renamed Person\"})", ADMINISTRATORS).on(Fresh::Person),
     op("Mutation.deletePerson", "(id: $fresh)", ADMINISTRATORS).on(Fresh::Person),
+    op("Mutation.deletePerson", "(id: $fresh)", ADMINISTRATORS).on(Fresh::PersonWithLogin),
     op(
         "Mutation.createLogin",
         "(input: {personId: $fresh, username: $name, password: $password, profileId: $profile})",
@@ -613,6 +619,13 @@ impl Fixture {
             Fresh::Nothing | Fresh::Session => return None,
             Fresh::Person => self.person().await,
             Fresh::User => self.user().await,
+            Fresh::PersonWithLogin => {
+                let user = self.user().await;
+                let r = self
+                    .admin("query($u: ID!) { node(id: $u) { ... on User { person { id } } } }", json!({ "u": user }))
+                    .await;
+                r["node"]["person"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+            }
             Fresh::DeletedPerson => {
                 let person = self.person().await;
                 self.admin("mutation($p: ID!) { deletePerson(id: $p) { __typename } }", json!({ "p": person })).await;
@@ -734,7 +747,10 @@ both_backends! {
         let checkout = "mutation($o: ID!) { checkoutLicenseOrder(id: $o, idempotencyKey: \"k1\") { __typename } }";
         fixture.app.ok(Some(&owner_token), checkout, json!({ "o": owners_order })).await;
         let site_id = fixture.site.id.clone();
+        let pool = fixture.admin("{ licensePools { id } }", json!({})).await["licensePools"][0]["id"].clone();
+        let event = fixture.admin("{ auditEvents(first: 1) { nodes { id } } }", json!({})).await["auditEvents"]["nodes"][0]["id"].clone();
         fixture.variables = json!({
+            "pool": pool, "auditEvent": event,
             "site": site_id, "module": module, "person": person, "ownPerson": own_person, "colleague": colleague,
             "ownUser": user, "profile": case, "ownProfile": own_profile, "parking": fixture.site.parking_profile,
             "responsibility": responsibilities[0], "ownResponsibility": responsibilities[1], "order": order,

@@ -1,5 +1,7 @@
-//! Opaque global ids (`node(id:)`, every `id` field): base64 of `Type:number`.
-//! Clients must not take them apart; the server checks the type on the way in.
+//! Opaque global ids (`node(id:)`, every `id` field): base64 of `Type:number`,
+//! or for a license pool, which is one site's pool of one module,
+//! `LicensePool:site:module`. Clients must not take them apart; the server
+//! checks the type on the way in.
 
 use async_graphql::ID;
 use base64::Engine;
@@ -21,6 +23,25 @@ pub enum Kind {
     ChangeRequest,
     Responsibility,
     Owner,
+    LicensePool,
+    AuditEvent,
+}
+
+/// What a global id names: an object by its kind and number, or a license
+/// pool by its site and module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Global {
+    One(Kind, i64),
+    Pool { site: i64, module: i64 },
+}
+
+impl Global {
+    pub fn kind(self) -> Kind {
+        match self {
+            Global::One(kind, _) => kind,
+            Global::Pool { .. } => Kind::LicensePool,
+        }
+    }
 }
 
 impl Kind {
@@ -35,6 +56,8 @@ impl Kind {
             Kind::ChangeRequest => "ChangeRequest",
             Kind::Responsibility => "Responsibility",
             Kind::Owner => "AgreementOwner",
+            Kind::LicensePool => "LicensePool",
+            Kind::AuditEvent => "AuditEvent",
         }
     }
 
@@ -49,43 +72,61 @@ impl Kind {
             Kind::ChangeRequest,
             Kind::Responsibility,
             Kind::Owner,
+            Kind::LicensePool,
+            Kind::AuditEvent,
         ]
         .into_iter()
         .find(|k| k.name() == name)
     }
 }
 
+/// The global id of an object of `kind` (any kind but a pool, see [`encode_pool`]).
 pub fn encode(kind: Kind, id: i64) -> ID {
     ID(ENGINE.encode(format!("{}:{id}", kind.name())))
 }
 
-/// Any global id, whatever its kind.
-pub fn decode_any(id: &ID, field: &'static str) -> Result<(Kind, i64), ServiceError> {
-    let bad = || ServiceError::Invalid(InvalidInput::new(field, format!("`{}` is not an id this server issued", id.0)));
-    let text = ENGINE.decode(id.0.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
-    let (kind, number) = text.split_once(':').ok_or_else(bad)?;
-    let kind = Kind::from_name(kind).ok_or_else(bad)?;
-    let number = number.parse::<i64>().map_err(|_| bad())?;
-    Ok((kind, number))
+/// The global id of the pool of `module` on `site`.
+pub fn encode_pool(site: i64, module: i64) -> ID {
+    ID(ENGINE.encode(format!("{}:{site}:{module}", Kind::LicensePool.name())))
 }
 
-/// A global id that must be of `kind`.
+/// Any global id, whatever its kind.
+pub fn decode_any(id: &ID, field: &'static str) -> Result<Global, ServiceError> {
+    let bad = || ServiceError::Invalid(InvalidInput::new(field, format!("`{}` is not an id this server issued", id.0)));
+    let text = ENGINE.decode(id.0.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    let (kind, key) = text.split_once(':').ok_or_else(bad)?;
+    let kind = Kind::from_name(kind).ok_or_else(bad)?;
+    let number = |n: &str| n.parse::<i64>().map_err(|_| bad());
+    match kind {
+        Kind::LicensePool => {
+            let (site, module) = key.split_once(':').ok_or_else(bad)?;
+            Ok(Global::Pool { site: number(site)?, module: number(module)? })
+        }
+        kind => Ok(Global::One(kind, number(key)?)),
+    }
+}
+
+/// A global id that must be of `kind` (any kind but a pool).
 pub fn decode(id: &ID, kind: Kind, field: &'static str) -> Result<i64, ServiceError> {
     match decode_any(id, field)? {
-        (k, n) if k == kind => Ok(n),
-        (k, _) => Err(ServiceError::Invalid(InvalidInput::new(
+        Global::One(k, n) if k == kind => Ok(n),
+        other => Err(ServiceError::Invalid(InvalidInput::new(
             field,
-            format!("{field} must be the id of a {}, but this is the id of a {}", kind.name(), k.name()),
+            format!("{field} must be the id of a {}, but this is the id of a {}", kind.name(), other.kind().name()),
         ))),
     }
 }
 
-/// Audit events name their target `kind:number` inside the server; clients
-/// see and filter by the target's global id instead. Returns `None` for
-/// targets that are not objects with a global id (e.g. a pool).
+/// Audit events name their target `kind:number` (a pool: `pool:site:module`)
+/// inside the server; clients see and filter by the target's global id
+/// instead. Returns `None` for an event without a target.
 pub fn audit_target_to_id(label: &str) -> Option<ID> {
     let (kind, number) = label.split_once(':')?;
     let kind = match kind {
+        "pool" => {
+            let (site, module) = number.split_once(':')?;
+            return Some(encode_pool(site.parse().ok()?, module.parse().ok()?));
+        }
         "person" => Kind::Person,
         "login" => Kind::User,
         "profile" => Kind::Profile,
@@ -101,7 +142,10 @@ pub fn audit_target_to_id(label: &str) -> Option<ID> {
 
 /// The inverse of [`audit_target_to_id`], for filtering by a global id.
 pub fn id_to_audit_target(id: &ID, field: &'static str) -> Result<String, ServiceError> {
-    let (kind, n) = decode_any(id, field)?;
+    let (kind, n) = match decode_any(id, field)? {
+        Global::Pool { site, module } => return Ok(format!("pool:{site}:{module}")),
+        Global::One(kind, n) => (kind, n),
+    };
     let prefix = match kind {
         Kind::Person => "person",
         Kind::User => "login",
@@ -111,7 +155,7 @@ pub fn id_to_audit_target(id: &ID, field: &'static str) -> Result<String, Servic
         Kind::ChangeRequest => "changeRequest",
         Kind::Responsibility => "responsibility",
         Kind::Owner => "owner",
-        Kind::Module => {
+        Kind::Module | Kind::LicensePool | Kind::AuditEvent => {
             return Err(ServiceError::Invalid(InvalidInput::new(field, "no audit event targets this kind of object")));
         }
     };

@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::rc;
-use super::ids::{Kind, decode, decode_any, id_to_audit_target};
+use super::ids::{Global, Kind, decode, decode_any, id_to_audit_target};
 use super::query::{decode_cursor, encode_cursor, or_null, page_size, site_arg};
 use super::results::*;
 use super::types::*;
@@ -172,9 +172,10 @@ impl LifecycleQuery {
             let f = filter.unwrap_or_default();
             let target = f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?;
             let about_person = match &f.target_id {
-                Some(id) => {
-                    decode_any(id, "targetId").ok().filter(|(kind, _)| *kind == Kind::Person).map(|(_, n)| PersonId(n))
-                }
+                Some(id) => match decode_any(id, "targetId")? {
+                    Global::One(Kind::Person, n) => Some(PersonId(n)),
+                    _ => None,
+                },
                 None => None,
             };
             let filter = AuditFilter {

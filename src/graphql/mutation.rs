@@ -313,9 +313,10 @@ impl MutationRoot {
         let id = PersonId(decode(&id, Kind::Person, "id")?);
         let heir = hand_over_to.as_ref().map(|h| decode(h, Kind::Person, "handOverTo")).transpose()?.map(PersonId);
         match crate::retrying!(rcx.store.retries(), staff::delete_person(&rcx.store, principal, id, heir))? {
-            Ok(person) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
+            Ok(staff::Removed { person, login }) => Ok(DeletePersonResult::DeletePersonSuccess(DeletePersonSuccess {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode::seen(principal, person)?,
+                login,
             })),
             Err(refusal) => DeletePersonResult::refused(refusal),
         }
@@ -418,9 +419,10 @@ impl MutationRoot {
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
         match crate::retrying!(rcx.store.retries(), staff::delete_login(&rcx.store, principal, id))? {
-            Ok(person) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
+            Ok(staff::Removed { person, login }) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode::seen(principal, person)?,
+                login: login.ok_or(ServiceError::Internal)?,
             })),
             Err(refusal) => DeleteLoginResult::refused(refusal),
         }
@@ -515,12 +517,18 @@ async fn update_login(
     )
 }
 
-fn update_login_result(principal: &Principal, outcome: crate::service::Outcome<Login>) -> R<UpdateLoginResult> {
+fn update_login_result(
+    principal: &Principal,
+    outcome: crate::service::Outcome<staff::LoginUpdated>,
+) -> R<UpdateLoginResult> {
     match outcome {
-        Ok(login) => Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
-            pools: PoolsAfter(login.site_id),
-            user: UserNode::seen(principal, login)?,
-        })),
+        Ok(staff::LoginUpdated { login, left_profile }) => {
+            Ok(UpdateLoginResult::UpdateLoginSuccess(UpdateLoginSuccess {
+                pools: PoolsAfter(login.site_id),
+                user: UserNode::seen(principal, login)?,
+                left_profile,
+            }))
+        }
         Err(refusal) => UpdateLoginResult::refused(refusal),
     }
 }

@@ -7,7 +7,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 
 use super::context::rc;
-use super::ids::{Kind, decode, decode_any};
+use super::ids::{Global, Kind, decode, decode_any};
 use super::loaders::{AgreementOfSite, LoginOfPerson, PoolsOfSite, ResponsibilitiesOf};
 use super::types::*;
 use crate::domain::policy::Action;
@@ -377,8 +377,16 @@ impl QueryRoot {
         or_null(ctx, async move {
             let rcx = rc(ctx);
             let principal = rcx.principal().await?;
-            let (kind, n) = decode_any(&id, "id")?;
             let not_found = || ServiceError::NotFound("node");
+            let (kind, n) = match decode_any(&id, "id")? {
+                Global::Pool { site, module } => {
+                    authorize(principal, Action::ReadSite(SiteId(site)), "node")?;
+                    let pools = rcx.loaders.load_one(PoolsOfSite(SiteId(site))).await?.unwrap_or_default();
+                    let pool = pools.into_iter().find(|p| p.module_id == ModuleId(module)).ok_or_else(not_found)?;
+                    return Ok(Node::LicensePool(LicensePoolNode(pool)));
+                }
+                Global::One(kind, n) => (kind, n),
+            };
             match kind {
                 Kind::Module => {
                     Ok(Node::Module(ModuleNode(rcx.loaders.load_one(ModuleId(n)).await?.ok_or_else(not_found)?)))
@@ -426,6 +434,17 @@ impl QueryRoot {
                     let owner = rcx.store.owner_by_id(OwnerId(n)).await?.ok_or_else(not_found)?;
                     Ok(Node::AgreementOwner(OwnerNode::seen(principal, owner, None)?))
                 }
+                Kind::AuditEvent => {
+                    let event = rcx.store.audit_event(n).await?.ok_or_else(not_found)?;
+                    match event.site_id {
+                        Some(site) => authorize(principal, Action::ReadAudit(site), "node")?,
+                        // Not on any site's trail (e.g. an owner account created): operators'.
+                        None => authorize(principal, Action::ListSites, "node")?,
+                    }
+                    Ok(Node::AuditEvent(AuditEventNode(event)))
+                }
+                // Decoded as `Global::Pool` above.
+                Kind::LicensePool => Err(not_found()),
             }
         })
         .await

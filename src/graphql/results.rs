@@ -2,9 +2,10 @@
 //! union with a stable `code`, a human `message` and the numbers a frontend
 //! needs; only failures outside the policy are top-level errors.
 
-use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, Union};
 
 use super::context::rc;
+use super::ids::{Kind, encode};
 use super::types::*;
 use crate::domain::policy::Remedy;
 use crate::domain::{OrderStatus, RequestStatus};
@@ -527,21 +528,101 @@ success_with_pools!(
     CreateLoginSuccess { /// The new user.
         user: UserNode }
 );
-success_with_pools!(
-    /// The login was changed.
-    UpdateLoginSuccess { /// The user after the change.
-        user: UserNode }
-);
-success_with_pools!(
-    /// The login was deleted; the person stays as staff and the licenses are free, totals unchanged.
-    DeleteLoginSuccess { /// The person, still on staff.
-        person: PersonNode }
-);
-success_with_pools!(
-    /// The person was deleted (kept as a tombstone, so their name stays on records) and their login with them.
-    DeletePersonSuccess { /// The deleted person.
-        person: PersonNode }
-);
+/// A profile as it is right after a change, read past the request's cache
+/// (the change moved its user count).
+async fn profile_after(ctx: &Context<'_>, id: crate::domain::ProfileId) -> R<ProfileNode> {
+    let principal = rc(ctx).principal().await?;
+    let profile = rc(ctx).store.profiles_by_ids(&[id]).await?.into_iter().next().ok_or(ServiceError::Internal)?;
+    ProfileNode::seen(principal, profile, None, false)
+}
+
+/// The login was changed.
+pub struct UpdateLoginSuccess {
+    pub user: UserNode,
+    pub left_profile: Option<crate::domain::ProfileId>,
+    pub pools: PoolsAfter,
+}
+
+/// The login was changed.
+#[Object]
+impl UpdateLoginSuccess {
+    /// The user after the change.
+    async fn user(&self) -> &UserNode {
+        &self.user
+    }
+    /// The profile the user left, with its user count after the move; null
+    /// when the profile did not change. (The new one is `user.profile`.)
+    async fn previous_profile(&self, ctx: &Context<'_>) -> R<Option<ProfileNode>> {
+        match self.left_profile {
+            Some(id) => profile_after(ctx, id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+    /// The site's pools after the change (this change never touches totals).
+    async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
+        self.pools.resolve(ctx).await
+    }
+}
+
+/// The login was deleted; the person stays as staff and the licenses are free, totals unchanged.
+pub struct DeleteLoginSuccess {
+    pub person: PersonNode,
+    pub login: crate::domain::Login,
+    pub pools: PoolsAfter,
+}
+
+/// The login was deleted; the person stays as staff and the licenses are free, totals unchanged.
+#[Object]
+impl DeleteLoginSuccess {
+    /// The person, still on staff (their `user` is now null).
+    async fn person(&self) -> &PersonNode {
+        &self.person
+    }
+    /// Global id of the deleted user: remove it from client caches and lists.
+    async fn deleted_user_id(&self) -> ID {
+        encode(Kind::User, self.login.id.0)
+    }
+    /// The profile the deleted login was on, with its user count after the deletion.
+    async fn profile(&self, ctx: &Context<'_>) -> R<ProfileNode> {
+        profile_after(ctx, self.login.profile_id).await
+    }
+    /// The site's pools after the change (this change never touches totals).
+    async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
+        self.pools.resolve(ctx).await
+    }
+}
+
+/// The person was deleted (kept as a tombstone, so their name stays on records) and their login with them.
+pub struct DeletePersonSuccess {
+    pub person: PersonNode,
+    pub login: Option<crate::domain::Login>,
+    pub pools: PoolsAfter,
+}
+
+/// The person was deleted (kept as a tombstone, so their name stays on records) and their login with them.
+#[Object]
+impl DeletePersonSuccess {
+    /// The deleted person.
+    async fn person(&self) -> &PersonNode {
+        &self.person
+    }
+    /// Global id of the user deleted with the person; null when they had no login.
+    async fn deleted_user_id(&self) -> Option<ID> {
+        self.login.as_ref().map(|l| encode(Kind::User, l.id.0))
+    }
+    /// The profile of the login deleted with the person, with its user count
+    /// after the deletion; null when they had no login.
+    async fn profile(&self, ctx: &Context<'_>) -> R<Option<ProfileNode>> {
+        match &self.login {
+            Some(login) => profile_after(ctx, login.profile_id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+    /// The site's pools after the change (this change never touches totals).
+    async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
+        self.pools.resolve(ctx).await
+    }
+}
 success_with_pools!(
     /// The profile was created.
     CreateProfileSuccess { /// The new profile.
@@ -730,6 +811,7 @@ result_union!(
 /// the mutation, run in a transaction that is rolled back.
 pub struct LicensePreview {
     pub refusal: Option<RefusalInterface>,
+    pub site: Option<crate::domain::SiteId>,
     pub pools: Vec<crate::domain::PoolChange>,
 }
 
@@ -743,7 +825,7 @@ impl LicensePreview {
     }
     /// Per pool: used and total before and after, available, shortfall.
     async fn pools(&self) -> Vec<PoolImpactNode> {
-        self.pools.iter().cloned().map(PoolImpactNode).collect()
+        PoolImpactNode::all(self.site, &self.pools)
     }
     /// The refusal the mutation would answer with, if any.
     async fn refusal(&self) -> Option<&RefusalInterface> {
@@ -753,7 +835,11 @@ impl LicensePreview {
 
 impl LicensePreview {
     pub fn of<T>(decided: crate::service::Decided<T>) -> Self {
-        LicensePreview { refusal: decided.outcome.err().map(|r| AnyRefusal::from(r).into()), pools: decided.pools }
+        LicensePreview {
+            refusal: decided.outcome.err().map(|r| AnyRefusal::from(r).into()),
+            site: decided.site,
+            pools: decided.pools,
+        }
     }
 }
 

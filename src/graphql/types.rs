@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, Interface, Object};
 
 use super::context::rc;
-use super::ids::{Kind, encode};
+use super::ids::{Kind, encode, encode_pool};
 use super::loaders::{
     AgreementOfSite, LinesOfOrder, LinesOfRequest, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf,
 };
@@ -68,6 +68,8 @@ pub enum Node {
     ChangeRequest(ChangeRequestNode),
     Responsibility(ResponsibilityNode),
     AgreementOwner(OwnerNode),
+    LicensePool(LicensePoolNode),
+    AuditEvent(AuditEventNode),
 }
 
 /// A customer site: the tenant. Everything else belongs to exactly one site.
@@ -230,6 +232,12 @@ pub struct LicensePoolNode(pub domain::Pool);
 /// Seen by everyone of the site (site users too) and by operators.
 #[Object(name = "LicensePool", serial)]
 impl LicensePoolNode {
+    /// Opaque global id of the pool (one per site and module): a client
+    /// cache keeps one copy of each pool, which every answer that carries it
+    /// (mutation results included) updates.
+    async fn id(&self) -> ID {
+        encode_pool(self.0.site_id.0, self.0.module_id.0)
+    }
     /// The module this pool licenses.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
         let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
@@ -878,39 +886,55 @@ impl ResponsibilityNode {
 }
 
 /// What a change did, or (refused, previewed) would do, to one pool.
-pub struct PoolImpactNode(pub domain::PoolChange);
+pub struct PoolImpactNode(pub Option<domain::SiteId>, pub domain::PoolChange);
+
+impl PoolImpactNode {
+    /// The impacts of one change on the pools of `site`.
+    pub fn all(site: Option<domain::SiteId>, changes: &[domain::PoolChange]) -> Vec<PoolImpactNode> {
+        changes.iter().cloned().map(|c| PoolImpactNode(site, c)).collect()
+    }
+}
 
 /// What a change did, or (refused, previewed) would do, to one pool.
 #[Object(name = "PoolImpact", serial)]
 impl PoolImpactNode {
     /// The pool's module.
     async fn module(&self, ctx: &Context<'_>) -> R<ModuleNode> {
-        let m = rc(ctx).loaders.load_one(self.0.module_id).await?.ok_or(ServiceError::Internal)?;
+        let m = rc(ctx).loaders.load_one(self.1.module_id).await?.ok_or(ServiceError::Internal)?;
         Ok(ModuleNode(m))
+    }
+    /// The pool as it is now (not as it was at the change), with its id, so
+    /// a client cache can link the impact to the pool it shows elsewhere. An
+    /// impact is a computed figure, not an object of its own, and has no id.
+    /// Null only if the pool no longer exists.
+    async fn pool(&self, ctx: &Context<'_>) -> R<Option<LicensePoolNode>> {
+        let Some(site) = self.0 else { return Ok(None) };
+        let pools = rc(ctx).loaders.load_one(PoolsOfSite(site)).await?.unwrap_or_default();
+        Ok(pools.into_iter().find(|p| p.module_id == self.1.module_id).map(LicensePoolNode))
     }
     /// Licenses in use before the change.
     async fn used_before(&self) -> i64 {
-        self.0.used_before
+        self.1.used_before
     }
     /// Licenses in use after it.
     async fn used_after(&self) -> i64 {
-        self.0.used_after
+        self.1.used_after
     }
     /// Total before the change.
     async fn total_before(&self) -> i64 {
-        self.0.total_before
+        self.1.total_before
     }
     /// Total after it.
     async fn total_after(&self) -> i64 {
-        self.0.total_after
+        self.1.total_after
     }
     /// Free licenses before the change.
     async fn available(&self) -> i64 {
-        self.0.total_before - self.0.used_before
+        self.1.total_before - self.1.used_before
     }
     /// Licenses missing for the change to fit (0 when it fits).
     async fn shortfall(&self) -> i64 {
-        self.0.shortfall()
+        self.1.shortfall()
     }
 }
 
@@ -937,6 +961,10 @@ pub struct AuditEventNode(pub domain::AuditRecord);
 /// people behind an event (`actor.person`, `targetPerson`) are null for them.
 #[Object(name = "AuditEvent", serial)]
 impl AuditEventNode {
+    /// Opaque global id of the event.
+    async fn id(&self) -> ID {
+        encode(Kind::AuditEvent, self.0.id)
+    }
     /// When it happened (RFC 3339, UTC).
     async fn at(&self) -> String {
         timestamp(self.0.at)
@@ -949,8 +977,8 @@ impl AuditEventNode {
     async fn action(&self) -> &str {
         &self.0.action
     }
-    /// Global id of what it was done to, when that is an object (null e.g. for a pool,
-    /// whose module and numbers are in `pools`).
+    /// Global id of what it was done to (a pool's too); null when there is
+    /// no such object (e.g. a refused creation made none).
     async fn target_id(&self) -> Option<ID> {
         super::ids::audit_target_to_id(&self.0.target)
     }
@@ -994,6 +1022,6 @@ impl AuditEventNode {
     }
     /// Pool numbers before and after (for refusals: what the change would have needed).
     async fn pools(&self) -> Vec<PoolImpactNode> {
-        self.0.pools.iter().cloned().map(PoolImpactNode).collect()
+        PoolImpactNode::all(self.0.site_id, &self.0.pools)
     }
 }

@@ -186,7 +186,7 @@ pub async fn checkout_order(
         Err(Retried) => {
             // A retry: the first checkout's result, nothing applied again.
             tx.rollback().await?;
-            return Ok(Decided { outcome: Ok(id), pools: Vec::new() });
+            return Ok(Decided { outcome: Ok(id), site: Some(site), pools: Vec::new() });
         }
         Ok(decided) => decided,
     };

@@ -297,6 +297,8 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Decided<T> {
     pub outcome: Outcome<T>,
+    /// The site whose pools `pools` are.
+    pub site: Option<SiteId>,
     pub pools: Vec<PoolChange>,
 }
 
@@ -579,17 +581,17 @@ pub(crate) async fn finish_with<T>(
         (_, Err(e)) => Err(e),
         (Mode::Preview, Ok(outcome)) => {
             tx.rollback().await?;
-            Ok(Decided { outcome, pools })
+            Ok(Decided { outcome, site, pools })
         }
         (Mode::Apply, Ok(Ok(value))) => {
             audit_accepted(&mut tx, principal, site, action, target).await?;
             tx.commit().await?;
-            Ok(Decided { outcome: Ok(value), pools })
+            Ok(Decided { outcome: Ok(value), site, pools })
         }
         (Mode::Apply, Ok(Err(refusal))) => {
             record_in(tx, principal, action, Refused::of(site, target, &refusal, &pools)).await?;
             crate::observability::record_refusal(refusal.code(), refusal.rule());
-            Ok(Decided { outcome: Err(refusal), pools })
+            Ok(Decided { outcome: Err(refusal), site, pools })
         }
     }
 }

@@ -153,6 +153,22 @@ async fn remove_login(tx: &mut Tx, site: SiteId, login: &Login, with_person: boo
     Ok(())
 }
 
+/// A person after their login (or they themselves) was deleted, with the
+/// login that went (as it was), so the answer can name what changed.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    pub person: Person,
+    pub login: Option<Login>,
+}
+
+/// A login after a change, with the profile it left when it moved (R2: that
+/// profile's user count changed too).
+#[derive(Debug, Clone)]
+pub struct LoginUpdated {
+    pub login: Login,
+    pub left_profile: Option<ProfileId>,
+}
+
 /// Deletes a person (a tombstone, R7) and their login, freeing its licenses
 /// (R6). A person who still holds responsibilities is refused with the list,
 /// unless `hand_over_to` names a live colleague of the same site, who gets
@@ -162,7 +178,7 @@ pub async fn delete_person(
     principal: &Principal,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Person>> {
+) -> ServiceResult<Outcome<Removed>> {
     const ACTION: &str = "deletePerson";
     let site = managed_site(store, principal, Owned::Person(id), "person").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -184,7 +200,7 @@ async fn delete_person_in(
     site: SiteId,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Person>> {
+) -> ServiceResult<Outcome<Removed>> {
     // Lock order: people by id, then the login.
     let mut ids = vec![id];
     ids.extend(hand_over_to);
@@ -213,12 +229,13 @@ async fn delete_person_in(
             }
         }
     }
-    if let Some(login) = tx.lock_login_of_person(site, id).await? {
-        remove_login(tx, site, &login, true).await?;
+    let login = tx.lock_login_of_person(site, id).await?;
+    if let Some(login) = &login {
+        remove_login(tx, site, login, true).await?;
     }
     let at = now();
     tx.mark_person_deleted(id, at).await?;
-    Ok(Ok(Person { deleted_at: Some(at), ..person }))
+    Ok(Ok(Removed { person: Person { deleted_at: Some(at), ..person }, login }))
 }
 
 /// Restores a deleted person and the login deleted with them; the login's
@@ -500,7 +517,7 @@ pub async fn update_login(
     changes: LoginChanges,
     mode: Mode,
     action: &'static str,
-) -> ServiceResult<Decided<Login>> {
+) -> ServiceResult<Decided<LoginUpdated>> {
     let site = managed_site(store, principal, Owned::Login(id), "login").await;
     let site = recorded(store, principal, mode, action, site).await?;
     if changes.is_admin == Some(false) && is_self(principal, Some(id), None) {
@@ -518,11 +535,11 @@ pub async fn update_login(
         if mode == Mode::Apply {
             audit_refused(store, principal, Some(site), action, &target, &refusal, &pools).await?;
         }
-        return Ok(Decided { outcome: Err(refusal), pools });
+        return Ok(Decided { outcome: Err(refusal), site: Some(site), pools });
     }
     let mut tx = store.begin().await?;
     let decided = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await;
-    let target = target_of(&decided, |l: &Login| target.clone().of_person(l.person_id), target.clone());
+    let target = target_of(&decided, |u: &LoginUpdated| target.clone().of_person(u.login.person_id), target.clone());
     finish_with(tx, mode, principal, Some(site), action, &target, decided).await
 }
 
@@ -559,7 +576,7 @@ async fn update_login_in(
     id: LoginId,
     changes: &LoginChanges,
     password_hash: Option<&str>,
-) -> ServiceResult<Outcome<Login>> {
+) -> ServiceResult<Outcome<LoginUpdated>> {
     let moving = match changes.profile {
         Some(profile) => tx.lock_login_to_move(site, id, profile).await?,
         None => None,
@@ -569,6 +586,7 @@ async fn update_login_in(
         Some(login) => login,
         None => tx.lock_login(site, id).await?.ok_or(ServiceError::NotFound("login"))?,
     };
+    let before = login.profile_id;
     if let Some(profile) = changes.profile {
         if let Err(refusal) = move_login(tx, site, &login, profile, shared).await? {
             return Ok(Err(refusal));
@@ -597,11 +615,12 @@ async fn update_login_in(
         tx.set_login_admin(id, is_admin).await?;
         login.is_admin = is_admin;
     }
-    Ok(Ok(login))
+    let left_profile = (login.profile_id != before).then_some(before);
+    Ok(Ok(LoginUpdated { login, left_profile }))
 }
 
 /// Deletes a login; the person stays as staff and the licenses are freed (R6).
-pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Person>> {
+pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Removed>> {
     const ACTION: &str = "deleteLogin";
     let site = managed_site(store, principal, Owned::Login(id), "login").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -624,13 +643,13 @@ async fn delete_login_in(
     site: SiteId,
     id: LoginId,
     person_id: PersonId,
-) -> ServiceResult<Outcome<Person>> {
+) -> ServiceResult<Outcome<Removed>> {
     // The login is gone (or moved to another person) since it was looked up: no such login.
     let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("login"))?;
     let login =
         tx.lock_login(site, id).await?.filter(|l| l.person_id == person_id).ok_or(ServiceError::NotFound("login"))?;
     remove_login(tx, site, &login, false).await?;
-    Ok(Ok(person))
+    Ok(Ok(Removed { person, login: Some(login) }))
 }
 
 /// A new profile, parsed.

@@ -298,6 +298,13 @@ impl Store {
         rows.iter().map(audit_from).collect()
     }
 
+    /// One audit event by its id.
+    pub async fn audit_event(&self, id: i64) -> StoreResult<Option<AuditRecord>> {
+        let mut q = Sql::new("SELECT ");
+        q.push(AUDIT_COLUMNS).push(" FROM audit_events WHERE id = ").bind(id);
+        self.fetch_optional(q.build()).await?.as_ref().map(audit_from).transpose()
+    }
+
     /// The id and site of an order / request, for authorization.
     pub async fn site_of_order(&self, id: OrderId) -> StoreResult<Option<SiteId>> {
         let row =
