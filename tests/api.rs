@@ -816,3 +816,87 @@ both_backends! {
         assert_eq!(trail["auditEvents"]["nodes"], json!([{ "action": "setPoolTotal", "targetId": pool["id"] }]));
     }
 }
+
+/// Whether `text` is a `DateTime` as the server writes it: RFC 3339 in UTC
+/// with whole seconds (`2026-12-07T18:50:06Z`), within a day of now.
+fn is_written_time(text: &serde_json::Value) -> bool {
+    let Some(text) = text.as_str() else { return false };
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let Ok(t) = time::OffsetDateTime::parse(text, rfc3339) else { return false };
+    let near = (time::OffsetDateTime::now_utc() - t).whole_hours().abs() < 24;
+    text.len() == 20 && text.ends_with('Z') && t.format(rfc3339).ok().as_deref() == Some(text) && near
+}
+
+both_backends! {
+    /// Issue 16, item 4: every time is a `DateTime` written one way (RFC
+    /// 3339, UTC, whole seconds) and every day a `Date` (`YYYY-MM-DD`), the
+    /// same on both backends; a string that is no such time or day is
+    /// `BAD_USER_INPUT` naming its field, a value of another kind fails
+    /// validation.
+    async fn times_and_dates_are_written_alike_on_both_backends(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let site = app.site("Timely", &[("CASE", 5)], true).await;
+        let asks = app.site("Asking", &[("CASE", 5)], false).await;
+        let token = Some(site.admin_token.as_str());
+        let person = site.person(&app, "Tim Timely").await;
+        let r = site.try_login(&app, &person, "tim", &site.parking_profile, Some("2030-06-15")).await;
+        let user = r["user"]["id"].as_str().unwrap().to_string();
+        let signed = app.ok(None, "mutation { signIn(username: \"tim\", password: \"correct horse battery\") { ... on SignInSuccess { expiresAt } } }", json!({})).await;
+        let draft = "mutation { createLicenseOrder(lines: [{ module: \"CASE\", total: 6 }]) { ... on LicenseOrderSuccess { order { id } } } }";
+        let order = app.ok(token, draft, json!({})).await["createLicenseOrder"]["order"]["id"].clone();
+        let checkout = "mutation($o: ID!) { checkoutLicenseOrder(id: $o, idempotencyKey: \"t1\") { ... on CheckoutSuccess { order { createdAt checkedOutAt } } } }";
+        let order = app.ok(token, checkout, json!({ "o": order })).await["checkoutLicenseOrder"]["order"].clone();
+        let submit = "mutation { submitChangeRequest(lines: [{ module: \"CASE\", total: 6 }], message: \"More\") { ... on ChangeRequestSuccess { request { id } } } }";
+        let request = app.ok(Some(&asks.admin_token), submit, json!({})).await["submitChangeRequest"]["request"]["id"].clone();
+        let reject = "mutation($r: ID!) { rejectChangeRequest(id: $r, reason: \"No\") { ... on ChangeRequestSuccess { request { createdAt decidedAt } } } }";
+        let request = app.ok(Some(&site.operator_token), reject, json!({ "r": request })).await["rejectChangeRequest"]["request"].clone();
+        let gone = site.person(&app, "Gone Person").await;
+        let deleted = app.ok(token, "mutation($p: ID!) { deletePerson(id: $p) { ... on DeletePersonSuccess { person { createdAt deletedAt } } } }", json!({ "p": gone })).await;
+        let read = app.ok(token, "query($u: ID!) { site { createdAt } node(id: $u) { ... on User { validUntil createdAt person { createdAt deletedAt } } }
+            auditEvents(first: 1) { nodes { at } } }", json!({ "u": user })).await;
+
+        let times = [
+            &signed["signIn"]["expiresAt"], &order["createdAt"], &order["checkedOutAt"], &request["createdAt"],
+            &request["decidedAt"], &deleted["deletePerson"]["person"]["createdAt"], &deleted["deletePerson"]["person"]["deletedAt"],
+            &read["site"]["createdAt"], &read["node"]["createdAt"], &read["node"]["person"]["createdAt"],
+            &read["auditEvents"]["nodes"][0]["at"],
+        ];
+        for t in times {
+            assert!(is_written_time(t), "`{t}` is not a DateTime as the server writes them");
+        }
+        assert_eq!(read["node"]["validUntil"], "2030-06-15");
+        assert_eq!(read["node"]["person"]["deletedAt"], json!(null));
+
+        // Filtering by time takes any offset, and compares instants.
+        let at = read["auditEvents"]["nodes"][0]["at"].as_str().unwrap();
+        let t = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap();
+        let plus_one = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        let local = t.to_offset(plus_one).format(&time::format_description::well_known::Rfc3339).unwrap();
+        let q = "query($f: DateTime, $u: DateTime) { auditEvents(first: 1, filter: { from: $f, until: $u }) { nodes { at } } }";
+        let same = app.ok(token, q, json!({ "f": local, "u": null })).await;
+        assert_eq!(same["auditEvents"]["nodes"][0]["at"], at, "{local} is the same instant as {at}");
+        let none = app.ok(token, q, json!({ "f": null, "u": local })).await;
+        assert_ne!(none["auditEvents"]["nodes"][0]["at"], at, "until is exclusive");
+
+        // Bad times and days.
+        for (query, variables, field) in [
+            ("query($f: DateTime) { auditEvents(filter: { from: $f }) { nodes { at } } }", json!({ "f": "yesterday" }), "from"),
+            ("query($f: DateTime) { auditEvents(filter: { until: $f }) { nodes { at } } }", json!({ "f": "2026-01-31" }), "until"),
+            ("mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }", json!({ "id": user, "d": "2026-02-30" }), "validUntil"),
+            ("mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }", json!({ "id": user, "d": "2026-12-31T00:00:00Z" }), "validUntil"),
+        ] {
+            let body = app.gql(token, query, variables.clone()).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{variables}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+        for (query, variables) in [
+            ("mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }", json!({ "id": user, "d": 20261231 })),
+            ("mutation($id: ID!) { updateLogin(id: $id, input: { validUntil: 20261231 }) { __typename } }", json!({ "id": user })),
+        ] {
+            let body = app.gql(token, query, variables.clone()).await;
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
+        }
+        let user_now = app.ok(token, "query($u: ID!) { node(id: $u) { ... on User { validUntil } } }", json!({ "u": user })).await;
+        assert_eq!(user_now["node"]["validUntil"], "2030-06-15", "bad input changed nothing");
+    }
+}

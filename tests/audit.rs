@@ -371,7 +371,7 @@ both_backends! {
         let r = site.try_login(&app, &person, "dana", &site.parking_profile, Some("9999-12-31")).await;
         assert_eq!(r["__typename"], "CreateLoginSuccess", "{r}");
         let user = r["user"]["id"].as_str().unwrap();
-        let update = "mutation($id: ID!, $d: String) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
+        let update = "mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
         let body = app.gql(Some(&site.admin_token), update, json!({ "id": user, "d": "1850-06-01" })).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT");
         app.ok(Some(&site.admin_token), update, json!({ "id": user, "d": "1900-01-01" })).await;

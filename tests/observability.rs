@@ -167,7 +167,7 @@ async fn a_failed_sign_in_raises_the_sign_in_failure_counter_by_reason() {
     let case = site.profile(&app, "Case", &["CASE"]).await;
     let user = site.user(&app, "Eve Expiring", &case).await;
     let yesterday = license_gateway::domain::Date::today().plus_days(-1).format();
-    let expire = "mutation($id: ID!, $d: String) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
+    let expire = "mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
     app.ok(Some(&site.admin_token), expire, json!({ "id": user, "d": yesterday })).await;
     let before = scrape(&app).await;
     let sign_in =

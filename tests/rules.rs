@@ -240,7 +240,7 @@ both_backends! {
         let user = r["user"]["id"].as_str().unwrap().to_string();
         let token = app.sign_in("eli", PASSWORD).await;
         app.ok(Some(&token), "{ viewer { username } }", json!({})).await;
-        let expire = "mutation($id: ID!, $d: String) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
+        let expire = "mutation($id: ID!, $d: Date) { updateLogin(id: $id, input: { validUntil: $d }) { __typename } }";
         app.ok(Some(&site.admin_token), expire, json!({ "id": user, "d": today.plus_days(-1).format() })).await;
         let stopped = app.gql(Some(&token), "{ viewer { username } }", json!({})).await;
         assert_eq!(error_code(&stopped), "UNAUTHENTICATED", "existing sessions stop working");

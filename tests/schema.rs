@@ -136,3 +136,36 @@ fn cites_a_rule_number(text: &str) -> bool {
         (1..=2).contains(&digits) && b.get(i + 1 + digits).is_none_or(|&c| !word(c))
     })
 }
+
+/// Times and days are the `DateTime` and `Date` scalars, each naming its
+/// specification, and no field or argument that carries one is a plain
+/// `String` any more.
+#[tokio::test]
+async fn times_and_dates_are_scalars_that_name_their_specification() {
+    let sdl = sdl();
+    assert!(
+        sdl.contains("scalar DateTime @specifiedBy(url: \"https://datatracker.ietf.org/doc/html/rfc3339\")"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("scalar Date @specifiedBy(url: \"https://www.iso.org/iso-8601-date-and-time-format.html\")"));
+    let q =
+        r#"{ dt: __type(name: "DateTime") { kind specifiedByURL } d: __type(name: "Date") { kind specifiedByURL } }"#;
+    let resp = schema(Settings::default()).execute(q).await;
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+    let data: Value = resp.data.into_json().unwrap();
+    assert_eq!(data["dt"]["specifiedByURL"], "https://datatracker.ietf.org/doc/html/rfc3339");
+    assert_eq!(data["d"]["kind"], "SCALAR");
+    // Every field and argument whose name says it holds a time or a day.
+    let mut typed = 0;
+    for line in sdl.lines().map(str::trim) {
+        let Some((name, ty)) = line.split_once(": ") else { continue };
+        let name = name.split('(').next().unwrap();
+        let timely = name.ends_with("At") || ["at", "from", "until", "validUntil"].contains(&name);
+        if timely && !line.starts_with('"') {
+            let ty = ty.trim_end_matches(['!', ',', ')']);
+            assert!(ty == "DateTime" || ty == "Date", "`{line}` should be a DateTime or a Date");
+            typed += 1;
+        }
+    }
+    assert!(typed >= 14, "only {typed} time fields found");
+}

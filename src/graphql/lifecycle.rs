@@ -8,6 +8,7 @@ use super::context::rc;
 use super::ids::{Global, Kind, decode, decode_any, id_to_audit_target};
 use super::query::{decode_cursor, encode_cursor, or_null, page_size, site_arg};
 use super::results::*;
+use super::scalars::DateTime;
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
@@ -45,18 +46,10 @@ pub struct AuditEventsFilter {
     pub target_id: Option<ID>,
     /// Only accepted or only refused changes.
     pub outcome: Option<AuditOutcome>,
-    /// From this time on (RFC 3339), inclusive.
-    pub from: Option<String>,
-    /// Before this time (RFC 3339).
-    pub until: Option<String>,
-}
-
-fn parse_time(raw: &str, field: &'static str) -> R<i64> {
-    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|_| {
-            InvalidInput::new(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")).into()
-        })
+    /// From this time on, inclusive.
+    pub from: Option<DateTime>,
+    /// Before this time.
+    pub until: Option<DateTime>,
 }
 
 fn before_cursor(after: Option<String>) -> R<Option<i64>> {
@@ -184,8 +177,8 @@ impl LifecycleQuery {
                 target,
                 about_person,
                 refused: f.outcome.map(|o| o == AuditOutcome::Refused),
-                from: f.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
-                until: f.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
+                from: f.from.as_ref().map(|t| t.unix("from")).transpose()?,
+                until: f.until.as_ref().map(|t| t.unix("until")).transpose()?,
             };
             let mut rows = rcx.store.audit_page(site, &filter, before, limit + 1).await?;
             let has_next = rows.len() as i64 > limit;

@@ -7,6 +7,7 @@ use super::context::rc;
 use super::ids::{Kind, decode, encode};
 use super::query::QueryRoot;
 use super::results::*;
+use super::scalars;
 use super::types::*;
 use crate::domain::throttle::ClientAddress;
 use crate::domain::*;
@@ -52,7 +53,7 @@ pub struct CreateLoginInput {
     pub profile_id: ID,
     /// Last day the login works (`YYYY-MM-DD`, inclusive, from 1900-01-01 to
     /// 9999-12-31); omit for no end. From the day after it the login cannot sign in.
-    pub valid_until: Option<String>,
+    pub valid_until: Option<scalars::Date>,
     /// Site administrator rights (occupy no license). Default false.
     pub is_administrator: Option<bool>,
 }
@@ -67,7 +68,7 @@ pub struct UpdateLoginInput {
     /// New profile: licenses move with it, and the change is refused whole if a pool lacks free licenses.
     pub profile_id: Option<ID>,
     /// New last day (`YYYY-MM-DD`, from 1900-01-01 to 9999-12-31); null clears it (no end).
-    pub valid_until: MaybeUndefined<String>,
+    pub valid_until: MaybeUndefined<scalars::Date>,
     /// Grant or take administrator rights.
     pub is_administrator: Option<bool>,
 }
@@ -336,7 +337,7 @@ impl MutationRoot {
             username: Username::parse(&input.username)?,
             password: Password::parse(&input.password)?,
             profile: ProfileId(decode(&input.profile_id, Kind::Profile, "profileId")?),
-            valid_until: input.valid_until.as_deref().map(|d| Date::parse(d, "validUntil")).transpose()?,
+            valid_until: input.valid_until.as_ref().map(|d| d.day("validUntil")).transpose()?,
             is_admin: input.is_administrator.unwrap_or(false),
         };
         match crate::retrying!(
@@ -373,7 +374,7 @@ impl MutationRoot {
             valid_until: match input.valid_until {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(d) => Some(Some(Date::parse(&d, "validUntil")?)),
+                MaybeUndefined::Value(d) => Some(Some(d.day("validUntil")?)),
             },
             is_admin: input.is_administrator,
         };

@@ -471,11 +471,8 @@ impl SignInSuccess {
         &self.token
     }
     /// When the session ends unless signed out earlier (RFC 3339, UTC).
-    async fn expires_at(&self) -> String {
-        time::OffsetDateTime::from_unix_timestamp(self.expires_at)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default()
+    async fn expires_at(&self) -> super::scalars::DateTime {
+        super::scalars::DateTime::from_unix(self.expires_at)
     }
     /// Who is now signed in.
     async fn viewer(&self) -> &Viewer {

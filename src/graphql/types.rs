@@ -11,6 +11,7 @@ use super::ids::{Kind, encode, encode_pool};
 use super::loaders::{
     AgreementOfSite, LinesOfOrder, LinesOfRequest, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf,
 };
+use super::scalars::{Date, DateTime};
 use crate::domain::policy::{Action, Remedy};
 use crate::domain::{self, Principal};
 use crate::service::{ServiceError, authorize};
@@ -48,11 +49,8 @@ fn if_there<T, V>(value: Option<V>, check: impl FnOnce(V) -> R<T>) -> R<Option<T
     }
 }
 
-fn timestamp(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+fn timestamp(secs: i64) -> DateTime {
+    DateTime::from_unix(secs)
 }
 
 /// An object with a global id, fetchable with `node(id:)`.
@@ -91,7 +89,7 @@ impl SiteNode {
         &self.0.name
     }
     /// When the site was created (RFC 3339, UTC).
-    async fn created_at(&self) -> String {
+    async fn created_at(&self) -> DateTime {
         timestamp(self.0.created_at)
     }
     /// The site's agreement, which holds its license pools.
@@ -310,7 +308,7 @@ impl PersonNode {
         self.0.email.as_deref()
     }
     /// When the person was created (RFC 3339, UTC).
-    async fn created_at(&self) -> String {
+    async fn created_at(&self) -> DateTime {
         timestamp(self.0.created_at)
     }
     /// Whether the person is deleted (a tombstone).
@@ -318,7 +316,7 @@ impl PersonNode {
         self.0.deleted_at.is_some()
     }
     /// When the person was deleted, if they were.
-    async fn deleted_at(&self) -> Option<String> {
+    async fn deleted_at(&self) -> Option<DateTime> {
         self.0.deleted_at.map(timestamp)
     }
     /// The person's user (their login), if they have one.
@@ -378,8 +376,8 @@ impl UserNode {
     }
     /// Last day (inclusive, `YYYY-MM-DD`) on which the login works; null: no end.
     /// An expired login cannot sign in but still occupies its licenses.
-    async fn valid_until(&self) -> Option<String> {
-        self.0.valid_until.map(|d| d.format())
+    async fn valid_until(&self) -> Option<Date> {
+        self.0.valid_until.map(Date::from)
     }
     /// Whether the login can sign in today. An expired login still occupies its licenses.
     async fn active(&self, ctx: &Context<'_>) -> bool {
@@ -390,7 +388,7 @@ impl UserNode {
         self.0.is_admin
     }
     /// When the login was created (RFC 3339, UTC).
-    async fn created_at(&self) -> String {
+    async fn created_at(&self) -> DateTime {
         timestamp(self.0.created_at)
     }
     /// The person (staff record) this user is.
@@ -756,7 +754,7 @@ impl LicenseOrderNode {
         ActorNode(self.0.created_by.clone())
     }
     /// When it was drafted (RFC 3339, UTC).
-    async fn created_at(&self) -> String {
+    async fn created_at(&self) -> DateTime {
         timestamp(self.0.created_at)
     }
     /// Who checked it out.
@@ -764,7 +762,7 @@ impl LicenseOrderNode {
         self.0.checked_out_by.clone().map(ActorNode)
     }
     /// When it was checked out.
-    async fn checked_out_at(&self) -> Option<String> {
+    async fn checked_out_at(&self) -> Option<DateTime> {
         self.0.checked_out_at.map(timestamp)
     }
 }
@@ -823,7 +821,7 @@ impl ChangeRequestNode {
         ActorNode(self.0.requested_by.clone())
     }
     /// When it was submitted.
-    async fn created_at(&self) -> String {
+    async fn created_at(&self) -> DateTime {
         timestamp(self.0.created_at)
     }
     /// Who approved, rejected or cancelled it.
@@ -831,7 +829,7 @@ impl ChangeRequestNode {
         self.0.decided_by.as_deref()
     }
     /// When it was decided.
-    async fn decided_at(&self) -> Option<String> {
+    async fn decided_at(&self) -> Option<DateTime> {
         self.0.decided_at.map(timestamp)
     }
     /// Why it was rejected.
@@ -966,7 +964,7 @@ impl AuditEventNode {
         encode(Kind::AuditEvent, self.0.id)
     }
     /// When it happened (RFC 3339, UTC).
-    async fn at(&self) -> String {
+    async fn at(&self) -> DateTime {
         timestamp(self.0.at)
     }
     /// Who did it.
