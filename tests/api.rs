@@ -206,6 +206,18 @@ both_backends! {
                   "totalBefore": doc_used, "totalAfter": doc_used, "shortfall": 1 },
             ])
         );
+        // What a move answers for client caches costs one statement each, however large
+        // the site: the user's new profile, the profile it left, the pools with their modules.
+        let cached = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { ... on UpdateLoginSuccess {
+            user { id profile { id userCount } } previousProfile { id userCount } licensePools { id total used module { code } } } } }";
+        let (_, bare) = app.gql_counted(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[0] })).await;
+        app.ok(Some(&site.admin_token), change, json!({ "id": user, "p": profiles[3] })).await;
+        let (body, full) = app.gql_counted(Some(&site.admin_token), cached, json!({ "id": user, "p": profiles[0] })).await;
+        assert_eq!(body["data"]["changeLoginProfile"]["previousProfile"]["id"], profiles[3], "{body}");
+        // On PostgreSQL the move itself needed no session lookup (its writes were guarded),
+        // but the answer's profiles are judged for a principal, who is looked up once.
+        let lookup = u64::from(db == Db::Postgres);
+        assert_eq!(full, bare + 3 + lookup, "a move answering its profiles and pools took {full} statements, a bare one {bare}");
         assert_counters_match(&app.store).await;
     }
 }
