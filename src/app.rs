@@ -10,6 +10,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::domain::throttle::SignInLimits;
+use crate::graphql::documents::Documents;
 use crate::graphql::{self, Settings};
 use crate::http::AppState;
 use crate::http::browser::{self, BrowserSettings};
@@ -113,6 +114,22 @@ pub struct Config {
     /// benchmarks, since it tells any caller how the server works).
     #[arg(long, env = "EXPOSE_SQL_STATEMENTS", value_parser = clap::builder::BoolishValueParser::new())]
     pub expose_sql_statements: bool,
+    /// Persisted queries kept for Apollo's automatic persisted queries
+    /// (`extensions.persistedQuery`), the least recently used dropped first;
+    /// queries over 16 KiB are not kept. Default 1024; 0 answers
+    /// `PersistedQueryNotSupported`, so clients stop sending hashes.
+    #[arg(long, env = "PERSISTED_QUERIES", default_value_t = crate::graphql::documents::DEFAULT_PERSISTED_QUERIES)]
+    pub persisted_queries: usize,
+    /// Accept batches: a JSON array of operations in one `POST /graphql`,
+    /// run one after another, each held to the same limits and all of them
+    /// to one request timeout (default: off; a batch is then answered 400
+    /// `BATCHING_DISABLED`).
+    #[arg(long, env = "BATCHING", value_parser = clap::builder::BoolishValueParser::new())]
+    pub batching: bool,
+    /// Most operations in a batch (with `--batching`); more are answered 400
+    /// `BATCH_TOO_LARGE`. Default 10.
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_batch_size: u16,
     #[command(flatten)]
     pub limits: RequestLimits,
     #[command(flatten)]
@@ -294,7 +311,7 @@ impl Application {
             validated_schema: graphql::validated_schema(settings),
             store,
             sessions: Arc::new(SessionCache::new(Duration::from_millis(config.session_cache_ms))),
-            documents: Arc::default(),
+            documents: Arc::new(Documents::new(config.persisted_queries)),
             observability,
             settings,
             deadline: limits.request_timeout(),
@@ -307,6 +324,7 @@ impl Application {
                 playground: config.playground,
                 expose_statements: config.expose_sql_statements,
             },
+            max_batch: config.batching.then_some(usize::from(config.max_batch_size)),
         };
         let limits = server_limits(config, open_file_limit);
         let trusted_proxy_header = config.sign_in.trusted_proxy_header.clone();

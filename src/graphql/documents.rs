@@ -1,7 +1,11 @@
 //! Parsed GraphQL documents, kept per query text: an admin screen sends the
 //! same few queries over and over, and parsing is a real part of a small
 //! query's cost. Also tells whether the operation a request runs is a
-//! mutation, which decides how its session is checked.
+//! mutation, which decides how its session is checked. The same entries are
+//! kept by the SHA-256 of their text for Apollo's automatic persisted queries
+//! (a bounded number, registered by a request that sends text and hash), so
+//! a request that sends only the hash finds its parse, and what its
+//! validation learned, in one place.
 //!
 //! Validation is a large part of a request's work on the server, and its result
 //! for a document depends on little besides the document: which operation
@@ -113,19 +117,36 @@ impl Validation {
     }
 }
 
-#[derive(Default)]
 pub struct Documents {
+    /// By query text.
     entries: Mutex<Generations>,
+    /// The same entries by the SHA-256 of their text (hex), for Apollo's
+    /// automatic persisted queries: only texts registered with their hash.
+    persisted: Mutex<Generations>,
 }
 
-/// The parsed documents, by query text, in two generations (see `ENTRIES`).
-#[derive(Default)]
+impl Default for Documents {
+    fn default() -> Self {
+        Documents::new(DEFAULT_PERSISTED_QUERIES)
+    }
+}
+
+/// Persisted queries kept by default (`--persisted-queries`).
+pub const DEFAULT_PERSISTED_QUERIES: usize = 1024;
+
+/// Parsed documents by a key, in two generations (see `ENTRIES`) of at most
+/// `generation` entries each.
 struct Generations {
     newer: HashMap<String, Arc<Entry>>,
     older: HashMap<String, Arc<Entry>>,
+    generation: usize,
 }
 
 impl Generations {
+    fn new(generation: usize) -> Self {
+        Generations { newer: HashMap::new(), older: HashMap::new(), generation }
+    }
+
     /// The entry of `query`; one found in the older generation moves to the newer.
     fn get(&mut self, query: &str) -> Option<Arc<Entry>> {
         if let Some(entry) = self.newer.get(query) {
@@ -137,7 +158,7 @@ impl Generations {
     }
 
     fn insert(&mut self, query: String, entry: Arc<Entry>) {
-        if self.newer.len() >= ENTRIES {
+        if self.newer.len() >= self.generation {
             self.older = std::mem::take(&mut self.newer);
         }
         self.newer.insert(query, entry);
@@ -150,11 +171,52 @@ impl Generations {
 }
 
 impl Documents {
+    /// A cache that keeps up to `persisted_queries` persisted queries (0:
+    /// none, see [`Documents::persists`]).
+    pub fn new(persisted_queries: usize) -> Self {
+        Documents {
+            entries: Mutex::new(Generations::new(ENTRIES)),
+            persisted: Mutex::new(Generations::new(persisted_queries.div_ceil(2))),
+        }
+    }
+
+    /// Whether persisted queries are kept at all.
+    pub fn persists(&self) -> bool {
+        self.persisted.lock().unwrap_or_else(|e| e.into_inner()).generation > 0
+    }
+
     /// The parse of `query`, from the cache when it is there; `None` when the
     /// text does not parse (async-graphql then reports the syntax error).
     pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Parsed> {
+        Some(parsed(self.entry(query)?, operation_name, variables))
+    }
+
+    /// The parse of the persisted query whose SHA-256 is `hash`; `None` when
+    /// none is kept under it.
+    pub fn persisted(&self, hash: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Parsed> {
+        let entry = self.persisted.lock().unwrap_or_else(|e| e.into_inner()).get(hash)?;
+        Some(parsed(entry, operation_name, variables))
+    }
+
+    /// The parse of `query`, kept under `hash` (its SHA-256, checked by the
+    /// caller) too when it parses and is short enough to be cached.
+    pub fn persist(
+        &self,
+        hash: &str,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> Option<Parsed> {
+        let entry = self.entry(query)?;
+        if query.len() <= MAX_CACHED_QUERY_BYTES && self.persists() {
+            self.persisted.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.to_string(), entry.clone());
+        }
+        Some(parsed(entry, operation_name, variables))
+    }
+
+    fn entry(&self, query: &str) -> Option<Arc<Entry>> {
         let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(query);
-        let entry = match cached {
+        Some(match cached {
             Some(entry) => entry,
             None => {
                 let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
@@ -164,16 +226,20 @@ impl Documents {
                 }
                 entry
             }
-        };
-        let document = &entry.document;
-        let mutation = is_mutation(document, operation_name);
-        let session_neutral = is_session_neutral(document, operation_name);
-        let validation = shape(document, operation_name, variables).map(|shape| {
-            let passed = entry.passed.lock().unwrap_or_else(|e| e.into_inner()).contains(&shape);
-            Validation { entry: entry.clone(), shape, passed }
-        });
-        Some(Parsed { document: (**document).clone(), mutation, session_neutral, validation })
+        })
     }
+}
+
+/// What a request running `entry`'s document needs to know of it.
+fn parsed(entry: Arc<Entry>, operation_name: Option<&str>, variables: &Variables) -> Parsed {
+    let document = &entry.document;
+    let mutation = is_mutation(document, operation_name);
+    let session_neutral = is_session_neutral(document, operation_name);
+    let validation = shape(document, operation_name, variables).map(|shape| {
+        let passed = entry.passed.lock().unwrap_or_else(|e| e.into_inner()).contains(&shape);
+        Validation { entry: entry.clone(), shape, passed }
+    });
+    Parsed { document: (**document).clone(), mutation, session_neutral, validation }
 }
 
 /// The shape of a request, when strict validation's result depends on nothing

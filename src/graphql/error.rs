@@ -35,6 +35,22 @@ pub mod codes {
     pub const BEFORE_EXECUTION: &[&str] = &[PARSE_FAILED, VALIDATION_FAILED, QUERY_TOO_DEEP, QUERY_TOO_COMPLEX];
     /// The request body did not arrive in full within the body timeout (HTTP 408).
     pub const REQUEST_BODY_TIMEOUT: &str = "REQUEST_BODY_TIMEOUT";
+    /// The client's `Accept` takes neither `application/graphql-response+json`
+    /// nor `application/json` (HTTP 406); nothing ran.
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
+    /// A mutation sent with `GET` (HTTP 405, `Allow: POST`); nothing ran.
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// Only the hash of a persisted query was sent, and the server does not
+    /// know it: send the query with its hash (Apollo's clients do this).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// The server keeps no persisted queries (`--persisted-queries 0`).
+    pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
+    /// The query sent does not have the SHA-256 sent with it; nothing ran.
+    pub const PERSISTED_QUERY_HASH_MISMATCH: &str = "PERSISTED_QUERY_HASH_MISMATCH";
+    /// A JSON array of operations sent to a server with batching off.
+    pub const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
+    /// A batch of more operations than the server allows.
+    pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
 }
 
 impl From<ServiceError> for async_graphql::Error {

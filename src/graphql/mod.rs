@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod persisted;
 pub mod query;
 pub mod results;
 pub mod scalars;
