@@ -247,7 +247,6 @@ test(
 
 test(
   "automatic persisted queries: a hash first, the full query once, then the hash alone",
-  { skip: "needs automatic persisted queries on the server (issue 16, item 1: GraphQL over HTTP)" },
   async () => {
     const sent = [];
     const recording = (url, init) => {
