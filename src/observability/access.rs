@@ -201,9 +201,15 @@ pub(super) fn note_refusal(code: &'static str) {
 fn request_id(request: &Request) -> HeaderValue {
     match request.headers().get(REQUEST_ID_HEADER) {
         Some(sent) if usable_request_id(sent) => sent.clone(),
-        _ => HeaderValue::try_from(format!("{:016x}", rand::random::<u64>())).expect("hex digits are a header value"),
+        _ => {
+            let random = rand::random::<u64>();
+            let digits: [u8; 16] = std::array::from_fn(|i| HEX[(random >> (60 - 4 * i)) as usize & 0xf]);
+            HeaderValue::from_bytes(&digits).expect("hex digits are a header value")
+        }
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether an incoming request id is taken as it is: short, and only
 /// letters, digits and `-_.:`, so it is safe in any log line.
@@ -317,6 +323,7 @@ fn write_line(
             statements: s.statements,
         }),
         duration_ms: millis(elapsed),
+        elapsed,
     };
     if !logs::write_access_line(|format, out| line.write(format, out)) {
         line.through_tracing();
@@ -345,6 +352,8 @@ struct Line<'a> {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     graphql: Option<GraphqlFields<'a>>,
     duration_ms: f64,
+    #[serde(skip)]
+    elapsed: Duration,
 }
 
 /// The fields of a GraphQL request's access line.
@@ -361,53 +370,101 @@ struct GraphqlFields<'a> {
 /// lines show it.
 struct Timestamp;
 
-impl std::fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let now = time::OffsetDateTime::now_utc();
-        let (date, clock) = (now.date(), now.time());
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+thread_local! {
+    /// The second this thread last wrote a timestamp in, and that timestamp
+    /// up to its seconds (`2026-12-07T19:31:16`): the date and time are
+    /// worked out once a second, not once a line.
+    static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+}
+
+impl Timestamp {
+    /// Appends the current time to `out`.
+    fn write(out: &mut Vec<u8>) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (seconds, micros) = (now.as_secs(), now.subsec_micros());
+        let (second, mut text) = SECOND.get();
+        if second != seconds {
+            text = Self::to_the_second(seconds);
+            SECOND.set((seconds, text));
+        }
+        out.extend_from_slice(&text);
+        out.push(b'.');
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(micros);
+        out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
+        out.extend_from_slice(digits.as_bytes());
+        out.push(b'Z');
+    }
+
+    fn to_the_second(unix_seconds: u64) -> [u8; 19] {
+        use std::io::Write;
+        let time =
+            time::OffsetDateTime::from_unix_timestamp(unix_seconds as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let (date, clock) = (time.date(), time.time());
+        let mut text = [0; 19];
+        let _ = write!(
+            &mut text[..],
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
             date.year(),
             u8::from(date.month()),
             date.day(),
             clock.hour(),
             clock.minute(),
-            clock.second(),
-            clock.microsecond()
-        )
+            clock.second()
+        );
+        text
     }
 }
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut text = Vec::with_capacity(27);
+        Timestamp::write(&mut text);
+        serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
     }
 }
 
 impl Line<'_> {
-    /// Appends the line, with its newline, to `out`.
+    /// Appends the line, with its newline, to `out`: in text, byte by byte
+    /// as `tracing` would format it, without its general formatting
+    /// machinery, which costed several times more.
     fn write(&self, format: LogFormat, out: &mut Vec<u8>) {
-        use std::io::Write;
         if format == LogFormat::Json {
             let _ = serde_json::to_writer(&mut *out, self);
             out.push(b'\n');
             return;
         }
-        // Quoted as `tracing` quotes strings; only the path can hold a character to escape (request
-        // ids, methods, operation names and codes are made of letters, digits and `-_.:`).
-        let _ = write!(
-            out,
-            "{}  INFO {}: {} request_id=\"{}\" method=\"{}\" path={:?} status={}",
-            self.timestamp, self.target, self.message, self.request_id, self.method, self.path, self.status
-        );
-        if let Some(GraphqlFields { operation, principal, outcome, code, statements }) = &self.graphql {
-            let _ = write!(
-                out,
-                " operation=\"{operation}\" principal=\"{principal}\" outcome=\"{outcome}\" code=\"{code}\" statements={statements}"
-            );
+        Timestamp::write(out);
+        for part in ["  INFO ", self.target, ": ", self.message] {
+            out.extend_from_slice(part.as_bytes());
         }
-        let _ = writeln!(out, " duration_ms={}", self.duration_ms);
+        // Request ids, methods, operation names and codes are made of letters, digits and `-_.:`:
+        // quoted as they are. Only the path can hold a character `tracing` would escape.
+        quoted(out, " request_id=", self.request_id);
+        quoted(out, " method=", self.method);
+        if self.path.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+            quoted(out, " path=", self.path);
+        } else {
+            use std::io::Write;
+            let _ = write!(out, " path={:?}", self.path);
+        }
+        number(out, " status=", self.status.into());
+        if let Some(GraphqlFields { operation, principal, outcome, code, statements }) = &self.graphql {
+            quoted(out, " operation=", operation);
+            quoted(out, " principal=", principal);
+            quoted(out, " outcome=", outcome);
+            quoted(out, " code=", code);
+            number(out, " statements=", *statements);
+        }
+        // Milliseconds to the microsecond, as `tracing` shows the `f64`: `12.5`, `3.0`.
+        let micros = u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX);
+        number(out, " duration_ms=", micros / 1000);
+        let fraction = micros % 1000;
+        let digits =
+            [b'.', b'0' + (fraction / 100) as u8, b'0' + (fraction / 10 % 10) as u8, b'0' + (fraction % 10) as u8];
+        let used = digits.iter().rposition(|&d| d != b'0').unwrap_or(1).max(1) + 1;
+        out.extend_from_slice(&digits[..used]);
+        out.push(b'\n');
     }
 
     /// The line as a `tracing` event.
@@ -434,8 +491,104 @@ impl Line<'_> {
     }
 }
 
+/// Appends `name` and `value` in double quotes.
+fn quoted(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends `name` and `value`.
+fn number(out: &mut Vec<u8>, name: &str, value: u64) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
 /// The operation name as the access line shows it: as sent when it is a
 /// GraphQL name of reasonable length, otherwise `invalid`.
 fn loggable_operation(name: &str) -> &str {
     if metrics::is_short_name(name) { name } else { "invalid" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The line as `tracing`'s own text formatting writes the same event.
+    fn through_tracing(line: &Line) -> String {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let writer = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Capture(writer.clone()))
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || line.through_tracing());
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line<'a>(path: &'a str, elapsed: Duration, graphql: Option<GraphqlFields<'a>>) -> Line<'a> {
+        Line {
+            timestamp: Timestamp,
+            level: "INFO",
+            message: "request",
+            target: TARGET,
+            request_id: "0123456789abcdef",
+            method: "POST",
+            path,
+            status: 200,
+            graphql,
+            duration_ms: millis(elapsed),
+            elapsed,
+        }
+    }
+
+    /// The line without its timestamp, and the timestamp.
+    fn split(text: &str) -> (&str, &str) {
+        text.split_once(' ').unwrap()
+    }
+
+    #[test]
+    fn the_text_line_is_what_tracing_would_write() {
+        let fields =
+            || GraphqlFields { operation: "Pools", principal: "operator", outcome: "ok", code: "", statements: 3 };
+        for micros in [0, 1, 10, 100, 999, 1000, 1500, 12_345, 2_000_000, 86_400_000_123] {
+            for path in ["/graphql", "/odd \"path\"\\ä\t"] {
+                for graphql in [None, Some(fields())] {
+                    let line = line(path, Duration::from_micros(micros), graphql);
+                    let mut ours = Vec::new();
+                    line.write(LogFormat::Text, &mut ours);
+                    let ours = String::from_utf8(ours).unwrap();
+                    let theirs = through_tracing(&line);
+                    assert_eq!(split(&ours).1, split(&theirs).1, "{micros} µs, path {path:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_timestamp_is_rfc_3339_utc_to_the_microsecond() {
+        let before = time::OffsetDateTime::now_utc();
+        let mut text = Vec::new();
+        Timestamp::write(&mut text);
+        let after = time::OffsetDateTime::now_utc();
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(text.len(), "2026-12-07T19:31:16.470920Z".len(), "{text}");
+        let parsed = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).unwrap();
+        assert!(before - time::Duration::microseconds(1) <= parsed && parsed <= after, "{text}");
+    }
 }

@@ -31,9 +31,11 @@ pub struct SignedIn {
     pub principal: Principal,
 }
 
+/// The hex SHA-256 of a session token: what the database keeps of it.
 pub fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // One formatting of the whole digest (its `LowerHex` writes the hex digits at once): a
+    // `format!` per byte made this a seventh of what a small authenticated read costs.
+    format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
 fn verify(password: &str, hash: &str) -> bool {
@@ -310,5 +312,14 @@ pub async fn authenticate_cached(
             cache.evict(&hash);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_token_hash_is_the_lower_case_hex_sha256_of_the_token() {
+        assert_eq!(super::token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(super::token_hash(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

@@ -30,8 +30,7 @@ pub struct Admitted {
 /// lower-cased form, so that what someone typed as a username (sometimes a
 /// password, in the wrong field) is not kept in clear.
 fn username_subject(username_key: &str) -> String {
-    let digest = Sha256::digest(username_key.as_bytes());
-    format!("user:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("user:{:x}", Sha256::digest(username_key.as_bytes()))
 }
 
 /// The throttle row of a client address.
