@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use license_gateway::graphql::persisted::sha256_hex;
+use license_gateway::domain::sha256_hex;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -20,15 +20,8 @@ fn content_type(headers: &HeaderMap) -> &str {
 
 /// POSTs `body` (JSON) with `accept` and the token; the status, headers and body.
 async fn post(app: &TestApp, token: Option<&str>, accept: Option<&str>, body: &Value) -> (u16, HeaderMap, Value) {
-    let mut request = app.client.post(format!("{}/graphql", app.url)).json(body);
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
-    }
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let (status, headers, response) =
+        send(app.client.post(format!("{}/graphql", app.url)).json(body), token, accept).await;
     (status, headers, response.json().await.unwrap())
 }
 
@@ -40,7 +33,16 @@ async fn get(
     params: &[(&str, &str)],
 ) -> (u16, HeaderMap, String) {
     let url = reqwest::Url::parse_with_params(&format!("{}/graphql", app.url), params).unwrap();
-    let mut request = app.client.get(url);
+    let (status, headers, response) = send(app.client.get(url), token, accept).await;
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Sends `request` with `accept` and the token; the status, headers and response.
+async fn send(
+    mut request: reqwest::RequestBuilder,
+    token: Option<&str>,
+    accept: Option<&str>,
+) -> (u16, HeaderMap, reqwest::Response) {
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -48,8 +50,7 @@ async fn get(
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (status, headers, response.text().await.unwrap())
+    (response.status().as_u16(), response.headers().clone(), response)
 }
 
 fn json_of(text: &str) -> Value {

@@ -5,8 +5,8 @@
 //! which registers the text under its hash. The parses are kept by
 //! [`Documents`] (the same entries as by text), in a bounded number.
 
+use crate::domain::sha256_hex;
 use async_graphql::{Request, Value};
-use sha2::{Digest, Sha256};
 
 use super::documents::{Documents, Parsed};
 use super::error::codes;
@@ -80,15 +80,6 @@ fn hash_of(extension: &Value) -> Option<String> {
     let Some(Value::String(hash)) = fields.get("sha256Hash") else { return None };
     let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
     (version == Some(1) && hex).then(|| hash.to_ascii_lowercase())
-}
-
-/// The SHA-256 of `text` as 64 lowercase hex digits.
-pub fn sha256_hex(text: &str) -> String {
-    use std::fmt::Write;
-    Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
 }
 
 #[cfg(test)]

@@ -295,6 +295,10 @@ fn millis(elapsed: Duration) -> f64 {
     elapsed.as_micros() as f64 / 1000.0
 }
 
+fn as_millis<S: serde::Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(millis(*elapsed))
+}
+
 fn write_line(
     request_id: &str,
     method: &axum::http::Method,
@@ -322,8 +326,7 @@ fn write_line(
             code: s.outcome.code(),
             statements: s.statements,
         }),
-        duration_ms: millis(elapsed),
-        elapsed,
+        duration_ms: elapsed,
     };
     if !logs::write_access_line(|format, out| line.write(format, out)) {
         line.through_tracing();
@@ -351,9 +354,9 @@ struct Line<'a> {
     /// What a GraphQL request adds (none for other requests).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     graphql: Option<GraphqlFields<'a>>,
-    duration_ms: f64,
-    #[serde(skip)]
-    elapsed: Duration,
+    /// Milliseconds to the microsecond (a number in JSON).
+    #[serde(serialize_with = "as_millis")]
+    duration_ms: Duration,
 }
 
 /// The fields of a GraphQL request's access line.
@@ -457,7 +460,7 @@ impl Line<'_> {
             number(out, " statements=", *statements);
         }
         // Milliseconds to the microsecond, as `tracing` shows the `f64`: `12.5`, `3.0`.
-        let micros = u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(self.duration_ms.as_micros()).unwrap_or(u64::MAX);
         number(out, " duration_ms=", micros / 1000);
         let fraction = micros % 1000;
         let digits =
@@ -470,7 +473,7 @@ impl Line<'_> {
     /// The line as a `tracing` event.
     fn through_tracing(&self) {
         let (request_id, method, path, status, duration_ms) =
-            (self.request_id, self.method, self.path, self.status, self.duration_ms);
+            (self.request_id, self.method, self.path, self.status, millis(self.duration_ms));
         match &self.graphql {
             Some(GraphqlFields { operation, principal, outcome, code, statements }) => tracing::info!(
                 target: TARGET,
@@ -552,8 +555,7 @@ mod tests {
             path,
             status: 200,
             graphql,
-            duration_ms: millis(elapsed),
-            elapsed,
+            duration_ms: elapsed,
         }
     }
 

@@ -9,8 +9,6 @@
 //! Unknown usernames are counted like known ones, so the answers do not
 //! tell which usernames exist.
 
-use sha2::{Digest, Sha256};
-
 use super::*;
 use crate::domain::throttle::{ClientAddress, SignInLimits};
 
@@ -30,7 +28,7 @@ pub struct Admitted {
 /// lower-cased form, so that what someone typed as a username (sometimes a
 /// password, in the wrong field) is not kept in clear.
 fn username_subject(username_key: &str) -> String {
-    format!("user:{:x}", Sha256::digest(username_key.as_bytes()))
+    format!("user:{}", crate::domain::sha256_hex(username_key))
 }
 
 /// The throttle row of a client address.
