@@ -14,10 +14,13 @@ use crate::graphql::documents::Documents;
 use crate::graphql::{self, Settings};
 use crate::http::AppState;
 use crate::http::browser::{self, BrowserSettings};
+use crate::http::live;
 use crate::observability::{LogFormat, Observability};
 use crate::server;
 use crate::service::auth::SessionCache;
 use crate::service::bootstrap;
+use crate::service::live::{Live, LiveSettings};
+use crate::store::live::Changes;
 use crate::store::{Backend, PoolSettings, Store};
 
 /// Server configuration: flags or environment variables.
@@ -134,7 +137,75 @@ pub struct Config {
     pub limits: RequestLimits,
     #[command(flatten)]
     pub sign_in: SignInArgs,
+    #[command(flatten)]
+    pub subscriptions: SubscriptionArgs,
 }
+
+/// GraphQL subscriptions over WebSocket (`GET /graphql` with the graphql-ws
+/// protocol), and the announcements of committed changes they are fed with
+/// (on PostgreSQL `pg_notify` in the committing transaction, heard by every
+/// instance; on SQLite within the process).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubscriptionArgs {
+    /// Serve subscriptions, and announce every committed change of pools,
+    /// the audit trail and sessions for them (default: true). `false` serves
+    /// none and announces nothing, which saves a PostgreSQL change its
+    /// `pg_notify`; every instance on one database should say the same.
+    #[arg(long, env = "SUBSCRIPTIONS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub subscriptions: bool,
+    /// Most WebSocket connections open at once; one more is answered 503.
+    /// They count apart from `--max-connections`. Default 10,000.
+    #[arg(long, env = "MAX_WEBSOCKET_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_websocket_connections: u64,
+    /// Most subscriptions one connection runs at once; one more is answered
+    /// `TOO_MANY_SUBSCRIPTIONS`. Default 32.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_subscriptions_per_connection: u64,
+    /// Milliseconds a new WebSocket connection has to send `connection_init`
+    /// before it is closed (4408). Default 3,000 (graphql-ws's own default).
+    #[arg(long, env = "CONNECTION_INIT_TIMEOUT_MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub connection_init_timeout_ms: u64,
+    /// Largest WebSocket message a client may send, in bytes; a larger one
+    /// closes the connection (1009). Default 65,536.
+    #[arg(long, env = "MAX_WEBSOCKET_MESSAGE_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1024..=16_777_216))]
+    pub max_websocket_message_bytes: u64,
+    /// Milliseconds a message may wait for the client to take it; a client
+    /// that does not read is closed (1008). Default 10,000.
+    #[arg(long, env = "WEBSOCKET_SEND_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub websocket_send_timeout_ms: u64,
+    /// Milliseconds between the server's pings on an open connection, which
+    /// keep proxies from closing a quiet one (0: no pings). Default 30,000.
+    #[arg(long, env = "WEBSOCKET_PING_INTERVAL_MS", default_value_t = 30_000)]
+    pub websocket_ping_interval_ms: u64,
+    /// Audit events a subscriber may fall behind before its subscription
+    /// ends (`SUBSCRIPTION_LAGGED`). Default 256.
+    #[arg(long, env = "MAX_SUBSCRIBER_LAG", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_subscriber_lag: u64,
+}
+
+impl SubscriptionArgs {
+    fn limits(&self) -> live::Limits {
+        live::Limits {
+            max_connections: self.max_websocket_connections as usize,
+            max_subscriptions: self.max_subscriptions_per_connection as usize,
+            init_timeout: Duration::from_millis(self.connection_init_timeout_ms),
+            max_message_bytes: self.max_websocket_message_bytes as usize,
+            send_timeout: Duration::from_millis(self.websocket_send_timeout_ms),
+            ping_interval: Duration::from_millis(self.websocket_ping_interval_ms),
+        }
+    }
+}
+
+/// Committed transactions' announcements this process keeps for its hub;
+/// past them it reads every subscriber's state again (no client sees this).
+const CHANGES_BUFFER: usize = 4096;
 
 /// Sign-in throttling: failed sign-ins are counted per username (without
 /// case) and per client address, in the database, so every instance on it
@@ -254,6 +325,10 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     limits: server::Limits,
+    /// Closes the WebSocket connections at shutdown (when subscriptions are served).
+    closer: Option<live::Closer>,
+    /// The live-change hub and the change listener, stopped at the end.
+    live_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Where the client's address comes from besides the socket.
     trusted_proxy_header: Option<axum::http::HeaderName>,
     /// The operator's one-time password, when this start created the operator.
@@ -294,6 +369,7 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
+        let (store, transport, closer, live_tasks) = start_live(store, config).await?;
         let observability = Observability::new(config.metrics, config.metrics_per_site, &store);
         let limits = &config.limits;
         let settings = Settings {
@@ -325,10 +401,11 @@ impl Application {
                 expose_statements: config.expose_sql_statements,
             },
             max_batch: config.batching.then_some(usize::from(config.max_batch_size)),
+            live: transport.map(Arc::new),
         };
         let limits = server_limits(config, open_file_limit);
         let trusted_proxy_header = config.sign_in.trusted_proxy_header.clone();
-        Ok(Application { listener, state, limits, trusted_proxy_header, operator_password })
+        Ok(Application { listener, state, limits, closer, live_tasks, trusted_proxy_header, operator_password })
     }
 
     /// The port the server is bound to.
@@ -341,8 +418,10 @@ impl Application {
         self.state.store.clone()
     }
 
-    /// Serves until ctrl-c / SIGTERM; then drains the requests in flight
-    /// (up to the shutdown grace), stops the fold and closes the database.
+    /// Serves until ctrl-c / SIGTERM; then closes the WebSocket connections
+    /// (1001, going away) and drains the requests in flight (each up to the
+    /// shutdown grace), stops the fold and the live changes, and closes the
+    /// database.
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, limits = ?self.limits, "listening");
@@ -350,14 +429,53 @@ impl Application {
         let (store, background) = (self.state.store.clone(), self.state.background.clone());
         let folding = tokio::spawn(fold_profile_users(background.clone()));
         let app = crate::http::service(self.state, self.trusted_proxy_header);
-        server::serve(self.listener, app, self.limits, shutdown()).await;
-        folding.abort();
-        let _ = folding.await;
+        let closer = self.closer;
+        let stop = async {
+            shutdown().await;
+            if let Some(closer) = &closer {
+                closer.close();
+            }
+        };
+        server::serve(self.listener, app, self.limits, stop).await;
+        if let Some(closer) = &closer {
+            closer.closed(self.limits.shutdown_grace).await;
+        }
+        for task in self.live_tasks.into_iter().chain([folding]) {
+            task.abort();
+            let _ = task.await;
+        }
         store.close().await;
         background.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts what subscriptions need when `config` serves them: `store`
+/// announcing its commits, the change listener (PostgreSQL), the hub and
+/// the WebSocket transport.
+async fn start_live(
+    store: Store,
+    config: &Config,
+) -> anyhow::Result<(Store, Option<live::Transport>, Option<live::Closer>, Vec<tokio::task::JoinHandle<()>>)> {
+    let args = &config.subscriptions;
+    if !args.subscriptions {
+        return Ok((store, None, None, Vec::new()));
+    }
+    let changes = Changes::new(CHANGES_BUFFER);
+    let store = store.announcing(changes.clone());
+    let mut tasks = Vec::new();
+    if store.backend() == Backend::Postgres {
+        tasks.push(crate::store::live::listen(&config.database_url, changes.clone()).await?);
+    }
+    let settings = LiveSettings {
+        max_lag: args.max_subscriber_lag as usize,
+        may_change_sessions: crate::graphql::documents::may_change_sessions,
+    };
+    let (hub, pump) = Live::start(store.clone(), &changes, settings);
+    tasks.push(pump);
+    let (transport, closer) = live::Transport::new(hub, args.limits());
+    Ok((store, Some(transport), Some(closer), tasks))
 }
 
 /// The connection limits `config` asks for.

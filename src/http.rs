@@ -6,7 +6,9 @@
 //! /graphql` for queries, answers as `application/graphql-response+json` or
 //! `application/json` ([`negotiate`]), and Apollo's automatic persisted
 //! queries (`graphql::persisted`). What browsers may do (CORS, JSON-only
-//! posts, the playground's security headers) is in [`browser`].
+//! posts, the playground's security headers) is in [`browser`];
+//! subscriptions over WebSocket (a `GET /graphql` with `Upgrade: websocket`)
+//! are in [`live`].
 //!
 //! The body is read here rather than by async-graphql-axum's extractors,
 //! which would read a JSON body of any size with no bound on its arrival
@@ -17,6 +19,7 @@
 //! first byte says whether it is a batch.
 
 pub mod browser;
+pub mod live;
 pub mod negotiate;
 
 use axum::body::{Body, Bytes};
@@ -67,6 +70,8 @@ pub struct AppState {
     pub browser: browser::BrowserSettings,
     /// Most operations in a batch (a JSON array); `None`: batching is off.
     pub max_batch: Option<usize>,
+    /// Subscriptions over WebSocket; `None`: not served (`--subscriptions false`).
+    pub live: Option<Arc<live::Transport>>,
 }
 
 /// Largest request body accepted.
@@ -336,15 +341,19 @@ struct GetParameters {
     extensions: Option<String>,
 }
 
-/// `GET /graphql`: the playground for a browser asking for HTML (when it is
-/// served); otherwise a query from the URL's parameters. Mutations are
-/// refused with 405 (a GET must not change anything).
+/// `GET /graphql`: subscriptions when it asks for a WebSocket ([`live`]);
+/// the playground for a browser asking for HTML (when it is served);
+/// otherwise a query from the URL's parameters. Mutations are refused with
+/// 405 (a GET must not change anything).
 async fn graphql_get(
     State(state): State<AppState>,
     client: Option<axum::Extension<ClientAddress>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
+    if live::is_upgrade(request.headers()) {
+        return live::upgrade(state, request).await;
+    }
+    let (axum::http::request::Parts { uri, headers, .. }, _) = request.into_parts();
     if negotiate::wants_page(&headers, uri.query().is_some_and(|q| !q.is_empty())) {
         return if state.browser.playground { playground().await } else { not_found().await };
     }

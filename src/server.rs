@@ -134,7 +134,10 @@ where
             let response = app.clone().oneshot(request);
             async move { Ok::<_, Infallible>(response.await?.map(|body| open.until_sent(body))) }
         });
-        let conn = self.builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        // With upgrades: a WebSocket (subscriptions) leaves this connection's
+        // task, and so its cap and its drain, once switched; `http::live`
+        // counts, caps and closes those on its own.
+        let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         close_when_idle(self.graceful.watch(conn), activity, self.limits)
     }
 }

@@ -120,6 +120,9 @@ pub struct Pool {
     pub module_id: ModuleId,
     pub total: i64,
     pub used: i64,
+    /// Changes of `used` or `total` so far: of two reads of a pool, the one
+    /// with the higher version is the newer.
+    pub version: i64,
 }
 
 impl Pool {

@@ -282,8 +282,8 @@ mod tests {
     #[test]
     fn r4_shortages_name_every_short_module_with_numbers() {
         let pools = [
-            Pool { site_id: SiteId(1), module_id: ModuleId(1), total: 5, used: 5 },
-            Pool { site_id: SiteId(1), module_id: ModuleId(2), total: 5, used: 2 },
+            Pool { site_id: SiteId(1), module_id: ModuleId(1), total: 5, used: 5, version: 0 },
+            Pool { site_id: SiteId(1), module_id: ModuleId(2), total: 5, used: 2, version: 0 },
         ];
         let s = shortages(&[(ModuleId(1), 2), (ModuleId(2), 4)], &pools);
         assert_eq!(

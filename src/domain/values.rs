@@ -324,6 +324,10 @@ impl Date {
     pub fn plus_days(&self, days: i64) -> Self {
         Date(self.0 + time::Duration::days(days))
     }
+    /// When this day ends in UTC: the first second of the next, in unix seconds.
+    pub fn end_unix(&self) -> i64 {
+        self.0.next_day().map_or(i64::MAX, |next| next.midnight().assume_utc().unix_timestamp())
+    }
 }
 
 impl fmt::Display for Date {

@@ -54,6 +54,12 @@ const SESSION_NEUTRAL: &[&str] = &[
     "removeResponsibility",
 ];
 
+/// Whether a mutation of this name may end or change a session (it is not
+/// session-neutral): live connections of its site check theirs again.
+pub fn may_change_sessions(mutation: &str) -> bool {
+    !SESSION_NEUTRAL.contains(&mutation)
+}
+
 /// A parse that async-graphql can use, and what the server needs to know of it.
 pub struct Parsed {
     pub document: ExecutableDocument,
@@ -260,7 +266,7 @@ fn shape(document: &ExecutableDocument, operation_name: Option<&str>, variables:
 
 /// The operation a request runs, when the document and the name given say
 /// which; `None` when the name is missing among several, or names none.
-fn operation_to_run<'d>(
+pub fn operation_to_run<'d>(
     document: &'d ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'d Positioned<OperationDefinition>> {

@@ -51,6 +51,14 @@ pub mod codes {
     pub const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
     /// A batch of more operations than the server allows.
     pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+    /// A subscription past the most one WebSocket connection runs at once.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// A subscriber fell further behind its events than the server keeps; its
+    /// subscription ended (subscribe again, and read what was missed).
+    pub const SUBSCRIPTION_LAGGED: &str = "SUBSCRIPTION_LAGGED";
+    /// Events may have been missed (the server lost its change feed for a
+    /// moment); the subscription ended (subscribe again, and read what was missed).
+    pub const SUBSCRIPTION_INTERRUPTED: &str = "SUBSCRIPTION_INTERRUPTED";
 }
 
 impl From<ServiceError> for async_graphql::Error {

@@ -45,6 +45,26 @@ pub fn loaders(store: Store) -> Loaders {
     DataLoader::with_cache(StoreLoader { store }, tokio::spawn, HashMapCache::default())
 }
 
+/// Forgets everything `loaders` hold but modules (which change only with a
+/// release). A subscription's loaders live as long as it does: cleared
+/// before each event, they answer nothing older than the event, and do not
+/// grow over hours. Every key type of [`StoreLoader`] but `ModuleId` is here.
+pub fn forget_all_but_modules(loaders: &Loaders) {
+    loaders.clear::<PersonId>();
+    loaders.clear::<LoginId>();
+    loaders.clear::<ProfileId>();
+    loaders.clear::<SiteId>();
+    loaders.clear::<OrderId>();
+    loaders.clear::<RequestId>();
+    loaders.clear::<LinesOfOrder>();
+    loaders.clear::<LinesOfRequest>();
+    loaders.clear::<ResponsibilitiesOf>();
+    loaders.clear::<LoginOfPerson>();
+    loaders.clear::<ModulesOfProfile>();
+    loaders.clear::<PoolsOfSite>();
+    loaders.clear::<AgreementOfSite>();
+}
+
 macro_rules! by_id {
     ($key:ty, $value:ty, $method:ident, $id:ident) => {
         impl Loader<$key> for StoreLoader {

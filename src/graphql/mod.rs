@@ -15,6 +15,7 @@ pub mod persisted;
 pub mod query;
 pub mod results;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
 use async_graphql::ValidationMode;
@@ -74,7 +75,7 @@ fn build(settings: Settings, mode: ValidationMode) -> AppSchema {
     let builder = async_graphql::Schema::build(
         mutation::Query::default(),
         mutation::Mutation::default(),
-        async_graphql::EmptySubscription,
+        subscription::SubscriptionRoot,
     )
     .register_output_type::<results::RefusalInterface>();
     let builder = if settings.introspection { builder } else { builder.disable_introspection() };

@@ -550,4 +550,4 @@ pub struct Mutation(MutationRoot, super::lifecycle::LifecycleMutation);
 pub struct Query(QueryRoot, super::lifecycle::LifecycleQuery);
 
 /// The schema type.
-pub type AppSchema = async_graphql::Schema<Query, Mutation, async_graphql::EmptySubscription>;
+pub type AppSchema = async_graphql::Schema<Query, Mutation, super::subscription::SubscriptionRoot>;

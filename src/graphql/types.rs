@@ -264,6 +264,12 @@ impl LicensePoolNode {
         let percent = ctx.data_opt::<super::Settings>().map_or(90, |s| s.near_limit_percent);
         self.0.used * 100 >= self.0.total * i64::from(percent)
     }
+    /// Grows by one with every change of `used` or `total`: of two copies
+    /// of the pool (a mutation's answer, a subscription's update), the one
+    /// with the higher version is the newer.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
 }
 
 /// A staff record. A person becomes a user when they get a login. Deleted

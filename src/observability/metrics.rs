@@ -49,6 +49,16 @@ pub const LICENSES_USED: &str = "license_gateway_licenses_used";
 pub const SITE_LICENSES: &str = "license_gateway_site_licenses";
 /// Licenses in use, by `site` and `module` (`--metrics-per-site`).
 pub const SITE_LICENSES_USED: &str = "license_gateway_site_licenses_used";
+/// WebSocket connections (subscriptions) open now.
+pub const WEBSOCKET_CONNECTIONS: &str = "license_gateway_websocket_connections";
+/// WebSocket connections the server closed, by close `code` (4403 session,
+/// 4408 no connection_init, 1001 shutdown, 1008 slow client, 1009 message too big, ...).
+pub const WEBSOCKET_CLOSES: &str = "license_gateway_websocket_closes_total";
+/// Subscriptions running now, over all connections.
+pub const SUBSCRIPTIONS: &str = "license_gateway_subscriptions";
+/// Events sent to subscribers, by `field` (`licensePools`, `auditEvents`):
+/// one per subscriber and event.
+pub const SUBSCRIPTION_DELIVERIES: &str = "license_gateway_subscription_deliveries_total";
 
 /// Most distinct operation names used as labels; later ones count as `other`.
 pub const OPERATION_LABELS: usize = 64;
@@ -69,6 +79,18 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The in-flight gauge, registered once the recorder is installed.
 static IN_FLIGHT_GAUGE: OnceLock<Gauge> = OnceLock::new();
+
+/// The subscription gauges and delivery counters, registered once the
+/// recorder is installed: a delivery, counted once per subscriber and
+/// event, costs an atomic add.
+struct LiveHandles {
+    connections: Gauge,
+    subscriptions: Gauge,
+    pools: Counter,
+    audit: Counter,
+}
+
+static LIVE_HANDLES: OnceLock<LiveHandles> = OnceLock::new();
 
 thread_local! {
     /// The request counter and histogram of each (operation, outcome, code)
@@ -92,6 +114,12 @@ pub fn install() -> PrometheusHandle {
                 .expect("no other metrics recorder is installed");
             describe();
             let _ = IN_FLIGHT_GAUGE.set(gauge!(IN_FLIGHT));
+            let _ = LIVE_HANDLES.set(LiveHandles {
+                connections: gauge!(WEBSOCKET_CONNECTIONS),
+                subscriptions: gauge!(SUBSCRIPTIONS),
+                pools: counter!(SUBSCRIPTION_DELIVERIES, "field" => "licensePools"),
+                audit: counter!(SUBSCRIPTION_DELIVERIES, "field" => "auditEvents"),
+            });
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -129,6 +157,10 @@ fn describe() {
     describe_gauge!(LICENSES_USED, "Licenses in use by module, over all sites.");
     describe_gauge!(SITE_LICENSES, "Licenses bought by site and module.");
     describe_gauge!(SITE_LICENSES_USED, "Licenses in use by site and module.");
+    describe_gauge!(WEBSOCKET_CONNECTIONS, "WebSocket connections (subscriptions) open now.");
+    describe_counter!(WEBSOCKET_CLOSES, "WebSocket connections the server closed, by close code.");
+    describe_gauge!(SUBSCRIPTIONS, "Subscriptions running now.");
+    describe_counter!(SUBSCRIPTION_DELIVERIES, "Events sent to subscribers, by field, one per subscriber and event.");
 }
 
 /// Whether `name` is a GraphQL name of at most [`MAX_NAME`] characters.
@@ -239,6 +271,58 @@ fn sign_in_reason(refusal: SignInRefusal) -> (&'static str, &'static str) {
 /// Counts a password checked by sign-in.
 pub fn record_password_check() {
     counter!(PASSWORD_CHECKS).increment(1);
+}
+
+/// An open WebSocket connection, counted until dropped.
+pub struct WebSocketOpen(());
+
+impl WebSocketOpen {
+    pub fn start() -> WebSocketOpen {
+        if let Some(h) = LIVE_HANDLES.get() {
+            h.connections.increment(1.0);
+        }
+        WebSocketOpen(())
+    }
+}
+
+impl Drop for WebSocketOpen {
+    fn drop(&mut self) {
+        if let Some(h) = LIVE_HANDLES.get() {
+            h.connections.decrement(1.0);
+        }
+    }
+}
+
+/// Moves the running-subscriptions gauge by `delta`.
+pub fn subscriptions(delta: f64) {
+    if let Some(h) = LIVE_HANDLES.get() {
+        h.subscriptions.increment(delta);
+    }
+}
+
+/// Which subscription field delivered an event.
+#[derive(Debug, Clone, Copy)]
+pub enum Delivery {
+    LicensePools,
+    AuditEvents,
+}
+
+/// Counts one event sent to one subscriber.
+pub fn record_delivery(field: Delivery) {
+    if let Some(h) = LIVE_HANDLES.get() {
+        match field {
+            Delivery::LicensePools => h.pools.increment(1),
+            Delivery::AuditEvents => h.audit.increment(1),
+        }
+    }
+}
+
+/// Counts a WebSocket connection the server closed with `code`.
+pub fn record_websocket_close(code: u16) {
+    if HANDLE.get().is_some() {
+        let mut buffer = itoa::Buffer::new();
+        counter!(WEBSOCKET_CLOSES, "code" => buffer.format(code).to_owned()).increment(1);
+    }
 }
 
 /// What `/metrics` reports besides the counters: this server's store.

@@ -179,29 +179,42 @@ pub async fn sign_out(store: &Store, token: &str) -> ServiceResult<bool> {
 /// The guarded audit insert (`store::writes::audit_insert`) checks these
 /// same conditions in SQL: a change to one must be made to the other.
 async fn authenticate_hash(store: &Store, hash: &str) -> ServiceResult<Principal> {
+    Ok(authenticate_until(store, hash).await?.0)
+}
+
+/// [`authenticate_hash`], and until when the session works unless it is
+/// ended or changed before (unix seconds): its expiry, or the end of its
+/// login's last valid day (UTC), whichever comes first.
+pub(crate) async fn authenticate_until(store: &Store, hash: &str) -> ServiceResult<(Principal, i64)> {
     const SIGN_IN_AGAIN: &str = "the session is unknown, expired or signed out; sign in again";
-    match store.session_owner(hash, now()).await? {
-        None => Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN)),
-        Some(SessionOwner::Operator { id, username }) => Ok(Principal::Operator { id, username }),
-        Some(SessionOwner::Owner { id, username, name }) => {
+    let Some((owner, expires_at)) = store.session_owner(hash, now()).await? else {
+        return Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN));
+    };
+    match owner {
+        SessionOwner::Operator { id, username } => Ok((Principal::Operator { id, username }, expires_at)),
+        SessionOwner::Owner { id, username, name } => {
             // An owner acts on the sites whose agreements it owns now (R11).
             let sites = store.owner_sites(id).await?;
-            Ok(Principal::Owner { id, username, name, sites })
+            Ok((Principal::Owner { id, username, name, sites }, expires_at))
         }
-        Some(SessionOwner::Login { login_deleted: true, .. } | SessionOwner::Login { person_deleted: true, .. }) => {
+        SessionOwner::Login { login_deleted: true, .. } | SessionOwner::Login { person_deleted: true, .. } => {
             Err(ServiceError::Unauthenticated(SIGN_IN_AGAIN))
         }
-        Some(SessionOwner::Login { login, .. }) if !login.active_on(Date::today()) => {
+        SessionOwner::Login { login, .. } if !login.active_on(Date::today()) => {
             Err(ServiceError::Unauthenticated("the login's validUntil date has passed; its sessions no longer work"))
         }
-        Some(SessionOwner::Login { login, person_name, .. }) => Ok(Principal::SiteLogin {
-            login_id: login.id,
-            person_id: login.person_id,
-            site_id: login.site_id,
-            username: login.username,
-            name: person_name,
-            is_admin: login.is_admin,
-        }),
+        SessionOwner::Login { login, person_name, .. } => {
+            let until = login.valid_until.map_or(expires_at, |last| expires_at.min(last.end_unix()));
+            let principal = Principal::SiteLogin {
+                login_id: login.id,
+                person_id: login.person_id,
+                site_id: login.site_id,
+                username: login.username,
+                name: person_name,
+                is_admin: login.is_admin,
+            };
+            Ok((principal, until))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod licenses;
+pub mod live;
 pub mod sites;
 pub mod staff;
 pub mod throttle;

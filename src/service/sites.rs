@@ -129,7 +129,8 @@ async fn set_pool_total_in(
 ) -> ServiceResult<Outcome<Pool>> {
     match tx.set_pool_total(site, module.id, total).await? {
         Ok(None) => Err(ServiceError::NotFound("license pool")),
-        Ok(Some(before)) => Ok(Ok(Pool { total: total.get(), ..before })),
+        // Its version is one more: the update that set the total counted it.
+        Ok(Some(before)) => Ok(Ok(Pool { total: total.get(), version: before.version + 1, ..before })),
         Err(pool) => {
             // The numbers of the refusal, for its audit event: the pool as it
             // is, and the total asked for.

@@ -200,7 +200,8 @@ const POOL_USAGE: &str = "UPDATE license_pools SET \
              WHERE p.site_id = license_pools.site_id AND pm.module_id = license_pools.module_id), \
      total = total + (SELECT COALESCE(SUM(p.user_count), 0) FROM profiles p \
              JOIN profile_modules pm ON pm.profile_id = p.id \
-             WHERE p.site_id = license_pools.site_id AND pm.module_id = license_pools.module_id) \
+             WHERE p.site_id = license_pools.site_id AND pm.module_id = license_pools.module_id), \
+     version = version + 1 \
      WHERE site_id = $1";
 /// Explicit ids leave PostgreSQL's identity sequences behind; SQLite picks max + 1 itself.
 const SEQUENCES_PG: [&str; 3] = [

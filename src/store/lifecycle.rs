@@ -305,6 +305,19 @@ impl Store {
         self.fetch_optional(q.build()).await?.as_ref().map(audit_from).transpose()
     }
 
+    /// The audit events of `ids` there are, by id.
+    pub async fn audit_events_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<AuditRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new("SELECT ");
+        q.push(AUDIT_COLUMNS)
+            .push(" FROM audit_events WHERE id IN ")
+            .bind_list(ids.iter().copied())
+            .push(" ORDER BY id");
+        self.fetch_all(q.build()).await?.iter().map(audit_from).collect()
+    }
+
     /// The id and site of an order / request, for authorization.
     pub async fn site_of_order(&self, id: OrderId) -> StoreResult<Option<SiteId>> {
         let row =

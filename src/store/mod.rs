@@ -8,6 +8,8 @@ mod dataset;
 /// The folded copies of names that search compares, and the name keys.
 mod folding;
 mod lifecycle;
+/// What committed, announced to live subscribers (`pg_notify`, or this process's channel).
+pub mod live;
 mod reads;
 mod sql;
 /// The sign-in throttle's rows: failed sign-ins per username and address.
@@ -203,6 +205,9 @@ pub struct Store {
     per_request: u32,
     /// How many times a use case whose transaction lost a race runs again.
     retries: u32,
+    /// Where committed changes are announced ([`Store::announcing`]); `None`:
+    /// live subscriptions are off and transactions announce nothing.
+    live: Option<live::Changes>,
 }
 
 /// The connections one request may hold at a time: `reads` statements
@@ -254,7 +259,20 @@ impl Store {
             share: None,
             per_request: settings.per_request.max(1),
             retries: settings.retries,
+            live: None,
         })
+    }
+
+    /// This handle, whose transactions announce what they commit to live
+    /// subscribers (see [`live`]): on PostgreSQL with `pg_notify`, on SQLite
+    /// on `changes`.
+    pub fn announcing(self, changes: live::Changes) -> Store {
+        Store { live: Some(changes), ..self }
+    }
+
+    /// Where committed changes are announced in this process, if anywhere.
+    pub fn changes(&self) -> Option<&live::Changes> {
+        self.live.as_ref()
     }
 
     /// Another pool on the same database for work that must not queue
@@ -348,6 +366,9 @@ impl Store {
             backend: self.backend,
             statements: self.statements.clone(),
             journal: Vec::new(),
+            announced: Vec::new(),
+            notified: 0,
+            live: self.live.clone(),
             guard: self.guard.clone(),
             _gate: gate,
             _turn: turn,
@@ -380,6 +401,12 @@ pub struct Tx {
     statements: Arc<AtomicU64>,
     /// Every pool change applied in this transaction, for audit and previews.
     journal: Vec<crate::domain::PoolChange>,
+    /// What it changed that live subscribers may want, announced at commit.
+    announced: Vec<live::Announcement>,
+    /// How many of `announced` a statement has already passed to `pg_notify`.
+    notified: usize,
+    /// Where to announce them; `None`: nowhere.
+    live: Option<live::Changes>,
     /// The session its audit event must still belong to ([`Store::guarded`]).
     guard: Option<Arc<SessionGuard>>,
     /// Held until the transaction ends (SQLite; see `Store::write_gate`).
@@ -407,7 +434,18 @@ impl Tx {
     /// answered only after both are on disk.
     pub async fn undo_change(&mut self) -> StoreResult<()> {
         self.execute(sqlx::query("ROLLBACK TO SAVEPOINT change")).await?;
+        // Undone, so not announced (PostgreSQL drops the notifications of
+        // the rolled-back part too).
+        self.announced.clear();
+        self.notified = 0;
         Ok(())
+    }
+
+    /// Notes `announcement` for live subscribers, once, when they are on.
+    fn announce(&mut self, announcement: live::Announcement) {
+        if self.live.is_some() && !self.announced.contains(&announcement) {
+            self.announced.push(announcement);
+        }
     }
 
     /// Ends the transaction without writing anything (previews).
@@ -416,9 +454,23 @@ impl Tx {
         self.inner.rollback().await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
+    /// Commits, and announces what committed: on PostgreSQL what no statement
+    /// has passed to `pg_notify` yet goes in one more before the commit; on
+    /// SQLite everything is published in this process after it.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if self.backend == Backend::Postgres && self.notified < self.announced.len() {
+            let payload = live::payload(&self.announced[self.notified..]);
+            let sql = "SELECT CAST(pg_notify($1, $2) AS TEXT) AS notified";
+            self.fetch_optional(sqlx::query(sql).bind(live::CHANNEL).bind(payload)).await?;
+        }
         self.statements.fetch_add(1, Ordering::Relaxed);
-        self.inner.commit().await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))
+        self.inner.commit().await.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))?;
+        if let (Backend::Sqlite, Some(changes)) = (self.backend, &self.live)
+            && !self.announced.is_empty()
+        {
+            changes.publish(std::mem::take(&mut self.announced).into());
+        }
+        Ok(())
     }
 
     fn tick(&self) {

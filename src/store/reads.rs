@@ -82,6 +82,7 @@ pub(super) fn pool_from(row: &AnyRow) -> StoreResult<Pool> {
         module_id: ModuleId(row.try_get("module_id")?),
         total: row.try_get("total")?,
         used: row.try_get("used")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -163,9 +164,10 @@ impl Store {
         Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
     }
 
-    /// The live owner of an unexpired, unrevoked session.
-    pub async fn session_owner(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionOwner>> {
-        let sql = "SELECT s.operator_id, o.username AS operator_username, \
+    /// The live owner of an unexpired, unrevoked session, and when the
+    /// session expires (unix seconds).
+    pub async fn session_owner(&self, token_hash: &str, now: i64) -> StoreResult<Option<(SessionOwner, i64)>> {
+        let sql = "SELECT s.expires_at, s.operator_id, o.username AS operator_username, \
                    s.owner_id, w.username AS owner_username, w.name AS owner_name, \
                    l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, \
                    l.occupying, l.created_at, l.deleted_at AS login_deleted_at, p.deleted_at AS person_deleted_at, \
@@ -179,25 +181,24 @@ impl Store {
         let Some(row) = self.fetch_optional(sqlx::query(sql).bind(token_hash.to_string()).bind(now)).await? else {
             return Ok(None);
         };
-        if let Some(id) = row.try_get::<Option<i64>, _>("operator_id")? {
-            return Ok(Some(SessionOwner::Operator {
-                id: OperatorId(id),
-                username: row.try_get("operator_username")?,
-            }));
-        }
-        if let Some(id) = row.try_get::<Option<i64>, _>("owner_id")? {
-            return Ok(Some(SessionOwner::Owner {
+        let expires_at = row.try_get("expires_at")?;
+        let owner = if let Some(id) = row.try_get::<Option<i64>, _>("operator_id")? {
+            SessionOwner::Operator { id: OperatorId(id), username: row.try_get("operator_username")? }
+        } else if let Some(id) = row.try_get::<Option<i64>, _>("owner_id")? {
+            SessionOwner::Owner {
                 id: OwnerId(id),
                 username: row.try_get("owner_username")?,
                 name: row.try_get("owner_name")?,
-            }));
-        }
-        Ok(Some(SessionOwner::Login {
-            login: login_from(&row)?,
-            person_name: row.try_get("person_name")?,
-            person_deleted: row.try_get::<Option<i64>, _>("person_deleted_at")?.is_some(),
-            login_deleted: row.try_get::<Option<i64>, _>("login_deleted_at")?.is_some(),
-        }))
+            }
+        } else {
+            SessionOwner::Login {
+                login: login_from(&row)?,
+                person_name: row.try_get("person_name")?,
+                person_deleted: row.try_get::<Option<i64>, _>("person_deleted_at")?.is_some(),
+                login_deleted: row.try_get::<Option<i64>, _>("login_deleted_at")?.is_some(),
+            }
+        };
+        Ok(Some((owner, expires_at)))
     }
 
     /// Credentials for `username_key`: a live login of a live person, or an operator.
@@ -281,7 +282,7 @@ impl Store {
 
     /// Pools with their maintained counters: never a recount on read.
     pub async fn pools_by_sites(&self, ids: &[SiteId]) -> StoreResult<Vec<Pool>> {
-        let mut qb = Sql::new("SELECT site_id, module_id, total, used FROM license_pools WHERE site_id IN ");
+        let mut qb = Sql::new("SELECT site_id, module_id, total, used, version FROM license_pools WHERE site_id IN ");
         qb.bind_list(ids.iter().map(|s| s.0));
         qb.push(" ORDER BY site_id, module_id");
         let rows = self.fetch_all(qb.build()).await?;
@@ -290,7 +291,7 @@ impl Store {
 
     /// Pools with their modules, in one statement (the `licensePools` read).
     pub async fn pools_with_modules(&self, site: SiteId) -> StoreResult<Vec<(Pool, Module)>> {
-        let sql = "SELECT lp.site_id, lp.module_id, lp.total, lp.used, m.code, m.name FROM license_pools lp \
+        let sql = "SELECT lp.site_id, lp.module_id, lp.total, lp.used, lp.version, m.code, m.name FROM license_pools lp \
                    JOIN modules m ON m.id = lp.module_id WHERE lp.site_id = $1 ORDER BY lp.module_id";
         let rows = self.fetch_all(sqlx::query(sql).bind(site.0)).await?;
         rows.iter()
@@ -486,7 +487,7 @@ impl Store {
     pub async fn pool_recount(&self) -> StoreResult<Vec<(Pool, i64)>> {
         // One grouped pass over the logins (not one scan per pool): fast enough
         // to run right after a load test on 500,000 people.
-        let sql = "SELECT lp.site_id, lp.module_id, lp.total, lp.used, COALESCE(c.n, 0) AS recount \
+        let sql = "SELECT lp.site_id, lp.module_id, lp.total, lp.used, lp.version, COALESCE(c.n, 0) AS recount \
                    FROM license_pools lp LEFT JOIN ( \
                      SELECT l.site_id, pm.module_id, COUNT(*) AS n FROM logins l \
                      JOIN people p ON p.id = l.person_id \
@@ -569,7 +570,7 @@ impl Store {
         login: LoginId,
         profile: ProfileId,
     ) -> StoreResult<Option<MoveSnapshot>> {
-        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, l.occupying, \
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.total, lp.used, lp.version, l.occupying, \
                    (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service, \
                    CASE WHEN EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = l.profile_id \
                      AND pm.module_id = m.id) THEN 1 ELSE 0 END AS in_current, \
@@ -591,10 +592,12 @@ impl Store {
         for row in &rows {
             let id = ModuleId(row.try_get("module_id")?);
             snapshot.modules.push(Module { id, code: row.try_get("code")?, name: row.try_get("name")? });
-            if let (Some(total), Some(used)) =
-                (row.try_get::<Option<i64>, _>("total")?, row.try_get::<Option<i64>, _>("used")?)
-            {
-                snapshot.pools.push(Pool { site_id: site, module_id: id, total, used });
+            if let (Some(total), Some(used), Some(version)) = (
+                row.try_get::<Option<i64>, _>("total")?,
+                row.try_get::<Option<i64>, _>("used")?,
+                row.try_get::<Option<i64>, _>("version")?,
+            ) {
+                snapshot.pools.push(Pool { site_id: site, module_id: id, total, used, version });
             }
             if row.try_get::<i64, _>("in_current")? != 0 {
                 snapshot.current.push(id);

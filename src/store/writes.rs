@@ -9,6 +9,7 @@ use sqlx::Row;
 use super::forget_idle_if_unreachable;
 use super::sql::Sql;
 
+use super::live::{self, Announcement};
 use super::reads::{
     LOGIN_RETURNING, LOGIN_SELECT, PERSON_RETURNING, login_from, person_from, pool_from, profile_columns, profile_from,
     profiles_with_users,
@@ -127,7 +128,7 @@ impl Tx {
     /// pools, every module (a change may ask for one the site has no pool of),
     /// and whether the site's agreement is self-service.
     pub async fn shortage_context(&mut self, site: SiteId) -> StoreResult<(Vec<Pool>, Vec<Module>, bool)> {
-        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.site_id, lp.total, lp.used, \
+        let sql = "SELECT m.id AS module_id, m.code, m.name, lp.site_id, lp.total, lp.used, lp.version, \
                    (SELECT a.self_service FROM agreements a WHERE a.site_id = $1) AS self_service \
                    FROM modules m LEFT JOIN license_pools lp ON lp.module_id = m.id AND lp.site_id = $1 \
                    ORDER BY m.id";
@@ -142,6 +143,7 @@ impl Tx {
                     module_id: module,
                     total: row.try_get("total")?,
                     used: row.try_get("used")?,
+                    version: row.try_get("version")?,
                 });
             }
             self_service = row.try_get::<Option<i64>, _>("self_service")?.unwrap_or(0) != 0;
@@ -153,12 +155,13 @@ impl Tx {
     /// (R4); false when it would not. Negative deltas (R6) always apply.
     /// The row lock and the check are one statement.
     pub async fn apply_pool_delta(&mut self, site: SiteId, module: ModuleId, delta: i64) -> StoreResult<bool> {
-        let sql = "UPDATE license_pools SET used = used + $1 \
+        let sql = "UPDATE license_pools SET used = used + $1, version = version + 1 \
                    WHERE site_id = $2 AND module_id = $3 AND used + $1 <= total RETURNING used, total";
         let Some(row) = self.fetch_optional(sqlx::query(sql).bind(delta).bind(site.0).bind(module.0)).await? else {
             return Ok(false);
         };
         let (used, total): (i64, i64) = (row.try_get("used")?, row.try_get("total")?);
+        self.announce(Announcement::Pools(site));
         self.journal.push(PoolChange {
             module_id: module,
             used_before: used - delta,
@@ -180,7 +183,7 @@ impl Tx {
     ) -> StoreResult<Result<Option<Pool>, Pool>> {
         let before = self
             .fetch_optional(
-                sqlx::query("UPDATE license_pools SET used = used WHERE site_id = $1 AND module_id = $2 RETURNING site_id, module_id, total, used")
+                sqlx::query("UPDATE license_pools SET used = used WHERE site_id = $1 AND module_id = $2 RETURNING site_id, module_id, total, used, version")
                     .bind(site.0)
                     .bind(module.0),
             )
@@ -191,8 +194,9 @@ impl Tx {
         if total.get() < before.used {
             return Ok(Err(before));
         }
-        let sql = "UPDATE license_pools SET total = $1 WHERE site_id = $2 AND module_id = $3 AND used <= $1";
+        let sql = "UPDATE license_pools SET total = $1, version = version + 1 WHERE site_id = $2 AND module_id = $3 AND used <= $1";
         self.execute(sqlx::query(sql).bind(total.get()).bind(site.0).bind(module.0)).await?;
+        self.announce(Announcement::Pools(site));
         self.journal.push(PoolChange::new_total(&before, total.get()));
         Ok(Ok(Some(before)))
     }
@@ -503,13 +507,36 @@ impl Tx {
 
     pub async fn revoke_session(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
-        Ok(self.execute(sqlx::query(sql).bind(now).bind(token_hash.to_string())).await? == 1)
+        let revoked = self.execute(sqlx::query(sql).bind(now).bind(token_hash.to_string())).await? == 1;
+        if revoked {
+            self.announce(Announcement::SessionEnded(token_hash.to_string()));
+        }
+        Ok(revoked)
     }
 
     /// Appends `event` to the audit trail; false when the transaction's
-    /// session guard failed (nothing was written).
+    /// session guard failed (nothing was written). On PostgreSQL with live
+    /// subscribers its statement also passes this transaction's
+    /// announcements so far, and its own, to `pg_notify` (see `store::live`).
     pub async fn insert_audit(&mut self, event: AuditEvent<'_>, now: i64) -> StoreResult<bool> {
-        Ok(self.execute(audit_insert(&event, now, self.guard.as_deref())).await? == 1)
+        let notify = match (self.backend, &self.live, event.site) {
+            (Backend::Postgres, Some(_), Some(site)) => {
+                Some(live::audit_prefix(&self.announced[self.notified..], site, event.action))
+            }
+            _ => None,
+        };
+        let notifies = notify.is_some();
+        let Some(row) = self.fetch_optional(audit_insert(&event, now, self.guard.as_deref(), notify)).await? else {
+            return Ok(false);
+        };
+        if let Some(site) = event.site {
+            let id = row.try_get("id")?;
+            self.announce(Announcement::Audit { site, id, action: event.action.to_string() });
+        }
+        if notifies {
+            self.notified = self.announced.len();
+        }
+        Ok(true)
     }
 }
 
@@ -520,32 +547,70 @@ macro_rules! audit_insert_into {
     };
 }
 
-/// The statement that appends `event` to the audit trail; with a session
-/// guard, only while that session holds ([`crate::store::SessionGuard`]):
-/// the conditions `Store::session_owner` and `auth::authenticate_hash`
-/// apply to a lookup, here in one statement; a change to one must be made
-/// to the other.
-fn audit_insert<'q>(event: &AuditEvent<'_>, now: i64, guard: Option<&SessionGuard>) -> AnyQuery<'q> {
-    const PLAIN: &str =
-        concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
-    const GUARDED: &str = concat!(
-        audit_insert_into!(),
-        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE EXISTS (SELECT 1 FROM sessions s \
-         JOIN logins l ON l.id = s.login_id JOIN people p ON p.id = l.person_id \
-         WHERE s.token_hash = $16 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-         AND l.id = $17 AND l.site_id = $18 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
-         AND (l.valid_until IS NULL OR l.valid_until >= $19) AND l.is_admin = $20 \
-         AND l.username = $21 AND p.name = $22)"
-    );
-    let Some(g) = guard else { return audit_values(sqlx::query(PLAIN), event, now) };
-    audit_values(sqlx::query(GUARDED), event, now)
-        .bind(g.token_hash.clone())
-        .bind(g.login_id.0)
-        .bind(g.site_id.0)
-        .bind(g.today.format())
-        .bind(g.is_admin as i64)
-        .bind(g.username.clone())
-        .bind(g.name.clone())
+macro_rules! audit_plain {
+    () => {
+        concat!(audit_insert_into!(), "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+    };
+}
+
+macro_rules! audit_guarded {
+    () => {
+        concat!(
+            audit_insert_into!(),
+            "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE EXISTS (SELECT 1 FROM sessions s \
+             JOIN logins l ON l.id = s.login_id JOIN people p ON p.id = l.person_id \
+             WHERE s.token_hash = $16 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             AND l.id = $17 AND l.site_id = $18 AND l.deleted_at IS NULL AND p.deleted_at IS NULL \
+             AND (l.valid_until IS NULL OR l.valid_until >= $19) AND l.is_admin = $20 \
+             AND l.username = $21 AND p.name = $22)"
+        )
+    };
+}
+
+const AUDIT_PLAIN: &str = concat!(audit_plain!(), " RETURNING id");
+const AUDIT_GUARDED: &str = concat!(audit_guarded!(), " RETURNING id");
+// The channel is `live::CHANNEL` (a test checks).
+const AUDIT_PLAIN_NOTIFYING: &str = concat!(
+    "WITH e AS (",
+    audit_plain!(),
+    " RETURNING id) SELECT id, CAST(pg_notify('license_gateway', $16 || CAST(id AS TEXT)) AS TEXT) AS notified FROM e"
+);
+const AUDIT_GUARDED_NOTIFYING: &str = concat!(
+    "WITH e AS (",
+    audit_guarded!(),
+    " RETURNING id) SELECT id, CAST(pg_notify('license_gateway', $23 || CAST(id AS TEXT)) AS TEXT) AS notified FROM e"
+);
+/// The statement that appends `event` to the audit trail and answers its
+/// `id` (no row: not written); with a session guard, only while that
+/// session holds ([`crate::store::SessionGuard`]): the conditions
+/// `Store::session_owner` and `auth::authenticate_hash` apply to a lookup,
+/// here in one statement; a change to one must be made to the other.
+/// With `notify` (PostgreSQL), the same statement passes `notify` and the
+/// event's id to `pg_notify`, for live subscribers (see `store::live`).
+fn audit_insert<'q>(
+    event: &AuditEvent<'_>,
+    now: i64,
+    guard: Option<&SessionGuard>,
+    notify: Option<String>,
+) -> AnyQuery<'q> {
+    let notifying = notify.is_some();
+    let q = match guard {
+        None => audit_values(sqlx::query(if notifying { AUDIT_PLAIN_NOTIFYING } else { AUDIT_PLAIN }), event, now),
+        Some(g) => {
+            audit_values(sqlx::query(if notifying { AUDIT_GUARDED_NOTIFYING } else { AUDIT_GUARDED }), event, now)
+                .bind(g.token_hash.clone())
+                .bind(g.login_id.0)
+                .bind(g.site_id.0)
+                .bind(g.today.format())
+                .bind(g.is_admin as i64)
+                .bind(g.username.clone())
+                .bind(g.name.clone())
+        }
+    };
+    match notify {
+        Some(payload) => q.bind(payload),
+        None => q,
+    }
 }
 
 /// Binds `event` as the parameters $1 to $15. `detail` ($11) keeps the
@@ -586,10 +651,20 @@ impl Store {
             Some(gate) => Some(gate.lock().await),
             None => None,
         };
+        // Its statement commits by itself: on PostgreSQL it announces itself.
+        let notify = match (self.backend, &self.live, event.site) {
+            (Backend::Postgres, Some(_), Some(site)) => Some(live::audit_prefix(&[], site, event.action)),
+            _ => None,
+        };
         self.tick();
         let _turn = self.read_turn().await;
-        let done = audit_insert(&event, now, self.guard.as_deref()).execute(&self.pool).await;
-        Ok(done.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))?.rows_affected() == 1)
+        let done = audit_insert(&event, now, self.guard.as_deref(), notify).fetch_optional(&self.pool).await;
+        let Some(row) = done.inspect_err(|e| forget_idle_if_unreachable(&self.pool, e))? else { return Ok(false) };
+        if let (Backend::Sqlite, Some(changes), Some(site)) = (self.backend, &self.live, event.site) {
+            let action = event.action.to_string();
+            changes.publish([Announcement::Audit { site, id: row.try_get("id")?, action }].into());
+        }
+        Ok(true)
     }
 
     /// Folds the recorded changes of profiles' user counts into
@@ -639,4 +714,14 @@ fn module_list(ids: Option<String>) -> StoreResult<Vec<ModuleId>> {
     }
     modules.sort();
     Ok(modules)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_audit_insert_notifies_on_the_channel_every_instance_listens_on() {
+        let call = format!("pg_notify('{}', ", super::live::CHANNEL);
+        assert!(super::AUDIT_PLAIN_NOTIFYING.contains(&call));
+        assert!(super::AUDIT_GUARDED_NOTIFYING.contains(&call));
+    }
 }

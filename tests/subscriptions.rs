@@ -1,0 +1,454 @@
+//! Subscriptions over WebSocket (issue 17): the graphql-ws protocol
+//! (`graphql-transport-ws`) spoken by a real WebSocket client against the
+//! real server. On PostgreSQL the subscriber is on a second instance of the
+//! same database, so every change reaches it through LISTEN/NOTIFY; on
+//! SQLite through the process's own channel. The graphql-ws npm client runs
+//! the same paths in `clients/test/subscriptions.test.js`.
+
+mod common;
+
+use std::time::Duration;
+
+use async_graphql::futures_util::{SinkExt, StreamExt};
+use common::{Db, PASSWORD, Site, TestApp};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something the server should send.
+const WAIT: Duration = Duration::from_secs(10);
+
+const POOLS: &str = "subscription($site: ID) { licensePools(siteId: $site) { siteId version
+    licensePools { id module { code } total used available version } } }";
+const AUDIT: &str = "subscription { auditEvents { id action outcome actor { name person { name } } targetId } }";
+
+/// A graphql-ws client connection, as the graphql-ws library speaks it.
+struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+/// What the server did with a connection that ended.
+#[derive(Debug, PartialEq)]
+struct Closed(u16, String);
+
+impl Ws {
+    /// Opens a socket on `app` offering `protocol`, with an `Origin` if given.
+    async fn open_with(app: &TestApp, protocol: &str, origin: Option<&str>) -> Result<Ws, WsError> {
+        let mut request = format!("{}/graphql", app.url.replace("http://", "ws://")).into_client_request()?;
+        request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(protocol).unwrap());
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", HeaderValue::from_str(origin).unwrap());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws(stream))
+    }
+
+    async fn open(app: &TestApp) -> Ws {
+        Ws::open_with(app, "graphql-transport-ws", None).await.expect("the upgrade is accepted")
+    }
+
+    /// Opens a connection and sends `connection_init` with `token`.
+    async fn init(app: &TestApp, token: Option<&str>) -> Ws {
+        let mut ws = Ws::open(app).await;
+        let payload = token.map_or(json!({}), |t| json!({ "Authorization": format!("Bearer {t}") }));
+        ws.send(json!({ "type": "connection_init", "payload": payload })).await;
+        ws
+    }
+
+    /// A connection of `token`'s session, acknowledged.
+    async fn connect(app: &TestApp, token: &str) -> Ws {
+        let mut ws = Ws::init(app, Some(token)).await;
+        assert_eq!(ws.message().await.expect("connection_ack")["type"], "connection_ack");
+        ws
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.0.send(Message::text(message.to_string())).await.expect("send");
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next protocol message, or how the connection closed.
+    async fn message(&mut self) -> Result<Value, Closed> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.0.next()).await.expect("a message within the wait");
+            match next {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("JSON")),
+                Some(Ok(Message::Close(frame))) => {
+                    let frame = frame.unwrap_or(CloseFrame { code: 1005.into(), reason: "".into() });
+                    return Err(Closed(frame.code.into(), frame.reason.to_string()));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(Closed(1006, e.to_string())),
+                None => return Err(Closed(1006, "ended".into())),
+            }
+        }
+    }
+
+    /// The payload of the next `next` message for subscription `id`.
+    async fn next(&mut self, id: &str) -> Value {
+        let message = self.message().await.unwrap_or_else(|c| panic!("closed instead: {c:?}"));
+        assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("next"), Some(id)), "{message}");
+        message["payload"].clone()
+    }
+
+    /// The code of the error that ended subscription `id` (and its `complete`).
+    async fn refused(&mut self, id: &str) -> String {
+        let answer = self.next(id).await;
+        assert!(answer.get("data").is_none_or(Value::is_null), "{answer}");
+        assert_eq!(self.message().await.expect("complete"), json!({ "type": "complete", "id": id }));
+        answer["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code: {answer}")).to_string()
+    }
+
+    /// How the server closed the connection (what came before is skipped).
+    async fn closed(&mut self) -> Closed {
+        loop {
+            if let Err(closed) = self.message().await {
+                return closed;
+            }
+        }
+    }
+
+    /// Fails when anything but a ping arrives within `quiet`.
+    async fn nothing_within(&mut self, quiet: Duration) {
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(quiet, self.0.next()).await {
+            assert!(matches!(message, Message::Ping(_) | Message::Pong(_)), "expected nothing, got {message:?}");
+        }
+    }
+}
+
+/// The (used, total) of `code` in a `licensePools` update.
+fn numbers(update: &Value, code: &str) -> (i64, i64) {
+    let pools = update["data"]["licensePools"]["licensePools"].as_array().expect("pools");
+    let pool = pools.iter().find(|p| p["module"]["code"] == code).expect("the module's pool");
+    (pool["used"].as_i64().unwrap(), pool["total"].as_i64().unwrap())
+}
+
+fn version(update: &Value) -> i64 {
+    update["data"]["licensePools"]["version"].as_i64().expect("version")
+}
+
+/// The instance a subscriber connects to: on PostgreSQL another one on the
+/// same database, so changes cross instances; on SQLite (one process) the same.
+async fn subscriber_side(app: &TestApp, db: Db) -> Option<TestApp> {
+    match db {
+        Db::Postgres => Some(app.another_instance(common::SESSION_CACHE_MS).await),
+        Db::Sqlite => None,
+    }
+}
+
+/// A site with a Case profile and a user on it; its pools: Case 5, Document 3.
+async fn site_with_a_user(app: &TestApp, name: &str) -> (Site, String, String) {
+    let site = app.site(name, &[("CASE", 5), ("DOCUMENT", 3)], true).await;
+    let case = site.profile(app, "Case", &["CASE"]).await;
+    let both = site.profile(app, "Both", &["CASE", "DOCUMENT"]).await;
+    let user = site.user(app, &format!("{name} User"), &case).await;
+    (site, user, both)
+}
+
+const MOVE: &str = "mutation($id: ID!, $p: ID!) { changeLoginProfile(id: $id, profileId: $p) { __typename } }";
+
+both_backends! {
+    /// A change committed through one instance reaches a subscriber of the
+    /// site on the other with the new numbers; versions only grow, and the
+    /// last update equals what the query answers.
+    async fn a_committed_change_reaches_the_sites_subscribers_on_every_instance(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, user, both) = site_with_a_user(&app, "Live").await;
+        let mut ws = Ws::connect(there, &site.admin_token).await;
+        ws.subscribe("pools", POOLS, json!({})).await;
+        let first = ws.next("pools").await;
+        assert_eq!(numbers(&first, "CASE"), (1, 5), "first the state now: {first}");
+        assert_eq!(numbers(&first, "DOCUMENT"), (0, 3));
+        assert_eq!(first["data"]["licensePools"]["siteId"], site.id.as_str());
+
+        app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+        let moved = ws.next("pools").await;
+        assert_eq!((numbers(&moved, "CASE"), numbers(&moved, "DOCUMENT")), ((1, 5), (1, 3)), "{moved}");
+        assert!(version(&moved) > version(&first));
+
+        // A burst of changes: the subscriber may skip states, never go back.
+        let set = "mutation($s: ID!, $t: Int!) { setPoolTotal(siteId: $s, module: \"CASE\", total: $t) { __typename } }";
+        for total in 6..=12 {
+            app.ok(Some(&site.operator_token), set, json!({ "s": site.id, "t": total })).await;
+        }
+        let mut last = version(&moved);
+        loop {
+            let update = ws.next("pools").await;
+            assert!(version(&update) > last, "versions only grow: {update}");
+            last = version(&update);
+            if numbers(&update, "CASE") == (1, 12) {
+                break;
+            }
+        }
+        let pools = app.ok(Some(&site.admin_token), "{ licensePools { version } }", json!({})).await;
+        let sum: i64 = pools["licensePools"].as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).sum();
+        assert_eq!(last, sum, "the update's version is the sum of its pools'");
+        ws.nothing_within(Duration::from_millis(300)).await;
+    }
+}
+
+both_backends! {
+    /// After a reconnect the first update is the state now, newer than
+    /// anything the subscriber had.
+    async fn a_reconnected_subscriber_first_gets_the_state_now(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, user, both) = site_with_a_user(&app, "Again").await;
+        let mut ws = Ws::connect(there, &site.admin_token).await;
+        ws.subscribe("1", POOLS, json!({})).await;
+        let before = ws.next("1").await;
+        drop(ws);
+        app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+        let mut ws = Ws::connect(there, &site.admin_token).await;
+        ws.subscribe("1", POOLS, json!({})).await;
+        let after = ws.next("1").await;
+        assert_eq!(numbers(&after, "DOCUMENT"), (1, 3), "{after}");
+        assert!(version(&after) > version(&before));
+    }
+}
+
+both_backends! {
+    /// Tenancy: a subscriber of one site gets nothing of another's changes,
+    /// and may not subscribe to another site's pools or trail.
+    async fn a_subscriber_of_another_site_receives_nothing(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, user, both) = site_with_a_user(&app, "Mine").await;
+        let (elsewhere, _, _) = site_with_a_user(&app, "Theirs").await;
+        let mut ws = Ws::connect(there, &elsewhere.admin_token).await;
+        ws.subscribe("pools", POOLS, json!({})).await;
+        ws.subscribe("audit", AUDIT, json!({})).await;
+        let first = ws.next("pools").await;
+        assert_eq!(first["data"]["licensePools"]["siteId"], elsewhere.id.as_str());
+        app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+        ws.nothing_within(Duration::from_millis(800)).await;
+
+        ws.subscribe("theirs", POOLS, json!({ "site": site.id })).await;
+        assert_eq!(ws.refused("theirs").await, "NOT_FOUND");
+    }
+}
+
+both_backends! {
+    /// Signing out through any instance closes that session's connections
+    /// (4403); a token that does not work, or none, is refused the same way.
+    async fn a_session_that_ends_anywhere_closes_its_subscriptions(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, _, _) = site_with_a_user(&app, "Leaving").await;
+        let token = app.sign_in("leaving-admin", PASSWORD).await;
+        let mut ws = Ws::connect(there, &token).await;
+        ws.subscribe("pools", POOLS, json!({})).await;
+        ws.next("pools").await;
+        let mut stays = Ws::connect(there, &site.admin_token).await;
+        stays.subscribe("pools", POOLS, json!({})).await;
+        stays.next("pools").await;
+
+        app.ok(Some(&token), "mutation { signOut }", json!({})).await;
+        let closed = ws.closed().await;
+        assert_eq!(closed.0, 4403, "{closed:?}");
+        assert!(closed.1.contains("session ended"), "{closed:?}");
+        stays.nothing_within(Duration::from_millis(300)).await;
+
+        let mut again = Ws::init(there, Some(&token)).await;
+        assert_eq!(again.closed().await.0, 4403, "the signed-out token");
+        let mut anonymous = Ws::init(there, None).await;
+        let refused = anonymous.closed().await;
+        assert_eq!(refused.0, 4403);
+        assert!(refused.1.contains("Authorization"), "{refused:?}");
+    }
+}
+
+both_backends! {
+    /// A change to a login that may change its session (rights taken away,
+    /// the login deleted) makes its connections check it again: they close.
+    async fn a_login_whose_rights_change_is_closed_and_must_reconnect(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, user, both) = site_with_a_user(&app, "Rights").await;
+        let admin = "mutation($id: ID!, $a: Boolean) { updateLogin(id: $id, input: { isAdministrator: $a }) { __typename } }";
+        app.ok(Some(&site.admin_token), admin, json!({ "id": user, "a": true })).await;
+        let token = app.sign_in("rights.user", PASSWORD).await;
+        let mut ws = Ws::connect(there, &token).await;
+        ws.subscribe("audit", AUDIT, json!({})).await;
+        // A session-neutral change leaves it be.
+        app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+        let event = ws.next("audit").await;
+        assert_eq!(event["data"]["auditEvents"]["action"], "changeLoginProfile", "{event}");
+
+        app.ok(Some(&site.admin_token), admin, json!({ "id": user, "a": false })).await;
+        // The change's own event may come first, or the close.
+        let closed = loop {
+            match ws.message().await {
+                Ok(m) => assert_eq!(m["payload"]["data"]["auditEvents"]["action"], "updateLogin", "{m}"),
+                Err(closed) => break closed,
+            }
+        };
+        assert_eq!(closed, Closed(4403, "Forbidden: the session's user changed; connect again".into()));
+        // Connecting again decides for the principal as it is now: a site user sees no trail.
+        let mut ws = Ws::connect(there, &token).await;
+        ws.subscribe("audit", AUDIT, json!({})).await;
+        assert_eq!(ws.refused("audit").await, "FORBIDDEN");
+        ws.subscribe("pools", POOLS, json!({})).await;
+        ws.next("pools").await;
+
+        app.ok(Some(&site.admin_token), "mutation($id: ID!) { deleteLogin(id: $id) { __typename } }", json!({ "id": user }))
+            .await;
+        assert_eq!(ws.closed().await.0, 4403, "a deleted login's session ended");
+    }
+}
+
+both_backends! {
+    /// The audit trail as it is written, to administrators: accepted and
+    /// refused changes, with their actor, each once.
+    async fn audit_events_reach_administrators_as_they_are_written(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let other = subscriber_side(&app, db).await;
+        let there = other.as_ref().unwrap_or(&app);
+        let (site, user, both) = site_with_a_user(&app, "Trail").await;
+        let mut ws = Ws::connect(there, &site.admin_token).await;
+        ws.subscribe("audit", AUDIT, json!({})).await;
+        ws.nothing_within(Duration::from_millis(200)).await;
+        app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+        let set = "mutation($s: ID!) { setPoolTotal(siteId: $s, module: \"DOCUMENT\", total: 0) { __typename } }";
+        app.ok(Some(&site.operator_token), set, json!({ "s": site.id })).await;
+        let accepted = ws.next("audit").await["data"]["auditEvents"].clone();
+        assert_eq!(accepted["action"], "changeLoginProfile");
+        assert_eq!(accepted["outcome"], "ACCEPTED");
+        assert_eq!(accepted["targetId"], user.as_str());
+        assert_eq!(accepted["actor"], json!({ "name": "Trail Admin", "person": { "name": "Trail Admin" } }));
+        let refused = ws.next("audit").await["data"]["auditEvents"].clone();
+        assert_eq!((refused["action"].as_str(), refused["outcome"].as_str()), (Some("setPoolTotal"), Some("REFUSED")));
+        let trail = app.ok(Some(&site.admin_token), "{ auditEvents(first: 2) { nodes { id } } }", json!({})).await;
+        assert_eq!(trail["auditEvents"]["nodes"][0]["id"], refused["id"]);
+        assert_eq!(trail["auditEvents"]["nodes"][1]["id"], accepted["id"]);
+        ws.nothing_within(Duration::from_millis(300)).await;
+    }
+}
+
+/// A server on SQLite with the subscription limits `flags`.
+async fn limited(flags: &[&str]) -> (TestApp, Site) {
+    let app = TestApp::spawn_flags(Db::Sqlite, flags).await;
+    let site = app.site("Limits", &[("CASE", 5)], true).await;
+    (app, site)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_connection_init_in_time_is_closed_with_4408() {
+    let (app, _) = limited(&["--connection-init-timeout-ms", "300"]).await;
+    let mut ws = Ws::open(&app).await;
+    let started = std::time::Instant::now();
+    assert_eq!(ws.closed().await, Closed(4408, "Connection initialisation timeout".into()));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_runs_at_most_its_subscriptions_and_only_subscriptions() {
+    let (app, site) = limited(&["--max-subscriptions-per-connection", "2"]).await;
+    let mut ws = Ws::connect(&app, &site.admin_token).await;
+    for id in ["a", "b"] {
+        ws.subscribe(id, POOLS, json!({})).await;
+        ws.next(id).await;
+    }
+    ws.subscribe("c", POOLS, json!({})).await;
+    assert_eq!(ws.refused("c").await, "TOO_MANY_SUBSCRIPTIONS");
+    // Completing one makes room.
+    ws.send(json!({ "id": "a", "type": "complete" })).await;
+    ws.subscribe("d", POOLS, json!({})).await;
+    let mut got = ws.message().await.unwrap();
+    if got["type"] == "complete" {
+        got = ws.message().await.unwrap();
+    }
+    assert_eq!((got["type"].as_str(), got["id"].as_str()), (Some("next"), Some("d")), "{got}");
+
+    ws.send(json!({ "id": "b", "type": "complete" })).await;
+    assert_eq!(ws.message().await.unwrap(), json!({ "type": "complete", "id": "b" }));
+    ws.subscribe("q", "{ licensePools { used } }", json!({})).await;
+    assert_eq!(ws.refused("q").await, "BAD_REQUEST");
+    ws.subscribe("bad", "subscription { licensePools { nope } }", json!({})).await;
+    assert_eq!(ws.refused("bad").await, "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_size_limit_closes_the_connection_with_1009() {
+    let (app, site) = limited(&["--max-websocket-message-bytes", "2048"]).await;
+    let mut ws = Ws::connect(&app, &site.admin_token).await;
+    let padding = "x".repeat(4096);
+    ws.subscribe("big", &format!("subscription {{ licensePools {{ version }} }} # {padding}"), json!({})).await;
+    assert_eq!(ws.closed().await.0, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_connections_past_the_cap_are_refused_with_503() {
+    let (app, site) = limited(&["--max-websocket-connections", "2"]).await;
+    let _one = Ws::connect(&app, &site.admin_token).await;
+    let _two = Ws::connect(&app, &site.admin_token).await;
+    match Ws::open_with(&app, "graphql-transport-ws", None).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("a third connection: {:?}", other.map(|_| "accepted")),
+    }
+    drop(_one);
+    // The slot comes back once the server has seen the close.
+    let deadline = std::time::Instant::now() + WAIT;
+    while Ws::open_with(&app, "graphql-transport-ws", None).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the closed connection's slot did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_servers_own_pages_and_allowed_origins_may_open_a_socket() {
+    let app = TestApp::spawn_flags(Db::Sqlite, &["--cors-origins", "https://app.example.com"]).await;
+    let own = app.url.clone();
+    for allowed in [None, Some(own.as_str()), Some("https://app.example.com")] {
+        Ws::open_with(&app, "graphql-transport-ws", allowed).await.unwrap_or_else(|e| panic!("{allowed:?}: {e}"));
+    }
+    for refused in ["https://evil.example", "null", "http://127.0.0.1:1"] {
+        match Ws::open_with(&app, "graphql-transport-ws", Some(refused)).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 403, "{refused}"),
+            other => panic!("{refused}: {:?}", other.map(|_| "accepted")),
+        }
+    }
+    match Ws::open_with(&app, "mqtt", None).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("another subprotocol: {:?}", other.map(|_| "accepted")),
+    }
+    // A GET without the upgrade is still GraphQL over HTTP.
+    let (status, body) = app.get("/graphql?query=%7B__typename%7D").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"data":{"__typename":"Query"}}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_graphql_ws_protocol_works_too() {
+    let (app, site) = limited(&[]).await;
+    let mut ws = Ws::open_with(&app, "graphql-ws", None).await.unwrap();
+    ws.send(
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", site.admin_token) } }),
+    )
+    .await;
+    assert_eq!(ws.message().await.unwrap()["type"], "connection_ack");
+    ws.send(json!({ "id": "1", "type": "start", "payload": { "query": POOLS } })).await;
+    let data = ws.message().await.unwrap();
+    assert_eq!(data["type"], "data", "{data}");
+    assert_eq!(numbers(&data["payload"], "CASE"), (0, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_can_be_turned_off() {
+    let app = TestApp::spawn_flags(Db::Sqlite, &["--subscriptions", "false"]).await;
+    match Ws::open_with(&app, "graphql-transport-ws", None).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("{:?}", other.map(|_| "accepted")),
+    }
+}
