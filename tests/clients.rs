@@ -1,6 +1,11 @@
 //! Real JavaScript clients against the built server, and the schema's
 //! contract checks in graphql-js: runs the test package in `clients/`
 //! (`node --test`) with this build's binary. Needs Node.js 20+ and npm.
+//! With `TEST_POSTGRES_URL` set, a fresh database there is passed as
+//! `LICENSE_GATEWAY_POSTGRES_URL`, for the tests that start two servers on
+//! one PostgreSQL database (subscriptions across instances).
+
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,12 +63,17 @@ fn the_javascript_clients_and_contract_checks_pass() {
     let started = std::time::Instant::now();
     // Readable results on stdout, and TAP in a file to find the skipped tests in.
     let tap = std::env::temp_dir().join(format!("license-gateway-clients-{}.tap", std::process::id()));
-    let output = run(Command::new("node")
-        .args(["--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap"])
+    let mut node = Command::new("node");
+    node.args(["--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap"])
         .arg(format!("--test-reporter-destination={}", tap.display()))
         .current_dir(&dir)
         .env("LICENSE_GATEWAY_BIN", env!("CARGO_BIN_EXE_license-gateway"))
-        .env("NO_COLOR", "1"));
+        .env("NO_COLOR", "1");
+    if common::postgres_url().is_some() {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime to create the database");
+        node.env("LICENSE_GATEWAY_POSTGRES_URL", runtime.block_on(common::fresh_database(common::Db::Postgres)));
+    }
+    let output = run(&mut node);
     let tap_report = std::fs::read_to_string(&tap).unwrap_or_default();
     let _ = std::fs::remove_file(&tap);
     assert!(

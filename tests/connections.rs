@@ -201,6 +201,8 @@ struct Gateway {
     addr: SocketAddr,
     /// Where its log (stderr) goes.
     log: std::path::PathBuf,
+    /// What it printed before it listened (the operator's one-time password).
+    printed: Vec<String>,
 }
 
 impl Gateway {
@@ -220,15 +222,38 @@ impl Gateway {
             .spawn()
             .expect("start the binary");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
         let addr = loop {
             let line = lines.next().expect("the binary says where it listens").unwrap();
             if let Some(rest) = line.strip_prefix("license-gateway listening on http://") {
                 break rest.split('/').next().unwrap().parse().unwrap();
             }
+            printed.push(line);
         };
         // Keep reading, so that the binary never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Gateway { child, addr, log }
+        Gateway { child, addr, log, printed }
+    }
+
+    /// A session token of the operator the binary created at its start.
+    async fn operator_token(&self) -> String {
+        let password = self
+            .printed
+            .iter()
+            .find_map(|l| l.split("and password `").nth(1)?.split('`').next())
+            .expect("the operator's password was printed");
+        let query =
+            "mutation($p: String!) { signIn(username: \"operator\", password: $p) { ... on SignInSuccess { token } } }";
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://{}/graphql", self.addr))
+            .json(&serde_json::json!({ "query": query, "variables": { "p": password } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"]["signIn"]["token"].as_str().expect("signed in").to_string()
     }
 
     /// What it has logged so far.
@@ -327,6 +352,32 @@ async fn sigterm_stops_accepting_lets_the_request_in_flight_finish_and_exits_0()
     let status = gateway.exited_within(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
     assert!(signalled.elapsed() < Duration::from_secs(5), "waited for the whole grace period");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_websocket_connections_with_going_away_and_exits_0() {
+    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut gateway = Gateway::start(":", &["--shutdown-grace-ms", "5000"]).await;
+    let token = gateway.operator_token().await;
+    let mut request = format!("ws://{}/graphql", gateway.addr).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgraded");
+    let init =
+        serde_json::json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert_eq!(ack.into_text().unwrap().as_str(), r#"{"type":"connection_ack"}"#);
+
+    let signalled = Instant::now();
+    gateway.terminate();
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("closed in time");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001, "{frame:?}"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert_eq!(gateway.exited_within(Duration::from_secs(5)).code(), Some(0));
+    assert!(signalled.elapsed() < Duration::from_secs(4), "waited for the grace period");
 }
 
 #[tokio::test]

@@ -26,13 +26,16 @@ export function serverBinary() {
 /**
  * Starts the server with `--demo` (5 Case and 3 Document licenses, two of
  * each in use, six people of whom two have no login) and `extraArgs`.
- * Resolves to `{ url, graphqlUrl, operator, admin, stop }`, where
+ * Resolves to `{ url, graphqlUrl, wsUrl, operator, admin, stop }`, where
  * `operator` and `admin` are `{ username, password }` as the server printed
- * them (once, on its first start).
+ * them (once, on its first start). With `databaseUrl` (e.g. a PostgreSQL
+ * database another server already started on) it uses that database, and
+ * `credentials` stand for what only the first start printed.
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { databaseUrl, credentials } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "license-gateway-clients-"));
-  const args = ["--database-url", `sqlite:${join(dir, "gateway.db")}`, "--listen", "127.0.0.1:0", "--demo", ...extraArgs];
+  const database = databaseUrl ?? `sqlite:${join(dir, "gateway.db")}`;
+  const args = ["--database-url", database, "--listen", "127.0.0.1:0", "--demo", ...extraArgs];
   const child = spawn(serverBinary(), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
   let stderr = "";
   child.stderr.on("data", (chunk) => {
@@ -49,7 +52,7 @@ export async function startServer(extraArgs = []) {
   // A test run that dies must not leave the server behind.
   process.once("exit", () => child.kill("SIGKILL"));
 
-  const found = {};
+  const found = { ...credentials };
   const lines = createInterface({ input: child.stdout });
   try {
     await new Promise((resolve, reject) => {
@@ -78,5 +81,5 @@ export async function startServer(extraArgs = []) {
       `the server did not print the operator's and the demo administrator's passwords (got ${Object.keys(found)})`,
     );
   }
-  return { ...found, graphqlUrl: `${found.url}/graphql`, stop };
+  return { ...found, graphqlUrl: `${found.url}/graphql`, wsUrl: `${found.url.replace(/^http/, "ws")}/graphql`, stop };
 }

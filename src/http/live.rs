@@ -378,9 +378,9 @@ impl Drop for Running {
 }
 
 /// An answer with one error and its code, ending a subscription.
-fn refusal(code: &str, message: impl Into<String>) -> Response {
+fn refusal(code: &str, message: impl Into<String>) -> Box<Response> {
     let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
-    Response::from_errors(vec![error.into_server_error(Default::default())])
+    Box::new(Response::from_errors(vec![error.into_server_error(Default::default())]))
 }
 
 impl Subscriptions {
@@ -389,7 +389,7 @@ impl Subscriptions {
         &self,
         mut request: async_graphql::Request,
         data: &Data,
-    ) -> Result<(async_graphql::Request, Running), Response> {
+    ) -> Result<(async_graphql::Request, Running), Box<Response>> {
         let connection = data
             .get(&std::any::TypeId::of::<Arc<Connection>>())
             .and_then(|c| c.downcast_ref::<Arc<Connection>>())
@@ -438,7 +438,7 @@ impl Subscriptions {
 
 impl Executor for Subscriptions {
     async fn execute(&self, _request: async_graphql::Request) -> Response {
-        refusal(error::codes::BAD_REQUEST, "Over WebSocket only subscriptions run.")
+        *refusal(error::codes::BAD_REQUEST, "Over WebSocket only subscriptions run.")
     }
 
     fn execute_stream(&self, request: async_graphql::Request, data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
@@ -453,7 +453,7 @@ impl Executor for Subscriptions {
                     response
                 })
                 .boxed(),
-            Err(refused) => stream::once(future::ready(refused)).boxed(),
+            Err(refused) => stream::once(future::ready(*refused)).boxed(),
         }
     }
 }
