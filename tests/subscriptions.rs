@@ -192,6 +192,16 @@ both_backends! {
         let sum: i64 = pools["licensePools"].as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).sum();
         assert_eq!(last, sum, "the update's version is the sum of its pools'");
         ws.nothing_within(Duration::from_millis(300)).await;
+
+        // What /metrics says of it (the recorder is the test process's, shared by its servers).
+        let (_, metrics) = there.get("/metrics").await;
+        let value = |line: &str| -> f64 {
+            let found = metrics.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line} in\n{metrics}"));
+            found.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(value("license_gateway_subscription_deliveries_total{field=\"licensePools\"}") >= 3.0);
+        assert!(value("license_gateway_websocket_connections") >= 1.0);
+        assert!(value("license_gateway_subscriptions") >= 1.0);
     }
 }
 

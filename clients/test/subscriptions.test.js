@@ -198,7 +198,7 @@ function subscriptionTests(servers) {
       ),
       cache: new InMemoryCache({ possibleTypes: possibleTypesOf(loadSchema()) }),
     });
-    const QUERY = gql`query { licensePools { id module { code } used total } }`;
+    const QUERY = gql`query { licensePools { id module { code } used total version } }`;
     const { data } = await apollo.query({ query: QUERY });
     const document = data.licensePools.find((p) => p.module.code === "DOCUMENT");
     const seen = [];
@@ -208,10 +208,13 @@ function subscriptionTests(servers) {
       await gqlOk(changes, token, MOVE, { id: user, p: profiles["Case and Document"] });
       const deadline = Date.now() + 10_000;
       // The query's own pool object, found by its id, shows the new number without a refetch.
-      while (apollo.cache.readFragment({ id: apollo.cache.identify(document), fragment: gql`fragment U on LicensePool { used }` }).used !== document.used + 1) {
+      const cached = () =>
+        apollo.cache.readFragment({ id: apollo.cache.identify(document), fragment: gql`fragment U on LicensePool { used version }` });
+      while (cached().used !== document.used + 1) {
         assert.ok(Date.now() < deadline, "the cached pool did not change");
         await new Promise((r) => setTimeout(r, 20));
       }
+      assert.ok(cached().version > document.version);
       await gqlOk(changes, token, MOVE, { id: user, p: profiles["Case"] });
     } finally {
       subscription.unsubscribe();
