@@ -7,13 +7,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
 
 /// `n` root fields `a0: FIELD`, `a1: FIELD`, ... in one query.
 fn aliased(n: usize, field: &str) -> String {
@@ -190,60 +187,12 @@ async fn readiness_needs_every_migration_applied() {
     assert_eq!(app.get("/health/live").await.0, 200);
 }
 
-/// A TCP proxy between the gateway and PostgreSQL that the test cuts (every
-/// connection closed, new ones closed at once) and restores.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (up2, conns2) = (up.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let upstream = upstream.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                conns2.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy { port, up, connections }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.connections.lock().unwrap().drain(..) {
-            c.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_answered_at_once_and_recovered_from() {
     let Some(_) = postgres_url() else { return };
     let direct = fresh_database(Db::Postgres).await;
-    // postgres://user@host:port/name -> the same through the proxy.
-    let (head, name) = direct.rsplit_once('/').unwrap();
-    let (userinfo, hostport) = head.rsplit_once('@').unwrap();
-    let proxy = Proxy::start(hostport.to_string()).await;
-    let through = format!("{userinfo}@127.0.0.1:{}/{name}", proxy.port);
-    let app = TestApp::spawn_on(&through, &["--db-acquire-timeout-ms", "1000"]).await;
+    let proxy = Proxy::start(&direct).await;
+    let app = TestApp::spawn_on(&proxy.url, &["--db-acquire-timeout-ms", "1000"]).await;
     let site = app.site("Outage", &[("CASE", 5)], false).await;
     let people = "{ people(first: 100) { nodes { name } } }";
     let before = app.ok(Some(&site.admin_token), people, json!({})).await;

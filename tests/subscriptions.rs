@@ -347,6 +347,40 @@ both_backends! {
     }
 }
 
+/// PostgreSQL: an instance whose database connections (its change listener's
+/// too) are lost for a while misses the notifications of that while; once it
+/// listens again it reads every subscriber's pools again, and ends audit
+/// subscriptions, whose missed events it cannot read back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_lost_its_change_listener_reads_the_pools_again() {
+    let Some(_) = common::postgres_url() else { return };
+    let app = TestApp::spawn(Db::Postgres).await;
+    let proxy = common::Proxy::start(&app.database_url).await;
+    let cut_off = TestApp::spawn_on(&proxy.url, &["--db-acquire-timeout-ms", "1000"]).await;
+    let (site, user, both) = site_with_a_user(&app, "Cut").await;
+    let mut ws = Ws::connect(&cut_off, &site.admin_token).await;
+    ws.subscribe("pools", POOLS, json!({})).await;
+    ws.subscribe("audit", AUDIT, json!({})).await;
+    assert_eq!(numbers(&ws.next("pools").await, "DOCUMENT"), (0, 3));
+
+    proxy.cut();
+    app.ok(Some(&site.admin_token), MOVE, json!({ "id": user, "p": both })).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.restore();
+    let mut got = (None, None);
+    while got.0.is_none() || got.1.is_none() {
+        let message = ws.message().await.expect("the connection stays open");
+        match message["id"].as_str() {
+            Some("pools") => got.0 = Some(numbers(&message["payload"], "DOCUMENT")),
+            Some("audit") if message["type"] == "next" => {
+                got.1 = Some(message["payload"]["errors"][0]["extensions"]["code"].clone())
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(got, (Some((1, 3)), Some(json!("SUBSCRIPTION_INTERRUPTED"))));
+}
+
 /// A server on SQLite with the subscription limits `flags`.
 async fn limited(flags: &[&str]) -> (TestApp, Site) {
     let app = TestApp::spawn_flags(Db::Sqlite, flags).await;

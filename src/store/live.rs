@@ -136,32 +136,42 @@ pub fn decode(payload: &str) -> Vec<Announcement> {
 /// Listens on [`CHANNEL`] with a connection of its own (one per process)
 /// and publishes every notification's announcements on `changes`, until the
 /// returned task is aborted. A lost connection is opened again; what was
-/// announced meanwhile is lost, so a [`Announcement::Resync`] follows.
+/// announced meanwhile is lost, so once it listens again a
+/// [`Announcement::Resync`] follows.
 pub async fn listen(url: &str, changes: Changes) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     Ok(tokio::spawn(async move {
-        let mut failures = 0u32;
         loop {
             match listener.try_recv().await {
-                Ok(Some(notification)) => {
-                    failures = 0;
-                    changes.publish(decode(notification.payload()).into());
-                }
+                Ok(Some(notification)) => changes.publish(decode(notification.payload()).into()),
+                // Lost, and listening again already (sqlx reconnects before it says so).
                 Ok(None) => {
-                    tracing::warn!("the change listener's database connection was lost; reconnecting");
+                    tracing::warn!("the change listener's database connection was lost; listening again");
                     changes.publish([Announcement::Resync].into());
                 }
                 Err(error) => {
-                    failures += 1;
-                    if failures == 1 {
-                        tracing::warn!(%error, "the change listener cannot reach the database; retrying");
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(failures.min(8)))).await;
+                    tracing::warn!(%error, "the change listener cannot reach the database; retrying");
+                    listen_again(&mut listener).await;
+                    tracing::info!("the change listener is listening again");
+                    changes.publish([Announcement::Resync].into());
                 }
             }
         }
     }))
+}
+
+/// Connects `listener` again and listens on [`CHANNEL`], trying until it
+/// does, a little longer between tries each time (up to 2 s).
+async fn listen_again(listener: &mut sqlx::postgres::PgListener) {
+    for attempt in 1u64.. {
+        tokio::time::sleep(std::time::Duration::from_millis(250 * attempt.min(8))).await;
+        // `UNLISTEN *` first: the channel list sqlx keeps (and listens to on
+        // reconnecting) then holds the channel once.
+        if listener.unlisten_all().await.is_ok() && listener.listen(CHANNEL).await.is_ok() {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -449,3 +449,53 @@ pub async fn assert_counters_match(store: &Store) {
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
 }
+
+/// A TCP proxy between a gateway and PostgreSQL that the test cuts (every
+/// connection closed, new ones closed at once) and restores.
+pub struct Proxy {
+    /// The database's URL through the proxy.
+    pub url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    /// A proxy to the PostgreSQL database at `direct` (`postgres://user@host:port/name`).
+    pub async fn start(direct: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let (head, name) = direct.rsplit_once('/').unwrap();
+        let (userinfo, hostport) = head.rsplit_once('@').unwrap();
+        let upstream = hostport.to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { url: format!("{userinfo}@127.0.0.1:{port}/{name}"), up, connections }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
