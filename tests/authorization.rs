@@ -1,5 +1,6 @@
 //! Who sees what and who may do what, whichever way they ask: every root
-//! operation of the schema (every query and mutation) asked by every kind of
+//! operation of the schema (every query, mutation and subscription, the
+//! last over WebSocket) asked by every kind of
 //! principal, with a selection generated from the schema that follows every
 //! field returning an object, so every object type is reached through every
 //! field that returns it. Two tables hold the decisions: `TYPES` (who may see
@@ -87,6 +88,7 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("LicenseOrderEdge", Sees::Carried, &["node"]),
     ("LicenseOrderSuccess", Sees::Carried, &["order"]),
     ("LicensePool", Sees::Site, &["module"]),
+    ("LicensePoolsUpdate", Sees::Carried, &["licensePools"]),
     ("LicensePreview", Sees::Carried, &["pools", "refusal"]),
     ("LicenseShortage", Sees::Carried, &["module"]),
     ("Module", Sees::SignedIn, &[]),
@@ -249,6 +251,9 @@ const OPERATIONS: &[Op] = &[
     op("Query.licenseOrders", "(siteId: $site)", MANAGERS),
     op("Query.changeRequests", "(siteId: $site)", MANAGERS),
     op("Query.auditEvents", "(siteId: $site)", MANAGERS),
+    // Subscriptions: their first update (or refusal), as the query of the same name.
+    op("Subscription.licensePools", "(siteId: $site)", SIGNED_IN),
+    op("Subscription.auditEvents", "(siteId: $site)", MANAGERS),
     op("Query.previewCreateLogin", "(personId: $person, username: \"preview.user\", profileId: $profile)", ADMINISTRATORS),
     op("Query.previewChangeLoginProfile", "(id: $ownUser, profileId: $parking)", ADMINISTRATORS),
     op("Query.previewUpdateProfileModules", "(id: $profile, modules: [\"CASE\", \"DOCUMENT\"])", ADMINISTRATORS),
@@ -517,7 +522,11 @@ impl Sdl {
             }
         }
         let variables = if variables.is_empty() { String::new() } else { format!("({})", variables.join(", ")) };
-        let keyword = if root == "Mutation" { "mutation" } else { "query" };
+        let keyword = match root {
+            "Mutation" => "mutation",
+            "Subscription" => "subscription",
+            _ => "query",
+        };
         format!("{keyword}{variables} {{ {field}{}{selection} }}", op.args)
     }
 }
@@ -590,6 +599,34 @@ impl Fixture {
 
     async fn operator(&self, query: &str, variables: Value) -> Value {
         self.app.ok(Some(&self.site.operator_token), query, variables).await
+    }
+
+    /// The first update of subscription `document` (over WebSocket), as a
+    /// response body; a connection refused for its token answers as
+    /// `UNAUTHENTICATED` would over HTTP. An audit subscription's first
+    /// update comes with the next event on the site's trail: a refused change
+    /// (which writes nothing else) makes one, again until it arrives.
+    async fn first_update(&self, token: Option<&str>, document: &str, variables: Value) -> Value {
+        let unauthenticated = json!({ "data": null, "errors": [{ "extensions": { "code": "UNAUTHENTICATED" } }] });
+        let mut ws = ws::Ws::init(&self.app, token).await;
+        match ws.message().await {
+            Ok(ack) => assert_eq!(ack["type"], "connection_ack", "{ack}"),
+            Err(ws::Closed(4403, _)) => return unauthenticated,
+            Err(closed) => panic!("connection closed: {closed:?}"),
+        }
+        ws.subscribe("1", document, variables).await;
+        // The fixture's profile "Case" exists: refused, PROFILE_NAME_TAKEN.
+        let refused_change =
+            "mutation($s: ID) { createProfile(input: { siteId: $s, name: \"Case\", modules: [] }) { __typename } }";
+        loop {
+            if let Ok(Ok(message)) = tokio::time::timeout(std::time::Duration::from_millis(200), ws.message()).await {
+                assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("next"), Some("1")), "{message}");
+                return message["payload"].clone();
+            }
+            if document.contains("auditEvents") {
+                self.operator(refused_change, json!({ "s": self.site.id })).await;
+            }
+        }
     }
 
     async fn self_service(&self, on: bool) {
@@ -805,7 +842,10 @@ both_backends! {
                     (Fresh::Session, true) => Some(f.app.sign_in(&asker.username, &asker.password).await),
                     _ => asker.token.clone(),
                 };
-                let body = f.app.gql(token.as_deref(), &document, Value::Object(variables)).await;
+                let body = match root {
+                    "Subscription" => f.first_update(token.as_deref(), &document, Value::Object(variables)).await,
+                    _ => f.app.gql(token.as_deref(), &document, Value::Object(variables)).await,
+                };
                 let answer = &body["data"][field];
                 let what = format!("{} {}{} asked by {}", op.field, field, op.args, asker.name);
                 match asker.expected(op) {

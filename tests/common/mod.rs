@@ -3,6 +3,8 @@
 //! public API over real HTTP.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::io::Write;
 use std::sync::Once;
 
