@@ -1,6 +1,8 @@
-//! Real JavaScript clients against the built server, and the schema's
-//! contract checks in graphql-js: runs the test package in `clients/`
-//! (`node --test`) with this build's binary. Needs Node.js 20+ and npm.
+//! Real JavaScript clients against the built server, the playground in
+//! headless Chromium (playwright-core), and the schema's contract checks in
+//! graphql-js: runs the test package in `clients/` (`node --test`) with this
+//! build's binary. Needs Node.js 20+ and npm, and Chromium for the playground
+//! (`CHROMIUM`, else /usr/bin/chromium).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
