@@ -814,3 +814,95 @@ impl LicensePreview {
         LicensePreview { refusal: decided.outcome.err().map(Into::into), site: decided.site, pools: decided.pools }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, EnumType, Schema};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::policy::{Remedy, Shortage};
+    use crate::domain::*;
+
+    /// One of each refusal the service decides.
+    fn every_refusal() -> Vec<RefusalInterface> {
+        let module = Module { id: ModuleId(1), code: "CASE".into(), name: "Case".into() };
+        let shortage = Shortage { module_id: ModuleId(1), needed: 3, available: 1, shortfall: 2 };
+        let held = Responsibility {
+            id: ResponsibilityId(1),
+            site_id: SiteId(1),
+            person_id: PersonId(1),
+            kind: "FORM".into(),
+            name: "Intake".into(),
+            created_at: 0,
+        };
+        let below = BelowUsage { module: module.clone(), requested_total: 1, used: 2, users_to_remove: 1 };
+        vec![
+            LicenseLimitExceeded {
+                shortages: vec![ModuleShortage { module: module.clone(), shortage }],
+                remedy: Remedy::LicenseOrder,
+            }
+            .into(),
+            PoolBelowUsage { module, requested_total: 1, used: 2, users_to_remove: 1 }.into(),
+            UsernameTaken { username: "ada".into() }.into(),
+            ProfileInUse { profile: ProfileId(1), user_count: 2, deleted_user_count: 0 }.into(),
+            ProfileNameTaken { name: "Clerks".into() }.into(),
+            SiteNameTaken { name: "North".into() }.into(),
+            PersonAlreadyHasLogin { person: PersonId(1) }.into(),
+            PersonDeleted { person: PersonId(1) }.into(),
+            PersonHasResponsibilities { responsibilities: vec![held] }.into(),
+            TotalsBelowUsage { pools: vec![below] }.into(),
+            WrongLicensePath { remedy: Remedy::ChangeRequest }.into(),
+            OrderNotDraft { status: OrderStatus::CheckedOut }.into(),
+            RequestNotPending { status: RequestStatus::Approved }.into(),
+        ]
+    }
+
+    /// What the audit event of `refusal` records: its code and message.
+    fn recorded(refusal: &RefusalInterface) -> Value {
+        let (code, message) = match refusal {
+            RefusalInterface::LicenseLimitExceeded(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PoolBelowUsage(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::UsernameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::ProfileInUse(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::ProfileNameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::SiteNameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonAlreadyHasLogin(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonDeleted(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonHasResponsibilities(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::TotalsBelowUsage(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::WrongLicensePath(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::OrderNotDraft(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::RequestNotPending(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::SignInRefused(_) | RefusalInterface::SignInThrottled(_) => {
+                unreachable!("sign-in refusals are not audit events")
+            }
+        };
+        json!({ "code": code, "message": message })
+    }
+
+    struct Refusals;
+
+    #[Object]
+    impl Refusals {
+        async fn refusals(&self) -> Vec<RefusalInterface> {
+            every_refusal()
+        }
+    }
+
+    /// The `code` and `message` of an answer are those its audit event
+    /// records, and every `RefusalCode` but the sign-in ones is a refusal's.
+    #[tokio::test]
+    async fn every_refusal_answers_the_code_and_message_its_audit_event_records() {
+        let schema = Schema::new(Refusals, EmptyMutation, EmptySubscription);
+        let answer = schema.execute("{ refusals { code message } }").await.into_result().unwrap();
+        let answered = answer.data.into_json().unwrap()["refusals"].clone();
+        let recorded: Vec<Value> = every_refusal().iter().map(recorded).collect();
+        assert_eq!(answered, Value::Array(recorded));
+
+        let sign_in = ["INVALID_CREDENTIALS", "LOGIN_EXPIRED", "TOO_MANY_ATTEMPTS"];
+        let codes: Vec<&str> = RefusalCode::items().iter().map(|i| i.name).filter(|n| !sign_in.contains(n)).collect();
+        let covered: Vec<&str> = answered.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+        assert_eq!(covered, codes);
+    }
+}
