@@ -361,8 +361,8 @@ impl Application {
         if config.demo {
             match bootstrap::ensure_demo(&store).await.map_err(service_err)? {
                 Some(c) => println!(
-                    "Demo site ready. Open the playground, run:\n  mutation {{ signIn(username: \"{}\", password: \"{}\") {{ ... on SignInSuccess {{ token }} }} }}\n\
-                     and put the token in the Headers tab as {{\"Authorization\": \"Bearer <token>\"}} (password shown once).",
+                    "Demo site ready. Sign in with the playground's form, or run:\n  mutation {{ signIn(username: \"{}\", password: \"{}\") {{ ... on SignInSuccess {{ token }} }} }}\n\
+                     and send the token as the header Authorization: Bearer <token> (password shown once).",
                     c.admin_username, c.admin_password
                 ),
                 None => println!("Demo site already exists (its admin password was printed when it was created)."),

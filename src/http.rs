@@ -549,14 +549,21 @@ async fn playground() -> Response {
     browser::secure_page(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response())
 }
 
-/// The vendored, unmodified GraphiQL and React files (see
-/// assets/graphiql/VERSIONS.md), and the page's own script and style (files,
-/// not inline, so the page's CSP needs no `'unsafe-inline'`).
+/// The vendored, unmodified GraphiQL, its explorer plugin, graphql-ws and
+/// React files (see assets/graphiql/VERSIONS.md), and the page's own script
+/// and style (files, not inline, so the page's CSP needs no `'unsafe-inline'`).
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("playground.js", "text/javascript", include_bytes!("../assets/graphiql/playground.js")),
     ("playground.css", "text/css", include_bytes!("../assets/graphiql/playground.css")),
     ("graphiql.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql.min.js")),
     ("graphiql.min.css", "text/css", include_bytes!("../assets/graphiql/graphiql.min.css")),
+    (
+        "graphiql-plugin-explorer.umd.js",
+        "text/javascript",
+        include_bytes!("../assets/graphiql/graphiql-plugin-explorer.umd.js"),
+    ),
+    ("graphiql-plugin-explorer.css", "text/css", include_bytes!("../assets/graphiql/graphiql-plugin-explorer.css")),
+    ("graphql-ws.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphql-ws.min.js")),
     ("react.production.min.js", "text/javascript", include_bytes!("../assets/graphiql/react.production.min.js")),
     (
         "react-dom.production.min.js",

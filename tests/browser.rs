@@ -1,7 +1,8 @@
 //! What a browser may do with the server, over real HTTP: CORS only for the
 //! configured origins, GraphQL only as a JSON post (no cross-site "simple"
-//! request runs anything), the playground's security headers, and the
-//! production switches (playground, introspection, statement counts).
+//! request runs anything), the playground's files and security headers, and
+//! the production switches (playground, introspection, statement counts).
+//! The playground in a real browser: clients/test/playground.test.js.
 
 mod common;
 
@@ -173,6 +174,24 @@ async fn the_playground_and_its_assets_carry_the_security_headers() {
     let api = app.client.post(format!("{}/graphql", app.url)).json(&json!({ "query": "{ __typename }" }));
     let api = api.send().await.unwrap();
     assert_eq!(header(api.headers(), "x-content-type-options"), "nosniff");
+}
+
+#[tokio::test]
+async fn every_file_the_playground_page_loads_is_served_with_its_type() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let (_, page) = app.get("/").await;
+    // GraphiQL and its stylesheet, the explorer plugin and its stylesheet, graphql-ws, React, ReactDOM,
+    // and the page's own script and stylesheet.
+    let files: Vec<&str> = page.split('"').filter(|part| part.starts_with("/assets/graphiql/")).collect();
+    assert_eq!(files.len(), 9, "{page}");
+    for path in files {
+        let response = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let expected = if path.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(header(response.headers(), "content-type").starts_with(expected), "{path}");
+    }
+    let (status, _) = app.get("/assets/graphiql/nope.js").await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

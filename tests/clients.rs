@@ -1,9 +1,11 @@
-//! Real JavaScript clients against the built server, and the schema's
-//! contract checks in graphql-js: runs the test package in `clients/`
-//! (`node --test`) with this build's binary. Needs Node.js 20+ and npm.
-//! With `TEST_POSTGRES_URL` set, a fresh database there is passed as
-//! `LICENSE_GATEWAY_POSTGRES_URL`, for the tests that start two servers on
-//! one PostgreSQL database (subscriptions across instances).
+//! Real JavaScript clients against the built server, the playground in
+//! headless Chromium (playwright-core), and the schema's contract checks in
+//! graphql-js: runs the test package in `clients/` (`node --test`) with this
+//! build's binary. Needs Node.js 20+ and npm, and Chromium for the playground
+//! (`CHROMIUM`, else /usr/bin/chromium). With `TEST_POSTGRES_URL` set, a
+//! fresh database there is passed as `LICENSE_GATEWAY_POSTGRES_URL`, for the
+//! tests that start two servers on one PostgreSQL database (subscriptions
+//! across instances).
 
 mod common;
 

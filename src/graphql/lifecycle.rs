@@ -368,7 +368,7 @@ impl LifecycleMutation {
                 pools: PoolsAfter(person.site_id),
                 person: PersonNode::seen(principal, person)?,
             })),
-            Err(refusal) => RestorePersonResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -389,7 +389,7 @@ impl LifecycleMutation {
                 pools: PoolsAfter(login.site_id),
                 user: UserNode::seen(principal, login)?,
             })),
-            Err(refusal) => RestoreLoginResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -423,7 +423,7 @@ impl LifecycleMutation {
                     responsibility: ResponsibilityNode::seen(principal, r)?,
                 }))
             }
-            Err(refusal) => AssignResponsibilityResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -457,7 +457,7 @@ impl LifecycleMutation {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
-            Err(refusal) => LicenseOrderResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -478,7 +478,7 @@ impl LifecycleMutation {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
-            Err(refusal) => LicenseOrderResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -495,7 +495,7 @@ impl LifecycleMutation {
             Ok(id) => {
                 Ok(LicenseOrderResult::LicenseOrderSuccess(LicenseOrderSuccess { order: order_node(ctx, id).await? }))
             }
-            Err(refusal) => LicenseOrderResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -523,7 +523,7 @@ impl LifecycleMutation {
                 let order = order_node(ctx, id).await?;
                 Ok(CheckoutResult::CheckoutSuccess(CheckoutSuccess { pools: PoolsAfter(order.0.site_id), order }))
             }
-            Err(refusal) => CheckoutResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -546,7 +546,7 @@ impl LifecycleMutation {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
-            Err(refusal) => ChangeRequestResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -563,7 +563,7 @@ impl LifecycleMutation {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
-            Err(refusal) => ChangeRequestResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -586,7 +586,7 @@ impl LifecycleMutation {
                     request,
                 }))
             }
-            Err(refusal) => ApproveChangeRequestResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -605,7 +605,7 @@ impl LifecycleMutation {
             Ok(id) => Ok(ChangeRequestResult::ChangeRequestSuccess(ChangeRequestSuccess {
                 request: request_node(ctx, id).await?,
             })),
-            Err(refusal) => ChangeRequestResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -636,7 +636,7 @@ impl LifecycleMutation {
             Ok(id) => Ok(CreateOwnerAccountResult::CreateOwnerAccountSuccess(CreateOwnerAccountSuccess {
                 owner: OwnerNode::seen(principal, Owner { id, ..shown }, None)?,
             })),
-            Err(refusal) => CreateOwnerAccountResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -658,9 +658,7 @@ impl LifecycleMutation {
             async_graphql::MaybeUndefined::Null => Some(None),
             async_graphql::MaybeUndefined::Value(id) => Some(Some(OwnerId(decode(&id, Kind::Owner, "ownerId")?))),
         };
-        licenses::update_agreement(&rcx.store, principal, site, self_service, owner)
-            .await?
-            .map_err(|_| ServiceError::Internal)?;
+        licenses::update_agreement(&rcx.store, principal, site, self_service, owner).await?;
         let fresh = rcx.store.sites_by_ids(&[site]).await?.into_iter().next().ok_or(ServiceError::NotFound("site"))?;
         Ok(UpdateAgreementSuccess { site: SiteNode(fresh) })
     }

@@ -228,7 +228,7 @@ impl MutationRoot {
                 site: rcx.loaders.load_one(created.site).await?.map(SiteNode).ok_or(ServiceError::Internal)?,
                 administrator: load_login(ctx, created.administrator).await?,
             })),
-            Err(refusal) => CreateSiteResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -252,7 +252,7 @@ impl MutationRoot {
             Ok(pool) => {
                 Ok(SetPoolTotalResult::SetPoolTotalSuccess(SetPoolTotalSuccess { pool: LicensePoolNode(pool) }))
             }
-            Err(refusal) => SetPoolTotalResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -293,7 +293,7 @@ impl MutationRoot {
             Ok(person) => Ok(UpdatePersonResult::UpdatePersonSuccess(UpdatePersonSuccess {
                 person: PersonNode::seen(principal, person)?,
             })),
-            Err(refusal) => UpdatePersonResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -319,7 +319,7 @@ impl MutationRoot {
                 person: PersonNode::seen(principal, person)?,
                 login,
             })),
-            Err(refusal) => DeletePersonResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -350,7 +350,7 @@ impl MutationRoot {
                 pools: PoolsAfter(login.site_id),
                 user: UserNode::seen(principal, login)?,
             })),
-            Err(refusal) => CreateLoginResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -419,14 +419,13 @@ impl MutationRoot {
         let rcx = rc(ctx);
         let principal = rcx.principal().await?;
         let id = LoginId(decode(&id, Kind::User, "id")?);
-        match crate::retrying!(rcx.store.retries(), staff::delete_login(&rcx.store, principal, id))? {
-            Ok(staff::Removed { person, login }) => Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
-                pools: PoolsAfter(person.site_id),
-                person: PersonNode::seen(principal, person)?,
-                login: login.ok_or(ServiceError::Internal)?,
-            })),
-            Err(refusal) => DeleteLoginResult::refused(refusal),
-        }
+        let staff::Removed { person, login } =
+            crate::retrying!(rcx.store.retries(), staff::delete_login(&rcx.store, principal, id))?;
+        Ok(DeleteLoginResult::DeleteLoginSuccess(DeleteLoginSuccess {
+            pools: PoolsAfter(person.site_id),
+            person: PersonNode::seen(principal, person)?,
+            login: login.ok_or(ServiceError::Internal)?,
+        }))
     }
 
     /// Creates a profile (a named set of modules).
@@ -448,7 +447,7 @@ impl MutationRoot {
                 pools: PoolsAfter(site),
                 profile: load_profile(ctx, id).await?,
             })),
-            Err(refusal) => CreateProfileResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -478,7 +477,7 @@ impl MutationRoot {
                     profile,
                 }))
             }
-            Err(refusal) => UpdateProfileResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 
@@ -495,7 +494,7 @@ impl MutationRoot {
             Ok(id) => Ok(DeleteProfileResult::DeleteProfileSuccess(DeleteProfileSuccess {
                 deleted_profile_id: encode(Kind::Profile, id.0),
             })),
-            Err(refusal) => DeleteProfileResult::refused(refusal),
+            Err(refusal) => Ok(refusal.into()),
         }
     }
 }
@@ -520,7 +519,7 @@ async fn update_login(
 
 fn update_login_result(
     principal: &Principal,
-    outcome: crate::service::Outcome<staff::LoginUpdated>,
+    outcome: crate::service::Outcome<staff::LoginUpdated, staff::UpdateLoginRefusal>,
 ) -> R<UpdateLoginResult> {
     match outcome {
         Ok(staff::LoginUpdated { login, left_profile }) => {
@@ -530,7 +529,7 @@ fn update_login_result(
                 left_profile,
             }))
         }
-        Err(refusal) => UpdateLoginResult::refused(refusal),
+        Err(refusal) => Ok(refusal.into()),
     }
 }
 

@@ -1,14 +1,25 @@
 //! Typed mutation results. An expected refusal is a member of the result
 //! union with a stable `code`, a human `message` and the numbers a frontend
-//! needs; only failures outside the policy are top-level errors.
+//! needs; only failures outside the policy are top-level errors. Each
+//! refusal's GraphQL object is an `#[Object]` impl on the service's own type
+//! (`service/refusals.rs`), and each union converts from the refusals its use
+//! case declares, so the compiler checks that the two agree.
 
 use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, Union};
 
 use super::context::rc;
 use super::ids::{Kind, encode};
 use super::types::*;
-use crate::domain::policy::Remedy;
 use crate::domain::{OrderStatus, RequestStatus};
+use crate::service::licenses::{
+    ApproveChangeRequestRefusal, ChangeRequestRefusal, CheckoutRefusal, CreateOwnerAccountRefusal, LicenseOrderRefusal,
+};
+use crate::service::refusals::*;
+use crate::service::sites::{CreateSiteRefusal, SetPoolTotalRefusal};
+use crate::service::staff::{
+    AssignResponsibilityRefusal, CreateLoginRefusal, CreateProfileRefusal, DeletePersonRefusal, DeleteProfileRefusal,
+    RestoreLoginRefusal, RestorePersonRefusal, UpdateLoginRefusal, UpdatePersonRefusal, UpdateProfileRefusal,
+};
 use crate::service::{Refusal, ServiceError};
 
 type R<T> = Result<T, ServiceError>;
@@ -82,13 +93,8 @@ pub enum RefusalInterface {
     RequestNotPending(RequestNotPending),
 }
 
-/// The change needs more licenses than are free; no pool is ever
-/// over-allocated. Nothing was written.
-pub struct LicenseLimitExceeded {
-    pub message: String,
-    pub shortages: Vec<crate::service::ModuleShortage>,
-    pub remedy: Remedy,
-}
+// The refusals' objects. Their `code` and `message` resolvers shadow the
+// `Refusal` methods of the same names, hence `Refusal::message(self)`.
 
 /// The change needs more licenses than are free; no pool is ever
 /// over-allocated. Nothing was written.
@@ -99,8 +105,8 @@ impl LicenseLimitExceeded {
         RefusalCode::LicenseLimitExceeded
     }
     /// E.g. "Not enough licenses: 2 Document licenses missing (needs 3, 1 free). ...".
-    async fn message(&self) -> &str {
-        &self.message
+    async fn message(&self) -> String {
+        Refusal::message(self)
     }
     /// Every module the change is short of, with needed, available and shortfall.
     async fn shortages(&self) -> Vec<LicenseShortage> {
@@ -111,18 +117,9 @@ impl LicenseLimitExceeded {
         self.remedy.into()
     }
     /// The remedy as a sentence.
-    async fn remedy_message(&self) -> String {
-        crate::service::remedy_text(self.remedy).to_string()
+    async fn remedy_message(&self) -> &str {
+        remedy_text(self.remedy)
     }
-}
-
-/// A pool's total cannot be set below the licenses in use. Nothing was written.
-pub struct PoolBelowUsage {
-    pub message: String,
-    pub module: crate::domain::Module,
-    pub requested_total: i64,
-    pub used: i64,
-    pub users_to_remove: i64,
 }
 
 /// A pool's total cannot be set below the licenses in use. Nothing was written.
@@ -133,8 +130,8 @@ impl PoolBelowUsage {
         RefusalCode::PoolBelowUsage
     }
     /// What happened and what to do.
-    async fn message(&self) -> &str {
-        &self.message
+    async fn message(&self) -> String {
+        Refusal::message(self)
     }
     /// The pool's module.
     async fn module(&self) -> ModuleNode {
@@ -155,74 +152,101 @@ impl PoolBelowUsage {
 }
 
 /// The username is taken. Nothing was written.
-#[derive(SimpleObject)]
-pub struct UsernameTaken {
+#[Object]
+impl UsernameTaken {
     /// Always `USERNAME_TAKEN`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::UsernameTaken
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The username asked for.
-    pub username: String,
+    async fn username(&self) -> &str {
+        &self.username
+    }
 }
 
 /// The profile still has users (or deleted logins kept for restoring). Nothing was written.
-#[derive(SimpleObject)]
-pub struct ProfileInUse {
+#[Object]
+impl ProfileInUse {
     /// Always `PROFILE_IN_USE`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::ProfileInUse
+    }
     /// What happened and what to do.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// Users on the profile now; move them first.
-    pub user_count: i64,
+    async fn user_count(&self) -> i64 {
+        self.user_count
+    }
     /// Deleted logins that still refer to the profile.
-    pub deleted_user_count: i64,
+    async fn deleted_user_count(&self) -> i64 {
+        self.deleted_user_count
+    }
 }
 
 /// Another profile of the site has this name. Nothing was written.
-#[derive(SimpleObject)]
-pub struct ProfileNameTaken {
+#[Object]
+impl ProfileNameTaken {
     /// Always `PROFILE_NAME_TAKEN`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::ProfileNameTaken
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The name asked for.
-    pub name: String,
+    async fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Another site has this name. Nothing was written.
-#[derive(SimpleObject)]
-pub struct SiteNameTaken {
+#[Object]
+impl SiteNameTaken {
     /// Always `SITE_NAME_TAKEN`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::SiteNameTaken
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The name asked for.
-    pub name: String,
+    async fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The person already has a login; a person has at most one. Nothing was written.
-#[derive(SimpleObject)]
-pub struct PersonAlreadyHasLogin {
+#[Object]
+impl PersonAlreadyHasLogin {
     /// Always `PERSON_ALREADY_HAS_LOGIN`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::PersonAlreadyHasLogin
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
 }
 
 /// The person is deleted. Nothing was written.
-#[derive(SimpleObject)]
-pub struct PersonDeleted {
+#[Object]
+impl PersonDeleted {
     /// Always `PERSON_DELETED`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::PersonDeleted
+    }
     /// What happened.
-    pub message: String,
-}
-
-/// The person still holds responsibilities; name a colleague in
-/// `handOverTo` to hand them over in the same operation. Nothing was written.
-pub struct PersonHasResponsibilities {
-    pub message: String,
-    pub responsibilities: Vec<crate::domain::Responsibility>,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
 }
 
 /// The person still holds responsibilities; name a colleague in
@@ -234,8 +258,8 @@ impl PersonHasResponsibilities {
         RefusalCode::PersonHasResponsibilities
     }
     /// What happened and what to do.
-    async fn message(&self) -> &str {
-        &self.message
+    async fn message(&self) -> String {
+        Refusal::message(self)
     }
     /// What the person still holds.
     async fn responsibilities(&self, ctx: &Context<'_>) -> R<Vec<ResponsibilityNode>> {
@@ -245,7 +269,7 @@ impl PersonHasResponsibilities {
 }
 
 /// One pool that new totals would put below the licenses in use.
-pub struct PoolBelowUsageLine(pub crate::service::BelowUsage);
+pub struct PoolBelowUsageLine(pub BelowUsage);
 
 /// One pool that new totals would put below the licenses in use.
 #[Object]
@@ -269,12 +293,6 @@ impl PoolBelowUsageLine {
 }
 
 /// The new totals would put pools below the licenses in use. Nothing was applied (every line or none).
-pub struct TotalsBelowUsage {
-    pub message: String,
-    pub pools: Vec<crate::service::BelowUsage>,
-}
-
-/// The new totals would put pools below the licenses in use. Nothing was applied (every line or none).
 #[Object]
 impl TotalsBelowUsage {
     /// Always `TOTALS_BELOW_USAGE`.
@@ -282,8 +300,8 @@ impl TotalsBelowUsage {
         RefusalCode::TotalsBelowUsage
     }
     /// What happened and what to do.
-    async fn message(&self) -> &str {
-        &self.message
+    async fn message(&self) -> String {
+        Refusal::message(self)
     }
     /// Every pool that would go below its usage.
     async fn pools(&self) -> Vec<PoolBelowUsageLine> {
@@ -293,36 +311,63 @@ impl TotalsBelowUsage {
 
 /// The agreement calls for the other way of changing totals (license order
 /// or change request). Nothing was written.
-#[derive(SimpleObject)]
-pub struct WrongLicensePath {
+#[Object]
+impl WrongLicensePath {
     /// Always `WRONG_LICENSE_PATH`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::WrongLicensePath
+    }
     /// What happened and what to do.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The path to take instead.
-    pub remedy: LicenseRemedy,
+    async fn remedy(&self) -> LicenseRemedy {
+        self.remedy.into()
+    }
 }
 
 /// The order was already checked out or discarded. Nothing was written.
-#[derive(SimpleObject)]
-pub struct OrderNotDraft {
+#[Object]
+impl OrderNotDraft {
     /// Always `ORDER_NOT_DRAFT`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::OrderNotDraft
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The order's status.
-    pub status: LicenseOrderStatus,
+    async fn status(&self) -> LicenseOrderStatus {
+        match self.status {
+            OrderStatus::Draft => LicenseOrderStatus::Draft,
+            OrderStatus::CheckedOut => LicenseOrderStatus::CheckedOut,
+            OrderStatus::Discarded => LicenseOrderStatus::Discarded,
+        }
+    }
 }
 
 /// The change request was already decided or cancelled. Nothing was written.
-#[derive(SimpleObject)]
-pub struct RequestNotPending {
+#[Object]
+impl RequestNotPending {
     /// Always `REQUEST_NOT_PENDING`.
-    pub code: RefusalCode,
+    async fn code(&self) -> RefusalCode {
+        RefusalCode::RequestNotPending
+    }
     /// What happened.
-    pub message: String,
+    async fn message(&self) -> String {
+        Refusal::message(self)
+    }
     /// The request's status.
-    pub status: ChangeRequestStatus,
+    async fn status(&self) -> ChangeRequestStatus {
+        match self.status {
+            RequestStatus::Pending => ChangeRequestStatus::Pending,
+            RequestStatus::Approved => ChangeRequestStatus::Approved,
+            RequestStatus::Rejected => ChangeRequestStatus::Rejected,
+            RequestStatus::Cancelled => ChangeRequestStatus::Cancelled,
+        }
+    }
 }
 
 /// Signing in did not work.
@@ -348,108 +393,41 @@ pub struct SignInThrottled {
     pub retry_after_seconds: i32,
 }
 
-/// Every refusal as its GraphQL object.
-pub enum AnyRefusal {
-    LicenseLimitExceeded(LicenseLimitExceeded),
-    PoolBelowUsage(PoolBelowUsage),
-    UsernameTaken(UsernameTaken),
-    ProfileInUse(ProfileInUse),
-    ProfileNameTaken(ProfileNameTaken),
-    SiteNameTaken(SiteNameTaken),
-    PersonAlreadyHasLogin(PersonAlreadyHasLogin),
-    PersonDeleted(PersonDeleted),
-    PersonHasResponsibilities(PersonHasResponsibilities),
-    TotalsBelowUsage(TotalsBelowUsage),
-    WrongLicensePath(WrongLicensePath),
-    OrderNotDraft(OrderNotDraft),
-    RequestNotPending(RequestNotPending),
-}
-
-impl From<Refusal> for AnyRefusal {
-    fn from(r: Refusal) -> Self {
-        let message = r.message();
-        match r {
-            Refusal::LicenseLimitExceeded { shortages, remedy } => {
-                AnyRefusal::LicenseLimitExceeded(LicenseLimitExceeded { message, shortages, remedy })
-            }
-            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => {
-                AnyRefusal::PoolBelowUsage(PoolBelowUsage { message, module, requested_total, used, users_to_remove })
-            }
-            Refusal::UsernameTaken { username } => {
-                AnyRefusal::UsernameTaken(UsernameTaken { code: RefusalCode::UsernameTaken, message, username })
-            }
-            Refusal::ProfileInUse { user_count, deleted_user_count, .. } => AnyRefusal::ProfileInUse(ProfileInUse {
-                code: RefusalCode::ProfileInUse,
-                message,
-                user_count,
-                deleted_user_count,
-            }),
-            Refusal::ProfileNameTaken { name } => {
-                AnyRefusal::ProfileNameTaken(ProfileNameTaken { code: RefusalCode::ProfileNameTaken, message, name })
-            }
-            Refusal::SiteNameTaken { name } => {
-                AnyRefusal::SiteNameTaken(SiteNameTaken { code: RefusalCode::SiteNameTaken, message, name })
-            }
-            Refusal::PersonAlreadyHasLogin { .. } => AnyRefusal::PersonAlreadyHasLogin(PersonAlreadyHasLogin {
-                code: RefusalCode::PersonAlreadyHasLogin,
-                message,
-            }),
-            Refusal::PersonIsDeleted { .. } => {
-                AnyRefusal::PersonDeleted(PersonDeleted { code: RefusalCode::PersonDeleted, message })
-            }
-            Refusal::PersonHasResponsibilities { responsibilities } => {
-                AnyRefusal::PersonHasResponsibilities(PersonHasResponsibilities { message, responsibilities })
-            }
-            Refusal::TotalsBelowUsage { pools } => AnyRefusal::TotalsBelowUsage(TotalsBelowUsage { message, pools }),
-            Refusal::WrongLicensePath { remedy } => AnyRefusal::WrongLicensePath(WrongLicensePath {
-                code: RefusalCode::WrongLicensePath,
-                message,
-                remedy: remedy.into(),
-            }),
-            Refusal::OrderNotDraft { status } => AnyRefusal::OrderNotDraft(OrderNotDraft {
-                code: RefusalCode::OrderNotDraft,
-                message,
-                status: match status {
-                    OrderStatus::Draft => LicenseOrderStatus::Draft,
-                    OrderStatus::CheckedOut => LicenseOrderStatus::CheckedOut,
-                    OrderStatus::Discarded => LicenseOrderStatus::Discarded,
-                },
-            }),
-            Refusal::RequestNotPending { status } => AnyRefusal::RequestNotPending(RequestNotPending {
-                code: RefusalCode::RequestNotPending,
-                message,
-                status: match status {
-                    RequestStatus::Pending => ChangeRequestStatus::Pending,
-                    RequestStatus::Approved => ChangeRequestStatus::Approved,
-                    RequestStatus::Rejected => ChangeRequestStatus::Rejected,
-                    RequestStatus::Cancelled => ChangeRequestStatus::Cancelled,
-                },
-            }),
-        }
-    }
-}
-
-/// Declares a mutation's result union: its success type plus the refusals
-/// it can answer with, and the conversion from a service outcome.
+/// Declares a mutation's result union: its success type, and the refusals
+/// of the `refusals!` enum its use case answers with (`Set { A | B }`). The
+/// union, and the `Refusal` interface of previews, convert from that enum by
+/// an exhaustive match: a refusal the enum holds and the union does not
+/// list, or the other way round, does not compile.
 macro_rules! result_union {
-    ($(#[$doc:meta])* $name:ident: $success:ident $(| $refusal:ident)*) => {
+    ($(#[$doc:meta])* $name:ident: $success:ident) => {
         $(#[$doc])*
         #[derive(Union)]
         pub enum $name {
             $success($success),
-            $($refusal($refusal),)*
+        }
+    };
+    ($(#[$doc:meta])* $name:ident: $success:ident | $refused:ident { $($refusal:ident)|+ }) => {
+        $(#[$doc])*
+        #[derive(Union)]
+        // An answer, built once and resolved at once: not worth a box.
+        #[allow(clippy::large_enum_variant)]
+        pub enum $name {
+            $success($success),
+            $($refusal($refusal),)+
         }
 
-        impl $name {
-            /// The union member for a refusal this mutation can give.
-            #[allow(unreachable_patterns)]
-            pub fn refused(r: Refusal) -> R<Self> {
-                match AnyRefusal::from(r) {
-                    $(AnyRefusal::$refusal(x) => Ok($name::$refusal(x)),)*
-                    _ => {
-                        tracing::error!(result = stringify!($name), "refusal not declared in the result union");
-                        Err(ServiceError::Internal)
-                    }
+        impl From<$refused> for $name {
+            fn from(refused: $refused) -> Self {
+                match refused {
+                    $($refused::$refusal(r) => $name::$refusal(r),)+
+                }
+            }
+        }
+
+        impl From<$refused> for RefusalInterface {
+            fn from(refused: $refused) -> Self {
+                match refused {
+                    $($refused::$refusal(r) => RefusalInterface::$refusal(r),)+
                 }
             }
         }
@@ -670,11 +648,11 @@ pub struct CreateSiteSuccess {
 
 result_union!(
     /// Result of `createLogin`.
-    CreateLoginResult: CreateLoginSuccess | LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted
+    CreateLoginResult: CreateLoginSuccess | CreateLoginRefusal { LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted }
 );
 result_union!(
     /// Result of `updateLogin` and `changeLoginProfile`.
-    UpdateLoginResult: UpdateLoginSuccess | LicenseLimitExceeded | UsernameTaken
+    UpdateLoginResult: UpdateLoginSuccess | UpdateLoginRefusal { LicenseLimitExceeded | UsernameTaken }
 );
 result_union!(
     /// Result of `deleteLogin`.
@@ -686,31 +664,31 @@ result_union!(
 );
 result_union!(
     /// Result of `updatePerson`.
-    UpdatePersonResult: UpdatePersonSuccess | PersonDeleted
+    UpdatePersonResult: UpdatePersonSuccess | UpdatePersonRefusal { PersonDeleted }
 );
 result_union!(
     /// Result of `deletePerson`.
-    DeletePersonResult: DeletePersonSuccess | PersonHasResponsibilities | PersonDeleted
+    DeletePersonResult: DeletePersonSuccess | DeletePersonRefusal { PersonHasResponsibilities | PersonDeleted }
 );
 result_union!(
     /// Result of `createProfile`.
-    CreateProfileResult: CreateProfileSuccess | ProfileNameTaken
+    CreateProfileResult: CreateProfileSuccess | CreateProfileRefusal { ProfileNameTaken }
 );
 result_union!(
     /// Result of `updateProfile`.
-    UpdateProfileResult: UpdateProfileSuccess | LicenseLimitExceeded | ProfileNameTaken
+    UpdateProfileResult: UpdateProfileSuccess | UpdateProfileRefusal { LicenseLimitExceeded | ProfileNameTaken }
 );
 result_union!(
     /// Result of `deleteProfile`.
-    DeleteProfileResult: DeleteProfileSuccess | ProfileInUse
+    DeleteProfileResult: DeleteProfileSuccess | DeleteProfileRefusal { ProfileInUse }
 );
 result_union!(
     /// Result of `setPoolTotal`.
-    SetPoolTotalResult: SetPoolTotalSuccess | PoolBelowUsage
+    SetPoolTotalResult: SetPoolTotalSuccess | SetPoolTotalRefusal { PoolBelowUsage }
 );
 result_union!(
     /// Result of `createSite`.
-    CreateSiteResult: CreateSiteSuccess | SiteNameTaken | UsernameTaken
+    CreateSiteResult: CreateSiteSuccess | CreateSiteRefusal { SiteNameTaken | UsernameTaken }
 );
 
 success_with_pools!(
@@ -773,35 +751,35 @@ pub struct UpdateAgreementSuccess {
 
 result_union!(
     /// Result of `restorePerson`.
-    RestorePersonResult: RestorePersonSuccess | LicenseLimitExceeded | UsernameTaken
+    RestorePersonResult: RestorePersonSuccess | RestorePersonRefusal { LicenseLimitExceeded | UsernameTaken }
 );
 result_union!(
     /// Result of `restoreLogin`.
-    RestoreLoginResult: RestoreLoginSuccess | LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted
+    RestoreLoginResult: RestoreLoginSuccess | RestoreLoginRefusal { LicenseLimitExceeded | UsernameTaken | PersonAlreadyHasLogin | PersonDeleted }
 );
 result_union!(
     /// Result of `assignResponsibility`.
-    AssignResponsibilityResult: AssignResponsibilitySuccess | PersonDeleted
+    AssignResponsibilityResult: AssignResponsibilitySuccess | AssignResponsibilityRefusal { PersonDeleted }
 );
 result_union!(
     /// Result of `createLicenseOrder`, `updateLicenseOrder` and `discardLicenseOrder`.
-    LicenseOrderResult: LicenseOrderSuccess | WrongLicensePath | OrderNotDraft
+    LicenseOrderResult: LicenseOrderSuccess | LicenseOrderRefusal { WrongLicensePath | OrderNotDraft }
 );
 result_union!(
     /// Result of `checkoutLicenseOrder`.
-    CheckoutResult: CheckoutSuccess | TotalsBelowUsage | WrongLicensePath | OrderNotDraft
+    CheckoutResult: CheckoutSuccess | CheckoutRefusal { TotalsBelowUsage | WrongLicensePath | OrderNotDraft }
 );
 result_union!(
     /// Result of `submitChangeRequest`, `cancelChangeRequest` and `rejectChangeRequest`.
-    ChangeRequestResult: ChangeRequestSuccess | WrongLicensePath | RequestNotPending
+    ChangeRequestResult: ChangeRequestSuccess | ChangeRequestRefusal { WrongLicensePath | RequestNotPending }
 );
 result_union!(
     /// Result of `approveChangeRequest`.
-    ApproveChangeRequestResult: ApproveChangeRequestSuccess | TotalsBelowUsage | RequestNotPending
+    ApproveChangeRequestResult: ApproveChangeRequestSuccess | ApproveChangeRequestRefusal { TotalsBelowUsage | RequestNotPending }
 );
 result_union!(
     /// Result of `createOwnerAccount`.
-    CreateOwnerAccountResult: CreateOwnerAccountSuccess | UsernameTaken
+    CreateOwnerAccountResult: CreateOwnerAccountSuccess | CreateOwnerAccountRefusal { UsernameTaken }
 );
 
 /// What a change would decide right now, written nowhere: the same code as
@@ -831,31 +809,100 @@ impl LicensePreview {
 }
 
 impl LicensePreview {
-    pub fn of<T>(decided: crate::service::Decided<T>) -> Self {
-        LicensePreview {
-            refusal: decided.outcome.err().map(|r| AnyRefusal::from(r).into()),
-            site: decided.site,
-            pools: decided.pools,
-        }
+    /// The preview of what a use case decided.
+    pub fn of<T, R: Into<RefusalInterface>>(decided: crate::service::Decided<T, R>) -> Self {
+        LicensePreview { refusal: decided.outcome.err().map(Into::into), site: decided.site, pools: decided.pools }
     }
 }
 
-impl From<AnyRefusal> for RefusalInterface {
-    fn from(r: AnyRefusal) -> Self {
-        match r {
-            AnyRefusal::LicenseLimitExceeded(x) => RefusalInterface::LicenseLimitExceeded(x),
-            AnyRefusal::PoolBelowUsage(x) => RefusalInterface::PoolBelowUsage(x),
-            AnyRefusal::UsernameTaken(x) => RefusalInterface::UsernameTaken(x),
-            AnyRefusal::ProfileInUse(x) => RefusalInterface::ProfileInUse(x),
-            AnyRefusal::ProfileNameTaken(x) => RefusalInterface::ProfileNameTaken(x),
-            AnyRefusal::SiteNameTaken(x) => RefusalInterface::SiteNameTaken(x),
-            AnyRefusal::PersonAlreadyHasLogin(x) => RefusalInterface::PersonAlreadyHasLogin(x),
-            AnyRefusal::PersonDeleted(x) => RefusalInterface::PersonDeleted(x),
-            AnyRefusal::PersonHasResponsibilities(x) => RefusalInterface::PersonHasResponsibilities(x),
-            AnyRefusal::TotalsBelowUsage(x) => RefusalInterface::TotalsBelowUsage(x),
-            AnyRefusal::WrongLicensePath(x) => RefusalInterface::WrongLicensePath(x),
-            AnyRefusal::OrderNotDraft(x) => RefusalInterface::OrderNotDraft(x),
-            AnyRefusal::RequestNotPending(x) => RefusalInterface::RequestNotPending(x),
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, EnumType, Schema};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::policy::{Remedy, Shortage};
+    use crate::domain::*;
+
+    /// One of each refusal the service decides.
+    fn every_refusal() -> Vec<RefusalInterface> {
+        let module = Module { id: ModuleId(1), code: "CASE".into(), name: "Case".into() };
+        let shortage = Shortage { module_id: ModuleId(1), needed: 3, available: 1, shortfall: 2 };
+        let held = Responsibility {
+            id: ResponsibilityId(1),
+            site_id: SiteId(1),
+            person_id: PersonId(1),
+            kind: "FORM".into(),
+            name: "Intake".into(),
+            created_at: 0,
+        };
+        let below = BelowUsage { module: module.clone(), requested_total: 1, used: 2, users_to_remove: 1 };
+        vec![
+            LicenseLimitExceeded {
+                shortages: vec![ModuleShortage { module: module.clone(), shortage }],
+                remedy: Remedy::LicenseOrder,
+            }
+            .into(),
+            PoolBelowUsage { module, requested_total: 1, used: 2, users_to_remove: 1 }.into(),
+            UsernameTaken { username: "ada".into() }.into(),
+            ProfileInUse { profile: ProfileId(1), user_count: 2, deleted_user_count: 0 }.into(),
+            ProfileNameTaken { name: "Clerks".into() }.into(),
+            SiteNameTaken { name: "North".into() }.into(),
+            PersonAlreadyHasLogin { person: PersonId(1) }.into(),
+            PersonDeleted { person: PersonId(1) }.into(),
+            PersonHasResponsibilities { responsibilities: vec![held] }.into(),
+            TotalsBelowUsage { pools: vec![below] }.into(),
+            WrongLicensePath { remedy: Remedy::ChangeRequest }.into(),
+            OrderNotDraft { status: OrderStatus::CheckedOut }.into(),
+            RequestNotPending { status: RequestStatus::Approved }.into(),
+        ]
+    }
+
+    /// What the audit event of `refusal` records: its code and message.
+    fn recorded(refusal: &RefusalInterface) -> Value {
+        let (code, message) = match refusal {
+            RefusalInterface::LicenseLimitExceeded(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PoolBelowUsage(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::UsernameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::ProfileInUse(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::ProfileNameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::SiteNameTaken(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonAlreadyHasLogin(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonDeleted(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::PersonHasResponsibilities(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::TotalsBelowUsage(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::WrongLicensePath(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::OrderNotDraft(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::RequestNotPending(r) => (Refusal::code(r), Refusal::message(r)),
+            RefusalInterface::SignInRefused(_) | RefusalInterface::SignInThrottled(_) => {
+                unreachable!("sign-in refusals are not audit events")
+            }
+        };
+        json!({ "code": code, "message": message })
+    }
+
+    struct Refusals;
+
+    #[Object]
+    impl Refusals {
+        async fn refusals(&self) -> Vec<RefusalInterface> {
+            every_refusal()
         }
+    }
+
+    /// The `code` and `message` of an answer are those its audit event
+    /// records, and every `RefusalCode` but the sign-in ones is a refusal's.
+    #[tokio::test]
+    async fn every_refusal_answers_the_code_and_message_its_audit_event_records() {
+        let schema = Schema::new(Refusals, EmptyMutation, EmptySubscription);
+        let answer = schema.execute("{ refusals { code message } }").await.into_result().unwrap();
+        let answered = answer.data.into_json().unwrap()["refusals"].clone();
+        let recorded: Vec<Value> = every_refusal().iter().map(recorded).collect();
+        assert_eq!(answered, Value::Array(recorded));
+
+        let sign_in = ["INVALID_CREDENTIALS", "LOGIN_EXPIRED", "TOO_MANY_ATTEMPTS"];
+        let codes: Vec<&str> = RefusalCode::items().iter().map(|i| i.name).filter(|n| !sign_in.contains(n)).collect();
+        let covered: Vec<&str> = answered.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+        assert_eq!(covered, codes);
     }
 }

@@ -137,6 +137,9 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
 /// the server's own scripts, styles and API (`'self'`); no inline script or
 /// style, no `eval`; fonts and icons only as the `data:` URIs embedded in
 /// GraphiQL's stylesheet; no plugins, no base or form targets; no framing.
+/// `connect-src 'self'` also lets the page open WebSockets (`ws:`, and
+/// `wss:` behind TLS) to its own host and port, for subscriptions, and to no
+/// other (CSP Level 3; clients/test/playground.test.js checks it in Chromium).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; font-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";

@@ -3,6 +3,8 @@
 //! by a vendor operator otherwise. Both apply totals the same way, with R5
 //! re-checked at that moment, every line or none.
 
+use std::convert::Infallible;
+
 use super::*;
 use crate::domain::policy::{REQUESTER_ONLY, users_to_remove};
 
@@ -62,7 +64,7 @@ async fn apply_totals(
     tx: &mut Tx,
     site: SiteId,
     lines: &[TotalLine],
-) -> ServiceResult<Result<Vec<PoolChange>, Refusal>> {
+) -> ServiceResult<Result<Vec<PoolChange>, TotalsBelowUsage>> {
     let start = tx.journal().len();
     let mut below = Vec::new();
     for line in lines {
@@ -91,7 +93,12 @@ async fn apply_totals(
             })
         })
         .collect();
-    Ok(Err(Refusal::TotalsBelowUsage { pools }))
+    Ok(Err(TotalsBelowUsage { pools }))
+}
+
+refusals! {
+    /// What `createLicenseOrder`, `updateLicenseOrder` and `discardLicenseOrder` may refuse.
+    pub enum LicenseOrderRefusal { WrongLicensePath, OrderNotDraft }
 }
 
 /// Drafts a license order (self-service agreements only).
@@ -100,7 +107,7 @@ pub async fn create_order(
     principal: &Principal,
     site: Option<SiteId>,
     lines: &[(ModuleCode, LicenseTotal)],
-) -> ServiceResult<Outcome<OrderId>> {
+) -> ServiceResult<Outcome<OrderId, LicenseOrderRefusal>> {
     const ACTION: &str = "createLicenseOrder";
     let site = licensed_site(store, principal, ACTION, site, "site").await?;
     let lines = resolve_lines(store, lines).await?;
@@ -115,9 +122,9 @@ async fn create_order_in(
     principal: &Principal,
     site: SiteId,
     lines: &[(ModuleId, LicenseTotal)],
-) -> ServiceResult<Outcome<OrderId>> {
+) -> ServiceResult<Outcome<OrderId, LicenseOrderRefusal>> {
     if !tx.self_service(site).await? {
-        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest }));
+        return Ok(Err(WrongLicensePath { remedy: Remedy::ChangeRequest }.into()));
     }
     let id = tx.insert_order(site, &principal.actor(), now()).await?;
     tx.set_order_lines(id, lines).await?;
@@ -130,7 +137,7 @@ pub async fn update_order(
     principal: &Principal,
     id: OrderId,
     lines: &[(ModuleCode, LicenseTotal)],
-) -> ServiceResult<Outcome<OrderId>> {
+) -> ServiceResult<Outcome<OrderId, LicenseOrderRefusal>> {
     const ACTION: &str = "updateLicenseOrder";
     let site = licensed_site(store, principal, ACTION, store.site_of_order(id).await?, "license order").await?;
     let lines = resolve_lines(store, lines).await?;
@@ -145,10 +152,10 @@ async fn change_draft(
     site: SiteId,
     id: OrderId,
     lines: Option<&[(ModuleId, LicenseTotal)]>,
-) -> ServiceResult<Outcome<OrderId>> {
+) -> ServiceResult<Outcome<OrderId, LicenseOrderRefusal>> {
     let (order, _) = tx.lock_order(site, id).await?.ok_or(ServiceError::NotFound("license order"))?;
     if order.status != OrderStatus::Draft {
-        return Ok(Err(Refusal::OrderNotDraft { status: order.status }));
+        return Ok(Err(OrderNotDraft { status: order.status }.into()));
     }
     match lines {
         Some(lines) => tx.set_order_lines(id, lines).await?,
@@ -158,12 +165,21 @@ async fn change_draft(
 }
 
 /// Discards a draft.
-pub async fn discard_order(store: &Store, principal: &Principal, id: OrderId) -> ServiceResult<Outcome<OrderId>> {
+pub async fn discard_order(
+    store: &Store,
+    principal: &Principal,
+    id: OrderId,
+) -> ServiceResult<Outcome<OrderId, LicenseOrderRefusal>> {
     const ACTION: &str = "discardLicenseOrder";
     let site = licensed_site(store, principal, ACTION, store.site_of_order(id).await?, "license order").await?;
     let mut tx = store.begin().await?;
     let decided = change_draft(&mut tx, site, id, None).await;
     finish(tx, principal, Some(site), ACTION, &Target::new(format!("order:{}", id.0)), decided).await
+}
+
+refusals! {
+    /// What `checkoutLicenseOrder` may refuse.
+    pub enum CheckoutRefusal { TotalsBelowUsage, WrongLicensePath, OrderNotDraft }
 }
 
 /// Checks an order out: applies every line or none (R5 re-checked now).
@@ -176,7 +192,7 @@ pub async fn checkout_order(
     id: OrderId,
     key: &IdempotencyKey,
     mode: Mode,
-) -> ServiceResult<Decided<OrderId>> {
+) -> ServiceResult<Decided<OrderId, CheckoutRefusal>> {
     const ACTION: &str = "checkoutLicenseOrder";
     let site = store.site_of_order(id).await?.ok_or(ServiceError::NotFound("license order"));
     let site = site.and_then(|site| authorize(principal, Action::ManageLicenses(site), "license order").map(|()| site));
@@ -203,7 +219,7 @@ async fn checkout_in(
     site: SiteId,
     id: OrderId,
     key: &IdempotencyKey,
-) -> Result<ServiceResult<Outcome<OrderId>>, Retried> {
+) -> Result<ServiceResult<Outcome<OrderId, CheckoutRefusal>>, Retried> {
     let (order, lines) = match tx.lock_order(site, id).await {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(Err(ServiceError::NotFound("license order"))),
@@ -223,9 +239,9 @@ async fn checkout_draft(
     key: &IdempotencyKey,
     order: &LicenseOrder,
     lines: &[TotalLine],
-) -> ServiceResult<Outcome<OrderId>> {
+) -> ServiceResult<Outcome<OrderId, CheckoutRefusal>> {
     if order.status != OrderStatus::Draft {
-        return Ok(Err(Refusal::OrderNotDraft { status: order.status }));
+        return Ok(Err(OrderNotDraft { status: order.status }.into()));
     }
     if tx.order_with_key(site, key.as_str()).await?.is_some_and(|other| other != id) {
         return Err(
@@ -233,15 +249,20 @@ async fn checkout_draft(
         );
     }
     if !tx.self_service(site).await? {
-        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest }));
+        return Ok(Err(WrongLicensePath { remedy: Remedy::ChangeRequest }.into()));
     }
     match apply_totals(tx, site, lines).await? {
-        Err(refusal) => Ok(Err(refusal)),
+        Err(refusal) => Ok(Err(refusal.into())),
         Ok(changes) => {
             tx.complete_order(id, &principal.actor(), key.as_str(), &changes, now()).await?;
             Ok(Ok(id))
         }
     }
+}
+
+refusals! {
+    /// What `submitChangeRequest`, `cancelChangeRequest` and `rejectChangeRequest` may refuse.
+    pub enum ChangeRequestRefusal { WrongLicensePath, RequestNotPending }
 }
 
 /// Submits a change request (agreements without self-service).
@@ -251,7 +272,7 @@ pub async fn submit_request(
     site: Option<SiteId>,
     lines: &[(ModuleCode, LicenseTotal)],
     message: &RequestMessage,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     const ACTION: &str = "submitChangeRequest";
     let site = licensed_site(store, principal, ACTION, site, "site").await?;
     let lines = resolve_lines(store, lines).await?;
@@ -267,9 +288,9 @@ async fn submit_request_in(
     site: SiteId,
     lines: &[(ModuleId, LicenseTotal)],
     message: &RequestMessage,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     if tx.self_service(site).await? {
-        return Ok(Err(Refusal::WrongLicensePath { remedy: Remedy::LicenseOrder }));
+        return Ok(Err(WrongLicensePath { remedy: Remedy::LicenseOrder }.into()));
     }
     let id = tx.insert_request(site, message.as_str(), &principal.actor(), now()).await?;
     tx.insert_request_lines(id, lines).await?;
@@ -277,7 +298,11 @@ async fn submit_request_in(
 }
 
 /// Cancels a pending change request; only its requester may.
-pub async fn cancel_request(store: &Store, principal: &Principal, id: RequestId) -> ServiceResult<Outcome<RequestId>> {
+pub async fn cancel_request(
+    store: &Store,
+    principal: &Principal,
+    id: RequestId,
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     let site =
         licensed_site(store, principal, "cancelChangeRequest", store.site_of_request(id).await?, "change request")
             .await?;
@@ -292,7 +317,7 @@ async fn close_request(
     id: RequestId,
     status: RequestStatus,
     reason: Option<&str>,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     let mut tx = store.begin().await?;
     let decided = close_request_in(&mut tx, principal, id, status, reason).await;
     let action = if status == RequestStatus::Cancelled { "cancelChangeRequest" } else { "rejectChangeRequest" };
@@ -305,7 +330,7 @@ async fn close_request_in(
     id: RequestId,
     status: RequestStatus,
     reason: Option<&str>,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     let (request, _) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
     let me = principal.actor();
     if status == RequestStatus::Cancelled && (request.requested_by_kind != me.kind || request.requested_by_id != me.id)
@@ -314,10 +339,15 @@ async fn close_request_in(
         return Err(ServiceError::Forbidden(REQUESTER_ONLY));
     }
     if request.status != RequestStatus::Pending {
-        return Ok(Err(Refusal::RequestNotPending { status: request.status }));
+        return Ok(Err(RequestNotPending { status: request.status }.into()));
     }
     tx.decide_request(id, status, &me, reason, &[], now()).await?;
     Ok(Ok(id))
+}
+
+refusals! {
+    /// What `approveChangeRequest` may refuse.
+    pub enum ApproveChangeRequestRefusal { TotalsBelowUsage, RequestNotPending }
 }
 
 /// Approves a pending change request: applied exactly like a checkout (R5 re-checked now).
@@ -326,7 +356,7 @@ pub async fn approve_request(
     principal: &Principal,
     id: RequestId,
     mode: Mode,
-) -> ServiceResult<Decided<RequestId>> {
+) -> ServiceResult<Decided<RequestId, ApproveChangeRequestRefusal>> {
     const ACTION: &str = "approveChangeRequest";
     let site = decided_site(store, principal, mode, ACTION, id).await?;
     let mut tx = store.begin().await?;
@@ -340,13 +370,13 @@ async fn approve_request_in(
     principal: &Principal,
     site: SiteId,
     id: RequestId,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ApproveChangeRequestRefusal>> {
     let (request, lines) = tx.lock_request(id).await?.ok_or(ServiceError::NotFound("change request"))?;
     if request.status != RequestStatus::Pending {
-        return Ok(Err(Refusal::RequestNotPending { status: request.status }));
+        return Ok(Err(RequestNotPending { status: request.status }.into()));
     }
     match apply_totals(tx, site, &lines).await? {
-        Err(refusal) => Ok(Err(refusal)),
+        Err(refusal) => Ok(Err(refusal.into())),
         Ok(changes) => {
             tx.decide_request(id, RequestStatus::Approved, &principal.actor(), None, &changes, now()).await?;
             Ok(Ok(id))
@@ -360,7 +390,7 @@ pub async fn reject_request(
     principal: &Principal,
     id: RequestId,
     reason: &RejectionReason,
-) -> ServiceResult<Outcome<RequestId>> {
+) -> ServiceResult<Outcome<RequestId, ChangeRequestRefusal>> {
     let site = decided_site(store, principal, Mode::Apply, "rejectChangeRequest", id).await?;
     close_request(store, principal, site, id, RequestStatus::Rejected, Some(reason.as_str())).await
 }
@@ -373,14 +403,23 @@ pub struct OwnerInput {
     pub password: Password,
 }
 
+refusals! {
+    /// What `createOwnerAccount` may refuse.
+    pub enum CreateOwnerAccountRefusal { UsernameTaken }
+}
+
 /// Creates an agreement owner's account (operators).
-pub async fn create_owner(store: &Store, principal: &Principal, input: OwnerInput) -> ServiceResult<Outcome<OwnerId>> {
+pub async fn create_owner(
+    store: &Store,
+    principal: &Principal,
+    input: OwnerInput,
+) -> ServiceResult<Outcome<OwnerId, CreateOwnerAccountRefusal>> {
     authorize(principal, Action::CreateSite, "owner")?;
     let hash = staff::hash_password(&input.password).await?;
     let mut tx = store.begin().await?;
     let decided = match tx.insert_owner(&input.name, &input.username, &hash, now()).await {
         Ok(Some(id)) => Ok(Ok(id)),
-        Ok(None) => Ok(Err(Refusal::UsernameTaken { username: input.username.as_str().to_string() })),
+        Ok(None) => Ok(Err(UsernameTaken { username: input.username.as_str().to_string() }.into())),
         Err(e) => Err(e.into()),
     };
     let target = target_of(&decided, |o: &OwnerId| Target::new(format!("owner:{}", o.0)), Target::none());
@@ -394,12 +433,13 @@ pub async fn update_agreement(
     site: SiteId,
     self_service: Option<bool>,
     owner: Option<Option<OwnerId>>,
-) -> ServiceResult<Outcome<SiteId>> {
+) -> ServiceResult<SiteId> {
     const ACTION: &str = "updateAgreement";
     recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::VendorDecision(site), "site")).await?;
     let mut tx = store.begin().await?;
     let decided = update_agreement_in(&mut tx, site, self_service, owner).await;
-    finish(tx, principal, Some(site), ACTION, &Target::new(format!("site:{}", site.0)), decided).await
+    let Ok(site) = finish(tx, principal, Some(site), ACTION, &Target::new(format!("site:{}", site.0)), decided).await?;
+    Ok(site)
 }
 
 async fn update_agreement_in(
@@ -407,7 +447,7 @@ async fn update_agreement_in(
     site: SiteId,
     self_service: Option<bool>,
     owner: Option<Option<OwnerId>>,
-) -> ServiceResult<Outcome<SiteId>> {
+) -> ServiceResult<Outcome<SiteId, Infallible>> {
     if let Some(Some(owner)) = owner
         && !tx.owner_exists(owner).await?
     {

@@ -344,6 +344,9 @@ impl Work {
 /// again with what comes next, after [`RETRY_AFTER`].
 async fn pump(hub: Arc<Hub>, mut changes: broadcast::Receiver<Announcements>) {
     let mut work = Work::default();
+    // One check of sessions at a time (each is a statement per session); what
+    // asks for another meanwhile waits for it, folded together.
+    let mut rechecking: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         // Work left over (a read failed) is tried again with what comes next, or after a pause.
         let next = if work.is_empty() {
@@ -376,11 +379,12 @@ async fn pump(hub: Arc<Hub>, mut changes: broadcast::Receiver<Announcements>) {
         if !work.ended.is_empty() {
             hub.end_sessions(&std::mem::take(&mut work.ended));
         }
-        let (recheck, all) = (std::mem::take(&mut work.recheck), std::mem::take(&mut work.recheck_all));
-        if all || !recheck.is_empty() {
+        let idle = rechecking.as_ref().is_none_or(|task| task.is_finished());
+        if idle && (work.recheck_all || !work.recheck.is_empty()) {
+            let (recheck, all) = (std::mem::take(&mut work.recheck), std::mem::take(&mut work.recheck_all));
             let sessions = hub.sessions_of((!all).then_some(&recheck));
             let hub = hub.clone();
-            tokio::spawn(async move { hub.recheck(sessions).await });
+            rechecking = Some(tokio::spawn(async move { hub.recheck(sessions).await }));
         }
         if !work.pools.is_empty() {
             match hub.refresh_pools(&work.pools).await {

@@ -7,13 +7,15 @@ pub mod auth;
 pub mod bootstrap;
 pub mod licenses;
 pub mod live;
+pub mod refusals;
 pub mod sites;
 pub mod staff;
 pub mod throttle;
 
-use crate::domain::policy::{self, Action, Denied, Remedy, Rule, Shortage};
+use crate::domain::policy::{self, Action, Denied, Remedy, Rule};
 use crate::domain::*;
 use crate::store::{self, AuditEvent, Failure, Store, StoreError, Tx};
+pub use refusals::*;
 
 /// Failures that are not a policy outcome: they become top-level GraphQL
 /// errors with a stable code.
@@ -104,187 +106,9 @@ pub fn authorize(principal: &Principal, action: Action, what: &'static str) -> R
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// A module a change is short of, with the module itself for the answer.
-#[derive(Debug, Clone)]
-pub struct ModuleShortage {
-    pub module: Module,
-    pub shortage: Shortage,
-}
-
-/// Expected refusals: typed members of a mutation's result, never errors.
-#[derive(Debug, Clone)]
-pub enum Refusal {
-    /// R4: the change needs more licenses than the pools have free.
-    LicenseLimitExceeded { shortages: Vec<ModuleShortage>, remedy: Remedy },
-    /// R5: a total below current usage.
-    PoolBelowUsage { module: Module, requested_total: i64, used: i64, users_to_remove: i64 },
-    /// The username is taken (compared without case, installation-wide).
-    UsernameTaken { username: String },
-    /// A profile that still has users cannot be deleted.
-    ProfileInUse { profile: ProfileId, user_count: i64, deleted_user_count: i64 },
-    /// Another profile of the site has this name.
-    ProfileNameTaken { name: String },
-    /// Another site has this name.
-    SiteNameTaken { name: String },
-    /// The person already has a login (R1: one login per person).
-    PersonAlreadyHasLogin { person: PersonId },
-    /// The person is deleted; restore them first.
-    PersonIsDeleted { person: PersonId },
-    /// R12: the person still holds responsibilities; name a colleague to hand them to.
-    PersonHasResponsibilities { responsibilities: Vec<Responsibility> },
-    /// R5 for orders and change requests: every pool the new totals would put below usage.
-    TotalsBelowUsage { pools: Vec<BelowUsage> },
-    /// R10: the agreement decides the path; `remedy` is the one to take.
-    WrongLicensePath { remedy: Remedy },
-    /// The order is no longer a draft (checked out or discarded).
-    OrderNotDraft { status: OrderStatus },
-    /// The change request is no longer pending.
-    RequestNotPending { status: RequestStatus },
-}
-
-/// One pool a change of totals would put below its usage (R5).
-#[derive(Debug, Clone)]
-pub struct BelowUsage {
-    pub module: Module,
-    pub requested_total: i64,
-    pub used: i64,
-    pub users_to_remove: i64,
-}
-
-impl Refusal {
-    /// Stable code, also used as the audit rule.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::LicenseLimitExceeded { .. } => "LICENSE_LIMIT_EXCEEDED",
-            Refusal::PoolBelowUsage { .. } => "POOL_BELOW_USAGE",
-            Refusal::UsernameTaken { .. } => "USERNAME_TAKEN",
-            Refusal::ProfileInUse { .. } => "PROFILE_IN_USE",
-            Refusal::ProfileNameTaken { .. } => "PROFILE_NAME_TAKEN",
-            Refusal::SiteNameTaken { .. } => "SITE_NAME_TAKEN",
-            Refusal::PersonAlreadyHasLogin { .. } => "PERSON_ALREADY_HAS_LOGIN",
-            Refusal::PersonIsDeleted { .. } => "PERSON_DELETED",
-            Refusal::PersonHasResponsibilities { .. } => "PERSON_HAS_RESPONSIBILITIES",
-            Refusal::TotalsBelowUsage { .. } => "TOTALS_BELOW_USAGE",
-            Refusal::WrongLicensePath { .. } => "WRONG_LICENSE_PATH",
-            Refusal::OrderNotDraft { .. } => "ORDER_NOT_DRAFT",
-            Refusal::RequestNotPending { .. } => "REQUEST_NOT_PENDING",
-        }
-    }
-
-    /// The rule behind the refusal (`docs/domain.md`): its number, or the
-    /// name of a decision that has none.
-    pub fn rule(&self) -> &'static str {
-        match self {
-            Refusal::LicenseLimitExceeded { .. } => "R4",
-            Refusal::PoolBelowUsage { .. } => "R5",
-            Refusal::PersonAlreadyHasLogin { .. } => "R1",
-            Refusal::PersonIsDeleted { .. } => "R7",
-            Refusal::PersonHasResponsibilities { .. } => "R12",
-            Refusal::TotalsBelowUsage { .. } => "R5",
-            Refusal::WrongLicensePath { .. } => "R10",
-            Refusal::OrderNotDraft { .. } | Refusal::RequestNotPending { .. } => "R10",
-            Refusal::ProfileInUse { .. } => "PROFILE_IN_USE_CANNOT_BE_DELETED",
-            Refusal::UsernameTaken { .. } => "USERNAMES_UNIQUE_WITHOUT_CASE",
-            Refusal::ProfileNameTaken { .. } | Refusal::SiteNameTaken { .. } => "NAMES_UNIQUE",
-        }
-    }
-
-    /// A sentence a person understands.
-    pub fn message(&self) -> String {
-        match self {
-            Refusal::LicenseLimitExceeded { shortages, remedy } => {
-                let parts: Vec<String> = shortages
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{} {} license{} missing (needs {}, {} free)",
-                            s.shortage.shortfall,
-                            s.module.name,
-                            if s.shortage.shortfall == 1 { "" } else { "s" },
-                            s.shortage.needed,
-                            s.shortage.available
-                        )
-                    })
-                    .collect();
-                format!("Not enough licenses: {}. {}", parts.join("; "), remedy_text(*remedy))
-            }
-            Refusal::PoolBelowUsage { module, requested_total, used, users_to_remove } => format!(
-                "The {} pool cannot be set to {requested_total}: {used} licenses are in use. \
-                 {users_to_remove} user{} must lose {} access first (delete their login or move them to a profile without it).",
-                module.name,
-                if *users_to_remove == 1 { "" } else { "s" },
-                module.name
-            ),
-            Refusal::UsernameTaken { username } => {
-                format!("The username `{username}` is already taken.")
-            }
-            Refusal::ProfileInUse { user_count, deleted_user_count, .. } if *user_count > 0 => format!(
-                "The profile still has {user_count} user{}; move them to another profile first.",
-                if *user_count == 1 { "" } else { "s" }
-            ),
-            Refusal::ProfileInUse { deleted_user_count, .. } => format!(
-                "The profile is still referred to by {deleted_user_count} deleted login{} kept for restoring; \
-                 it cannot be deleted.",
-                if *deleted_user_count == 1 { "" } else { "s" }
-            ),
-            Refusal::ProfileNameTaken { name } => {
-                format!("A profile named `{name}` already exists on this site.")
-            }
-            Refusal::SiteNameTaken { name } => format!("A site named `{name}` already exists."),
-            Refusal::PersonAlreadyHasLogin { .. } => "This person already has a login.".to_string(),
-            Refusal::PersonIsDeleted { .. } => "This person is deleted.".to_string(),
-            Refusal::PersonHasResponsibilities { responsibilities } => format!(
-                "This person is still responsible for {} thing{} ({}); name a colleague to hand {} to.",
-                responsibilities.len(),
-                if responsibilities.len() == 1 { "" } else { "s" },
-                responsibilities.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
-                if responsibilities.len() == 1 { "it" } else { "them" },
-            ),
-            Refusal::TotalsBelowUsage { pools } => {
-                let parts: Vec<String> = pools
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{} cannot go to {} with {} in use ({} user{} must lose access first)",
-                            p.module.name,
-                            p.requested_total,
-                            p.used,
-                            p.users_to_remove,
-                            if p.users_to_remove == 1 { "" } else { "s" }
-                        )
-                    })
-                    .collect();
-                format!("Nothing was changed: {}.", parts.join("; "))
-            }
-            Refusal::WrongLicensePath { remedy: Remedy::LicenseOrder } => {
-                "This agreement allows self-service: change totals with a license order instead.".to_string()
-            }
-            Refusal::WrongLicensePath { remedy: Remedy::ChangeRequest } => {
-                "This agreement does not allow self-service: submit a change request to the vendor instead.".to_string()
-            }
-            Refusal::OrderNotDraft { status } => {
-                format!(
-                    "The order is {} and can no longer be changed.",
-                    status.as_str().to_lowercase().replace('_', " ")
-                )
-            }
-            Refusal::RequestNotPending { status } => {
-                format!("The change request is already {}.", status.as_str().to_lowercase())
-            }
-        }
-    }
-}
-
-/// How to get more licenses, for a person (R4, R10).
-pub fn remedy_text(remedy: Remedy) -> &'static str {
-    match remedy {
-        Remedy::LicenseOrder => "Your agreement allows self-service: place a license order to buy more.",
-        Remedy::ChangeRequest => "Submit a change request to the vendor to get more.",
-    }
-}
-
-/// What a mutation decided: the success value or a typed refusal.
-pub type Outcome<T> = Result<T, Refusal>;
+/// What a mutation decided: the success value or one of the refusals `R`
+/// its use case declares (`refusals!`).
+pub type Outcome<T, R> = Result<T, R>;
 
 /// Whether a use case writes, or only says what it would decide (a preview
 /// runs the very same code in a transaction that is rolled back).
@@ -296,8 +120,8 @@ pub enum Mode {
 
 /// What a use case decided, with what it did (or would do) to the pools.
 #[derive(Debug, Clone)]
-pub struct Decided<T> {
-    pub outcome: Outcome<T>,
+pub struct Decided<T, R> {
+    pub outcome: Outcome<T, R>,
     /// The site whose pools `pools` are.
     pub site: Option<SiteId>,
     pub pools: Vec<PoolChange>,
@@ -330,8 +154,8 @@ impl Target {
 
 /// The target of a use case's event: `accepted` of what it made or changed
 /// when it went through, `refused` otherwise.
-pub(crate) fn target_of<T>(
-    outcome: &ServiceResult<Outcome<T>>,
+pub(crate) fn target_of<T, R>(
+    outcome: &ServiceResult<Outcome<T, R>>,
     accepted: impl FnOnce(&T) -> Target,
     refused: Target,
 ) -> Target {
@@ -349,7 +173,7 @@ pub(crate) async fn apply_deltas(
     tx: &mut Tx,
     site: SiteId,
     deltas: &[(ModuleId, i64)],
-) -> ServiceResult<Result<(), Refusal>> {
+) -> ServiceResult<Result<(), LicenseLimitExceeded>> {
     let mut short = Vec::new();
     for &(module, delta) in deltas {
         if !tx.apply_pool_delta(site, module, delta).await? {
@@ -386,7 +210,7 @@ pub(crate) fn shortage_refusal(
     pools: &[Pool],
     modules: &[Module],
     self_service: bool,
-) -> (Refusal, Vec<PoolChange>) {
+) -> (LicenseLimitExceeded, Vec<PoolChange>) {
     let notes = short.iter().filter_map(|&(module, delta)| usage_change(pools, module, delta)).collect();
     let shortages = policy::shortages(short, pools)
         .into_iter()
@@ -394,7 +218,7 @@ pub(crate) fn shortage_refusal(
             modules.iter().find(|m| m.id == s.module_id).map(|m| ModuleShortage { module: m.clone(), shortage: s })
         })
         .collect();
-    (Refusal::LicenseLimitExceeded { shortages, remedy: Remedy::for_agreement(self_service) }, notes)
+    (LicenseLimitExceeded { shortages, remedy: Remedy::for_agreement(self_service) }, notes)
 }
 
 /// Records an accepted change inside its own transaction.
@@ -442,7 +266,7 @@ struct Refused<'a> {
 }
 
 impl<'a> Refused<'a> {
-    fn of(site: Option<SiteId>, target: &'a Target, refusal: &'a Refusal, pools: &'a [PoolChange]) -> Self {
+    fn of(site: Option<SiteId>, target: &'a Target, refusal: &impl Refusal, pools: &'a [PoolChange]) -> Self {
         Refused { site, target, code: refusal.code(), rule: Some(refusal.rule()), message: refusal.message(), pools }
     }
 
@@ -509,7 +333,7 @@ pub(crate) async fn audit_refused(
     site: Option<SiteId>,
     action: &str,
     target: &Target,
-    refusal: &Refusal,
+    refusal: &impl Refusal,
     pools: &[PoolChange],
 ) -> ServiceResult<()> {
     record_alone(store, principal, action, Refused::of(site, target, refusal, pools)).await?;
@@ -563,15 +387,15 @@ pub async fn audit_denied(
 /// undoes the change's writes and commits its event alone, in the same
 /// transaction ([`record_in`]); any other error rolls back. Previewing:
 /// always rolls back and records nothing.
-pub(crate) async fn finish_with<T>(
+pub(crate) async fn finish_with<T, R: Refusal>(
     mut tx: Tx,
     mode: Mode,
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
     target: &Target,
-    decided: ServiceResult<Outcome<T>>,
-) -> ServiceResult<Decided<T>> {
+    decided: ServiceResult<Outcome<T, R>>,
+) -> ServiceResult<Decided<T, R>> {
     let pools = tx.journal().to_vec();
     match (mode, decided) {
         (_, Err(ServiceError::NotFound(what))) if mode == Mode::Apply => {
@@ -598,13 +422,13 @@ pub(crate) async fn finish_with<T>(
 }
 
 /// [`finish_with`] for use cases that have no preview.
-pub(crate) async fn finish<T>(
+pub(crate) async fn finish<T, R: Refusal>(
     tx: Tx,
     principal: &Principal,
     site: Option<SiteId>,
     action: &str,
     target: &Target,
-    decided: ServiceResult<Outcome<T>>,
-) -> ServiceResult<Outcome<T>> {
+    decided: ServiceResult<Outcome<T, R>>,
+) -> ServiceResult<Outcome<T, R>> {
     Ok(finish_with(tx, Mode::Apply, principal, site, action, target, decided).await?.outcome)
 }

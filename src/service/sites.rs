@@ -26,13 +26,18 @@ pub struct SiteCreated {
 /// first administrator among them) occupy no license (R8).
 pub const PARKING_PROFILE: &str = "No modules";
 
+refusals! {
+    /// What `createSite` may refuse.
+    pub enum CreateSiteRefusal { SiteNameTaken, UsernameTaken }
+}
+
 /// Creates a site with its agreement, a pool for every module (R3) and its
 /// first administrator on the module-less profile.
 pub async fn create_site(
     store: &Store,
     principal: &Principal,
     input: SiteInput,
-) -> ServiceResult<Outcome<SiteCreated>> {
+) -> ServiceResult<Outcome<SiteCreated, CreateSiteRefusal>> {
     authorize(principal, Action::CreateSite, "site")?;
     let modules = store.modules().await?;
     for (i, (code, _)) in input.totals.iter().enumerate() {
@@ -65,10 +70,10 @@ async fn create_site_in(
     modules: &[Module],
     input: &SiteInput,
     password_hash: &str,
-) -> ServiceResult<Outcome<SiteCreated>> {
+) -> ServiceResult<Outcome<SiteCreated, CreateSiteRefusal>> {
     let at = now();
     let Some(site) = tx.insert_site(&input.name, at).await? else {
-        return Ok(Err(Refusal::SiteNameTaken { name: input.name.as_str().to_string() }));
+        return Ok(Err(SiteNameTaken { name: input.name.as_str().to_string() }.into()));
     };
     tx.insert_agreement(site, &input.agreement_name, input.self_service, at).await?;
     for module in modules {
@@ -84,7 +89,7 @@ async fn create_site_in(
     let profile = tx.insert_profile(site, &parking, at).await?.ok_or(ServiceError::Internal)?;
     let person = tx.insert_person(site, &input.admin_name, input.admin_email.as_ref(), at).await?;
     if !tx.reserve_username(&input.admin_username.key(), "LOGIN").await? {
-        return Ok(Err(Refusal::UsernameTaken { username: input.admin_username.as_str().to_string() }));
+        return Ok(Err(UsernameTaken { username: input.admin_username.as_str().to_string() }.into()));
     }
     tx.join_profile(site, profile, 1).await?;
     let login = tx
@@ -102,6 +107,11 @@ async fn create_site_in(
     Ok(Ok(SiteCreated { site, administrator: login.id }))
 }
 
+refusals! {
+    /// What `setPoolTotal` may refuse.
+    pub enum SetPoolTotalRefusal { PoolBelowUsage }
+}
+
 /// Sets a pool's total directly (operators). Refused below usage (R5).
 pub async fn set_pool_total(
     store: &Store,
@@ -109,7 +119,7 @@ pub async fn set_pool_total(
     site: SiteId,
     module: ModuleCode,
     total: LicenseTotal,
-) -> ServiceResult<Outcome<Pool>> {
+) -> ServiceResult<Outcome<Pool, SetPoolTotalRefusal>> {
     const ACTION: &str = "setPoolTotal";
     recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::SetPoolTotal(site), "site")).await?;
     let module = store.module_by_code(&module).await?.ok_or_else(|| {
@@ -126,7 +136,7 @@ async fn set_pool_total_in(
     site: SiteId,
     module: Module,
     total: LicenseTotal,
-) -> ServiceResult<Outcome<Pool>> {
+) -> ServiceResult<Outcome<Pool, SetPoolTotalRefusal>> {
     match tx.set_pool_total(site, module.id, total).await? {
         Ok(None) => Err(ServiceError::NotFound("license pool")),
         // Its version is one more: the update that set the total counted it.
@@ -135,12 +145,13 @@ async fn set_pool_total_in(
             // The numbers of the refusal, for its audit event: the pool as it
             // is, and the total asked for.
             tx.note(PoolChange::new_total(&pool, total.get()));
-            Ok(Err(Refusal::PoolBelowUsage {
+            Ok(Err(PoolBelowUsage {
                 requested_total: total.get(),
                 used: pool.used,
                 users_to_remove: policy::users_to_remove(&pool, total.get()).unwrap_or(0),
                 module,
-            }))
+            }
+            .into()))
         }
     }
 }

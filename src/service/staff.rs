@@ -1,6 +1,8 @@
 //! People, logins and profiles of a site: the changes that occupy and free
 //! licenses (R1, R2, R4, R6, R8) and the decisions about them (`docs/domain.md`).
 
+use std::convert::Infallible;
+
 use super::*;
 use crate::domain::policy::{NO_SELF_REMOVAL, module_deltas};
 use crate::store::{NewLogin, Owned};
@@ -94,15 +96,24 @@ pub async fn create_person(
     let mut tx = store.begin().await?;
     let decided = create_person_in(&mut tx, site, &input).await;
     let target = target_of(&decided, |p: &Person| Target::person(p.id), Target::none());
-    // Creating a person has no refusal of its own.
-    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+    let Ok(person) = finish(tx, principal, Some(site), ACTION, &target, decided).await?;
+    Ok(person)
 }
 
-async fn create_person_in(tx: &mut Tx, site: SiteId, input: &PersonInput) -> ServiceResult<Outcome<Person>> {
+async fn create_person_in(
+    tx: &mut Tx,
+    site: SiteId,
+    input: &PersonInput,
+) -> ServiceResult<Outcome<Person, Infallible>> {
     if !tx.site_exists(site).await? {
         return Err(ServiceError::NotFound("site"));
     }
     Ok(Ok(tx.insert_person(site, &input.name, input.email.as_ref(), now()).await?))
+}
+
+refusals! {
+    /// What `updatePerson` may refuse.
+    pub enum UpdatePersonRefusal { PersonDeleted }
 }
 
 pub async fn update_person(
@@ -110,7 +121,7 @@ pub async fn update_person(
     principal: &Principal,
     id: PersonId,
     input: PersonInput,
-) -> ServiceResult<Outcome<Person>> {
+) -> ServiceResult<Outcome<Person, UpdatePersonRefusal>> {
     const ACTION: &str = "updatePerson";
     let site = managed_site(store, principal, Owned::Person(id), "person").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -124,10 +135,10 @@ async fn update_person_in(
     site: SiteId,
     id: PersonId,
     input: PersonInput,
-) -> ServiceResult<Outcome<Person>> {
+) -> ServiceResult<Outcome<Person, UpdatePersonRefusal>> {
     let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
-        return Ok(Err(Refusal::PersonIsDeleted { person: id }));
+        return Ok(Err(PersonDeleted { person: id }.into()));
     }
     tx.update_person(id, &input.name, input.email.as_ref()).await?;
     Ok(Ok(Person {
@@ -169,6 +180,11 @@ pub struct LoginUpdated {
     pub left_profile: Option<ProfileId>,
 }
 
+refusals! {
+    /// What `deletePerson` may refuse.
+    pub enum DeletePersonRefusal { PersonHasResponsibilities, PersonDeleted }
+}
+
 /// Deletes a person (a tombstone, R7) and their login, freeing its licenses
 /// (R6). A person who still holds responsibilities is refused with the list,
 /// unless `hand_over_to` names a live colleague of the same site, who gets
@@ -178,7 +194,7 @@ pub async fn delete_person(
     principal: &Principal,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Removed>> {
+) -> ServiceResult<Outcome<Removed, DeletePersonRefusal>> {
     const ACTION: &str = "deletePerson";
     let site = managed_site(store, principal, Owned::Person(id), "person").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -200,7 +216,7 @@ async fn delete_person_in(
     site: SiteId,
     id: PersonId,
     hand_over_to: Option<PersonId>,
-) -> ServiceResult<Outcome<Removed>> {
+) -> ServiceResult<Outcome<Removed, DeletePersonRefusal>> {
     // Lock order: people by id, then the login.
     let mut ids = vec![id];
     ids.extend(hand_over_to);
@@ -222,8 +238,8 @@ async fn delete_person_in(
     let held = tx.responsibilities_of_person(id).await?;
     if !held.is_empty() {
         match heir {
-            None => return Ok(Err(Refusal::PersonHasResponsibilities { responsibilities: held })),
-            Some(heir) if heir.deleted_at.is_some() => return Ok(Err(Refusal::PersonIsDeleted { person: heir.id })),
+            None => return Ok(Err(PersonHasResponsibilities { responsibilities: held }.into())),
+            Some(heir) if heir.deleted_at.is_some() => return Ok(Err(PersonDeleted { person: heir.id }.into())),
             Some(heir) => {
                 tx.hand_over_responsibilities(id, heir.id).await?;
             }
@@ -238,6 +254,11 @@ async fn delete_person_in(
     Ok(Ok(Removed { person: Person { deleted_at: Some(at), ..person }, login }))
 }
 
+refusals! {
+    /// What `restorePerson` may refuse.
+    pub enum RestorePersonRefusal { LicenseLimitExceeded, UsernameTaken }
+}
+
 /// Restores a deleted person and the login deleted with them; the login's
 /// licenses are consumed again, so R4 applies, and its username must still
 /// be free.
@@ -246,7 +267,7 @@ pub async fn restore_person(
     principal: &Principal,
     id: PersonId,
     mode: Mode,
-) -> ServiceResult<Decided<Person>> {
+) -> ServiceResult<Decided<Person, RestorePersonRefusal>> {
     const ACTION: &str = "restorePerson";
     let site = managed_site(store, principal, Owned::Person(id), "person").await;
     let site = recorded(store, principal, mode, ACTION, site).await?;
@@ -255,7 +276,11 @@ pub async fn restore_person(
     finish_with(tx, mode, principal, Some(site), ACTION, &Target::person(id), decided).await
 }
 
-async fn restore_person_in(tx: &mut Tx, site: SiteId, id: PersonId) -> ServiceResult<Outcome<Person>> {
+async fn restore_person_in(
+    tx: &mut Tx,
+    site: SiteId,
+    id: PersonId,
+) -> ServiceResult<Outcome<Person, RestorePersonRefusal>> {
     let person = tx.lock_person(site, id).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_none() {
         return Err(InvalidInput::new("id", "this person is not deleted").into());
@@ -271,9 +296,12 @@ async fn restore_person_in(tx: &mut Tx, site: SiteId, id: PersonId) -> ServiceRe
 
 /// Brings a deleted login back: its username, its place on the profile and
 /// its licenses (R4).
-async fn bring_back_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult<Outcome<()>> {
+async fn bring_back_login<R>(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceResult<Outcome<(), R>>
+where
+    R: From<UsernameTaken> + From<LicenseLimitExceeded>,
+{
     if !tx.reserve_username(&login.username.to_ascii_lowercase(), "LOGIN").await? {
-        return Ok(Err(Refusal::UsernameTaken { username: login.username.clone() }));
+        return Ok(Err(UsernameTaken { username: login.username.clone() }.into()));
     }
     if !tx.join_profile(site, login.profile_id, 1).await? {
         return Err(ServiceError::NotFound("profile"));
@@ -281,10 +309,15 @@ async fn bring_back_login(tx: &mut Tx, site: SiteId, login: &Login) -> ServiceRe
     let modules: Vec<ModuleId> =
         tx.profile_module_ids(&[login.profile_id]).await?.into_iter().map(|(_, m)| m).collect();
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
-        return Ok(Err(refusal));
+        return Ok(Err(refusal.into()));
     }
     tx.mark_login_restored(login.id).await?;
     Ok(Ok(()))
+}
+
+refusals! {
+    /// What `restoreLogin` may refuse.
+    pub enum RestoreLoginRefusal { LicenseLimitExceeded, UsernameTaken, PersonAlreadyHasLogin, PersonDeleted }
 }
 
 /// Restores a deleted login of a live person who has no other login (R4 applies).
@@ -293,7 +326,7 @@ pub async fn restore_login(
     principal: &Principal,
     id: LoginId,
     mode: Mode,
-) -> ServiceResult<Decided<Login>> {
+) -> ServiceResult<Decided<Login, RestoreLoginRefusal>> {
     const ACTION: &str = "restoreLogin";
     let found = restorable_login(store, principal, id).await;
     let (site, person_id) = recorded(store, principal, mode, ACTION, found).await?;
@@ -315,19 +348,24 @@ async fn restore_login_in(
     site: SiteId,
     person_id: PersonId,
     id: LoginId,
-) -> ServiceResult<Outcome<Login>> {
+) -> ServiceResult<Outcome<Login, RestoreLoginRefusal>> {
     let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
-        return Ok(Err(Refusal::PersonIsDeleted { person: person_id }));
+        return Ok(Err(PersonDeleted { person: person_id }.into()));
     }
     if tx.lock_login_of_person(site, person_id).await?.is_some() {
-        return Ok(Err(Refusal::PersonAlreadyHasLogin { person: person_id }));
+        return Ok(Err(PersonAlreadyHasLogin { person: person_id }.into()));
     }
     let login = tx.lock_deleted_login(site, id).await?.ok_or(ServiceError::NotFound("deleted login"))?;
     if let Err(refusal) = bring_back_login(tx, site, &login).await? {
         return Ok(Err(refusal));
     }
     Ok(Ok(Login { occupying: true, ..login }))
+}
+
+refusals! {
+    /// What `assignResponsibility` may refuse.
+    pub enum AssignResponsibilityRefusal { PersonDeleted }
 }
 
 /// Gives a person a responsibility (a form, a document folder) (R12).
@@ -337,7 +375,7 @@ pub async fn assign_responsibility(
     person: PersonId,
     kind: ResponsibilityKind,
     name: ResponsibilityName,
-) -> ServiceResult<Outcome<ResponsibilityId>> {
+) -> ServiceResult<Outcome<ResponsibilityId, AssignResponsibilityRefusal>> {
     const ACTION: &str = "assignResponsibility";
     let site = managed_site(store, principal, Owned::Person(person), "person").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -357,10 +395,10 @@ async fn assign_responsibility_in(
     person: PersonId,
     kind: ResponsibilityKind,
     name: ResponsibilityName,
-) -> ServiceResult<Outcome<ResponsibilityId>> {
+) -> ServiceResult<Outcome<ResponsibilityId, AssignResponsibilityRefusal>> {
     let holder = tx.lock_person(site, person).await?.ok_or(ServiceError::NotFound("person"))?;
     if holder.deleted_at.is_some() {
-        return Ok(Err(Refusal::PersonIsDeleted { person }));
+        return Ok(Err(PersonDeleted { person }.into()));
     }
     Ok(Ok(tx.insert_responsibility(site, person, kind.as_str(), name.as_str(), now()).await?))
 }
@@ -371,14 +409,14 @@ pub async fn remove_responsibility(store: &Store, principal: &Principal, id: Res
     let site = responsibility_site(store, principal, id).await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
     let mut tx = store.begin().await?;
-    let decided = match tx.delete_responsibility(site, id).await {
+    let decided: ServiceResult<Outcome<(), Infallible>> = match tx.delete_responsibility(site, id).await {
         Ok(true) => Ok(Ok(())),
         Ok(false) => Err(ServiceError::NotFound("responsibility")),
         Err(e) => Err(e.into()),
     };
     let target = Target::new(format!("responsibility:{}", id.0));
-    // Removing has no refusal of its own.
-    finish(tx, principal, Some(site), ACTION, &target, decided).await?.map_err(|_| ServiceError::Internal)
+    let Ok(()) = finish(tx, principal, Some(site), ACTION, &target, decided).await?;
+    Ok(())
 }
 
 /// The site of responsibility `id`, when `principal` manages it.
@@ -399,6 +437,11 @@ pub struct LoginInput {
     pub is_admin: bool,
 }
 
+refusals! {
+    /// What `createLogin` may refuse.
+    pub enum CreateLoginRefusal { LicenseLimitExceeded, UsernameTaken, PersonAlreadyHasLogin, PersonDeleted }
+}
+
 /// Creates a login: the person becomes a user and occupies one license per
 /// module of the profile (R1, R2), if the pools have room (R4).
 pub async fn create_login(
@@ -406,7 +449,7 @@ pub async fn create_login(
     principal: &Principal,
     input: LoginInput,
     mode: Mode,
-) -> ServiceResult<Decided<Login>> {
+) -> ServiceResult<Decided<Login, CreateLoginRefusal>> {
     const ACTION: &str = "createLogin";
     let site = managed_site(store, principal, Owned::Person(input.person), "person").await;
     let site = recorded(store, principal, mode, ACTION, site).await?;
@@ -428,23 +471,23 @@ async fn create_login_in(
     site: SiteId,
     input: &LoginInput,
     password_hash: &str,
-) -> ServiceResult<Outcome<Login>> {
+) -> ServiceResult<Outcome<Login, CreateLoginRefusal>> {
     let person = tx.lock_person(site, input.person).await?.ok_or(ServiceError::NotFound("person"))?;
     if person.deleted_at.is_some() {
-        return Ok(Err(Refusal::PersonIsDeleted { person: person.id }));
+        return Ok(Err(PersonDeleted { person: person.id }.into()));
     }
     if tx.lock_login_of_person(site, person.id).await?.is_some() {
-        return Ok(Err(Refusal::PersonAlreadyHasLogin { person: person.id }));
+        return Ok(Err(PersonAlreadyHasLogin { person: person.id }.into()));
     }
     if !tx.join_profile(site, input.profile, 1).await? {
         return Err(ServiceError::NotFound("profile"));
     }
     let modules: Vec<ModuleId> = tx.profile_module_ids(&[input.profile]).await?.into_iter().map(|(_, m)| m).collect();
     if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&[], &modules, 1)).await? {
-        return Ok(Err(refusal));
+        return Ok(Err(refusal.into()));
     }
     if !tx.reserve_username(&input.username.key(), "LOGIN").await? {
-        return Ok(Err(Refusal::UsernameTaken { username: input.username.as_str().to_string() }));
+        return Ok(Err(UsernameTaken { username: input.username.as_str().to_string() }.into()));
     }
     let login = tx
         .insert_login(NewLogin {
@@ -472,7 +515,7 @@ async fn move_login(
     login: &Login,
     profile: ProfileId,
     shared: bool,
-) -> ServiceResult<Outcome<()>> {
+) -> ServiceResult<Outcome<(), LicenseLimitExceeded>> {
     let profiles = [login.profile_id, profile];
     let wanted = if login.profile_id == profile { 1 } else { 2 };
     if !shared && tx.share_profiles(site, &profiles).await? < wanted {
@@ -490,10 +533,7 @@ async fn move_login(
     if users != 0 {
         tx.add_profile_users(&[(login.profile_id, -users), (profile, users)]).await?;
     }
-    if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&from, &to, users)).await? {
-        return Ok(Err(refusal));
-    }
-    Ok(Ok(()))
+    apply_deltas(tx, site, &module_deltas(&from, &to, users)).await
 }
 
 /// Changes of a login, parsed; `None` leaves a field as it is.
@@ -507,6 +547,11 @@ pub struct LoginChanges {
     pub is_admin: Option<bool>,
 }
 
+refusals! {
+    /// What `updateLogin` and `changeLoginProfile` may refuse.
+    pub enum UpdateLoginRefusal { LicenseLimitExceeded, UsernameTaken }
+}
+
 /// Changes a login; a profile change goes through the same R4 check as any
 /// consuming change. `action` is the mutation that asked (`updateLogin`,
 /// `changeLoginProfile`), as the audit trail records it.
@@ -517,7 +562,7 @@ pub async fn update_login(
     changes: LoginChanges,
     mode: Mode,
     action: &'static str,
-) -> ServiceResult<Decided<LoginUpdated>> {
+) -> ServiceResult<Decided<LoginUpdated, UpdateLoginRefusal>> {
     let site = managed_site(store, principal, Owned::Login(id), "login").await;
     let site = recorded(store, principal, mode, action, site).await?;
     if changes.is_admin == Some(false) && is_self(principal, Some(id), None) {
@@ -535,7 +580,7 @@ pub async fn update_login(
         if mode == Mode::Apply {
             audit_refused(store, principal, Some(site), action, &target, &refusal, &pools).await?;
         }
-        return Ok(Decided { outcome: Err(refusal), site: Some(site), pools });
+        return Ok(Decided { outcome: Err(refusal.into()), site: Some(site), pools });
     }
     let mut tx = store.begin().await?;
     let decided = update_login_in(&mut tx, site, id, &changes, password_hash.as_deref()).await;
@@ -554,7 +599,7 @@ async fn move_refused_at_once(
     site: SiteId,
     login: LoginId,
     profile: ProfileId,
-) -> ServiceResult<Option<(Refusal, Vec<PoolChange>)>> {
+) -> ServiceResult<Option<(LicenseLimitExceeded, Vec<PoolChange>)>> {
     let Some(s) = store.move_snapshot(site, login, profile).await? else { return Ok(None) };
     let deltas = module_deltas(&s.current, &s.target, i64::from(s.occupying));
     if policy::shortages(&deltas, &s.pools).is_empty() {
@@ -576,7 +621,7 @@ async fn update_login_in(
     id: LoginId,
     changes: &LoginChanges,
     password_hash: Option<&str>,
-) -> ServiceResult<Outcome<LoginUpdated>> {
+) -> ServiceResult<Outcome<LoginUpdated, UpdateLoginRefusal>> {
     let moving = match changes.profile {
         Some(profile) => tx.lock_login_to_move(site, id, profile).await?,
         None => None,
@@ -589,14 +634,14 @@ async fn update_login_in(
     let before = login.profile_id;
     if let Some(profile) = changes.profile {
         if let Err(refusal) = move_login(tx, site, &login, profile, shared).await? {
-            return Ok(Err(refusal));
+            return Ok(Err(refusal.into()));
         }
         login.profile_id = profile;
     }
     if let Some(username) = &changes.username {
         if username.key() != login.username.to_ascii_lowercase() {
             if !tx.reserve_username(&username.key(), "LOGIN").await? {
-                return Ok(Err(Refusal::UsernameTaken { username: username.as_str().to_string() }));
+                return Ok(Err(UsernameTaken { username: username.as_str().to_string() }.into()));
             }
             tx.release_username(&login.username.to_ascii_lowercase()).await?;
         }
@@ -620,7 +665,7 @@ async fn update_login_in(
 }
 
 /// Deletes a login; the person stays as staff and the licenses are freed (R6).
-pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Outcome<Removed>> {
+pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> ServiceResult<Removed> {
     const ACTION: &str = "deleteLogin";
     let site = managed_site(store, principal, Owned::Login(id), "login").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -635,7 +680,8 @@ pub async fn delete_login(store: &Store, principal: &Principal, id: LoginId) -> 
     let mut tx = store.begin().await?;
     let decided = delete_login_in(&mut tx, site, id, person_id).await;
     let target = Target::new(format!("login:{}", id.0)).of_person(person_id);
-    finish(tx, principal, Some(site), ACTION, &target, decided).await
+    let Ok(removed) = finish(tx, principal, Some(site), ACTION, &target, decided).await?;
+    Ok(removed)
 }
 
 async fn delete_login_in(
@@ -643,7 +689,7 @@ async fn delete_login_in(
     site: SiteId,
     id: LoginId,
     person_id: PersonId,
-) -> ServiceResult<Outcome<Removed>> {
+) -> ServiceResult<Outcome<Removed, Infallible>> {
     // The login is gone (or moved to another person) since it was looked up: no such login.
     let person = tx.lock_person(site, person_id).await?.ok_or(ServiceError::NotFound("login"))?;
     let login =
@@ -659,12 +705,17 @@ pub struct ProfileInput {
     pub modules: Vec<ModuleCode>,
 }
 
+refusals! {
+    /// What `createProfile` may refuse.
+    pub enum CreateProfileRefusal { ProfileNameTaken }
+}
+
 pub async fn create_profile(
     store: &Store,
     principal: &Principal,
     site: SiteId,
     input: ProfileInput,
-) -> ServiceResult<Outcome<ProfileId>> {
+) -> ServiceResult<Outcome<ProfileId, CreateProfileRefusal>> {
     const ACTION: &str = "createProfile";
     recorded(store, principal, Mode::Apply, ACTION, authorize(principal, Action::ManageStaff(site), "site")).await?;
     let modules = resolve_modules(store, &input.modules).await?;
@@ -679,17 +730,22 @@ async fn create_profile_in(
     site: SiteId,
     input: &ProfileInput,
     modules: &[Module],
-) -> ServiceResult<Outcome<ProfileId>> {
+) -> ServiceResult<Outcome<ProfileId, CreateProfileRefusal>> {
     if !tx.site_exists(site).await? {
         return Err(ServiceError::NotFound("site"));
     }
     let Some(id) = tx.insert_profile(site, &input.name, now()).await? else {
-        return Ok(Err(Refusal::ProfileNameTaken { name: input.name.as_str().to_string() }));
+        return Ok(Err(ProfileNameTaken { name: input.name.as_str().to_string() }.into()));
     };
     for m in modules {
         tx.add_profile_module(site, id, m.id).await?;
     }
     Ok(Ok(id))
+}
+
+refusals! {
+    /// What `updateProfile` may refuse.
+    pub enum UpdateProfileRefusal { LicenseLimitExceeded, ProfileNameTaken }
 }
 
 /// Renames a profile and/or sets its modules. Adding a module needs one
@@ -701,7 +757,7 @@ pub async fn update_profile(
     name: Option<ProfileName>,
     modules: Option<Vec<ModuleCode>>,
     mode: Mode,
-) -> ServiceResult<Decided<ProfileId>> {
+) -> ServiceResult<Decided<ProfileId, UpdateProfileRefusal>> {
     const ACTION: &str = "updateProfile";
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await;
     let site = recorded(store, principal, mode, ACTION, site).await?;
@@ -721,13 +777,13 @@ async fn update_profile_in(
     id: ProfileId,
     name: Option<ProfileName>,
     modules: Option<Vec<Module>>,
-) -> ServiceResult<Outcome<ProfileId>> {
+) -> ServiceResult<Outcome<ProfileId, UpdateProfileRefusal>> {
     let profile = tx.lock_profile(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
     if let Some(modules) = modules {
         let before: Vec<ModuleId> = tx.profile_module_ids(&[id]).await?.into_iter().map(|(_, m)| m).collect();
         let after: Vec<ModuleId> = modules.iter().map(|m| m.id).collect();
         if let Err(refusal) = apply_deltas(tx, site, &module_deltas(&before, &after, profile.user_count)).await? {
-            return Ok(Err(refusal));
+            return Ok(Err(refusal.into()));
         }
         for m in after.iter().filter(|m| !before.contains(m)) {
             tx.add_profile_module(site, id, *m).await?;
@@ -739,13 +795,22 @@ async fn update_profile_in(
     if let Some(name) = name
         && !tx.rename_profile(id, &name).await?
     {
-        return Ok(Err(Refusal::ProfileNameTaken { name: name.as_str().to_string() }));
+        return Ok(Err(ProfileNameTaken { name: name.as_str().to_string() }.into()));
     }
     Ok(Ok(id))
 }
 
+refusals! {
+    /// What `deleteProfile` may refuse.
+    pub enum DeleteProfileRefusal { ProfileInUse }
+}
+
 /// Deletes a profile that has no users (a decision of `docs/domain.md`).
-pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
+pub async fn delete_profile(
+    store: &Store,
+    principal: &Principal,
+    id: ProfileId,
+) -> ServiceResult<Outcome<ProfileId, DeleteProfileRefusal>> {
     const ACTION: &str = "deleteProfile";
     let site = managed_site(store, principal, Owned::Profile(id), "profile").await;
     let site = recorded(store, principal, Mode::Apply, ACTION, site).await?;
@@ -754,14 +819,18 @@ pub async fn delete_profile(store: &Store, principal: &Principal, id: ProfileId)
     finish(tx, principal, Some(site), ACTION, &Target::new(format!("profile:{}", id.0)), decided).await
 }
 
-async fn delete_profile_in(tx: &mut Tx, site: SiteId, id: ProfileId) -> ServiceResult<Outcome<ProfileId>> {
+async fn delete_profile_in(
+    tx: &mut Tx,
+    site: SiteId,
+    id: ProfileId,
+) -> ServiceResult<Outcome<ProfileId, DeleteProfileRefusal>> {
     let profile = tx.lock_profile(site, id).await?.ok_or(ServiceError::NotFound("profile"))?;
     if profile.user_count > 0 {
-        return Ok(Err(Refusal::ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 }));
+        return Ok(Err(ProfileInUse { profile: id, user_count: profile.user_count, deleted_user_count: 0 }.into()));
     }
     let referencing = tx.logins_referencing_profile(id).await?;
     if referencing > 0 {
-        return Ok(Err(Refusal::ProfileInUse { profile: id, user_count: 0, deleted_user_count: referencing }));
+        return Ok(Err(ProfileInUse { profile: id, user_count: 0, deleted_user_count: referencing }.into()));
     }
     tx.delete_profile(id).await?;
     Ok(Ok(id))
