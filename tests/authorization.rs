@@ -88,7 +88,6 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("LicenseOrderEdge", Sees::Carried, &["node"]),
     ("LicenseOrderSuccess", Sees::Carried, &["order"]),
     ("LicensePool", Sees::Site, &["module"]),
-    ("LicensePoolsUpdate", Sees::Carried, &["licensePools"]),
     ("LicensePreview", Sees::Carried, &["pools", "refusal"]),
     ("LicenseShortage", Sees::Carried, &["module"]),
     ("Module", Sees::SignedIn, &[]),

@@ -7,17 +7,16 @@
 use std::sync::Arc;
 
 use async_graphql::futures_util::{Stream, stream};
-use async_graphql::{Context, ErrorExtensions, ID, Object, Subscription};
+use async_graphql::{Context, ErrorExtensions, ID, Subscription};
 
 use super::context::RequestContext;
 use super::error::codes;
-use super::ids::{Kind, encode};
 use super::loaders::forget_all_but_modules;
 use super::query::site_arg;
 use super::types::{AuditEventNode, LicensePoolNode};
 use crate::domain::policy::Action;
 use crate::observability::metrics::{Delivery, record_delivery};
-use crate::service::live::{FeedEnded, Live, SitePools};
+use crate::service::live::{FeedEnded, Live};
 use crate::service::{ServiceError, authorize};
 
 /// The subscription's own request context (made per subscription by the
@@ -37,18 +36,19 @@ pub struct SubscriptionRoot;
 /// subscription ends when its session ends.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    /// The site's license pools: first as they are now, then again after
-    /// every committed change of their usage or totals, made through any
-    /// instance. The pools are the same objects, with the same ids, as the
-    /// `licensePools` query answers, so a client cache updates them in
-    /// place. A subscriber that is busy skips to the newest state, and never
-    /// gets a state older than one it has (see `version`). Seen by everyone
-    /// of the site and by operators, as the query.
+    /// The site's license pools, one per module: first as they are now, then
+    /// again, all of them, after every committed change of their usage or
+    /// totals, made through any instance. They are the same objects, with
+    /// the same ids, as the `licensePools` query answers, so a client cache
+    /// updates them in place. A subscriber that is busy skips to the newest
+    /// state, and never gets a pool older than it has: each pool's `version`
+    /// only grows from one update to the next. Seen by everyone of the site
+    /// and by operators, as the query.
     async fn license_pools(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
-    ) -> async_graphql::Result<impl Stream<Item = LicensePoolsUpdate> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = Vec<LicensePoolNode>> + use<>> {
         let (rcx, live) = live_context(ctx)?;
         let principal = rcx.principal().await?;
         let site = site_arg(principal, site_id.as_ref())?;
@@ -59,7 +59,7 @@ impl SubscriptionRoot {
         Ok(stream::unfold(feed, |mut feed| async move {
             let state = feed.next().await?;
             record_delivery(Delivery::LicensePools);
-            Some((LicensePoolsUpdate(state), feed))
+            Some((state.pools.iter().cloned().map(LicensePoolNode).collect(), feed))
         }))
     }
 
@@ -114,29 +114,4 @@ fn feed_ended(ended: FeedEnded) -> async_graphql::Error {
         ),
     };
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
-}
-
-/// A site's license pools after a change, as the `licensePools`
-/// subscription delivers them.
-pub struct LicensePoolsUpdate(Arc<SitePools>);
-
-/// A site's license pools after a change, as the `licensePools`
-/// subscription delivers them.
-#[Object]
-impl LicensePoolsUpdate {
-    /// Global id of the site.
-    async fn site_id(&self) -> ID {
-        encode(Kind::Site, self.0.site.0)
-    }
-    /// Grows with every change of any of the site's pools (it is the sum of
-    /// their `version`s): of two updates, the one with the higher version is
-    /// the newer. A subscription never delivers a lower one than it did;
-    /// after a reconnect, compare with the last one seen.
-    async fn version(&self) -> i64 {
-        self.0.version
-    }
-    /// The site's pools, one per module, with total, used and available licenses.
-    async fn license_pools(&self) -> Vec<LicensePoolNode> {
-        self.0.pools.iter().cloned().map(LicensePoolNode).collect()
-    }
 }
