@@ -11,7 +11,7 @@ pub mod client;
 pub mod domain;
 /// The GraphQL schema: thin resolvers over the services.
 pub mod graphql;
-/// Router, auth extraction, playground, transport limits.
+/// Router, auth extraction, playground, transport limits, subscriptions over WebSocket.
 pub mod http;
 /// Metrics at `/metrics`, the access line and request ids, log output.
 pub mod observability;

@@ -398,6 +398,11 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
     let data = ws.message().await.unwrap();
     assert_eq!(data["type"], "data", "{data}");
     assert_eq!(numbers(&data["payload"], "CASE"), (0, 5));
+    // Refused there as it says: connection_error, then the close.
+    let mut anonymous = Ws::open_with(&app, "graphql-ws", None).await.unwrap();
+    anonymous.send(json!({ "type": "connection_init", "payload": {} })).await;
+    assert_eq!(anonymous.message().await.unwrap()["type"], "connection_error");
+    assert_eq!(anonymous.closed().await.0, 4403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -296,13 +296,17 @@ async fn serve(
                         break Some((1008, TOO_SLOW.into()));
                     }
                 }
-                // A refused `connection_init` (async-graphql closes with 1002): say why.
-                Some(WsMessage::Close(code, reason)) => match *refused.lock().unwrap_or_else(|e| e.into_inner()) {
-                    Some((code, why)) => break Some((code, why.into())),
-                    None => break Some((code, within_a_close_frame(reason).into())),
-                },
-                None if too_big.load(Ordering::Relaxed) => break Some((1009, TOO_BIG.into())),
-                None => break None,
+                // A refused `connection_init` (async-graphql closes with 1002, or ends
+                // after `connection_error` in the legacy protocol): say why.
+                closed => {
+                    let refusal = *refused.lock().unwrap_or_else(|e| e.into_inner());
+                    break match (refusal, closed) {
+                        (Some((code, why)), _) => Some((code, why.into())),
+                        (None, Some(WsMessage::Close(code, reason))) => Some((code, within_a_close_frame(reason).into())),
+                        (None, _) if too_big.load(Ordering::Relaxed) => Some((1009, TOO_BIG.into())),
+                        (None, _) => None,
+                    };
+                }
             },
             () = &mut init_deadline, if !acked => break Some((4408, INIT_TIMEOUT.into())),
             why = &mut ended => break Some((4403, match why {
