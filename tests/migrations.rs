@@ -1,8 +1,13 @@
 //! Upgrading an existing SQLite file keeps its data: migration 0004 rebuilds
 //! `profiles` and `responsibilities` (so that their ids are never reused) and
 //! must keep every row, every row that refers to them, and foreign keys on;
-//! 0008 splits stored audit details; after 0009 the stored names are folded.
+//! 0008 splits stored audit details; after 0009 the stored names are folded;
+//! 0011 gives the pending rows of profiles' user counts their site (both
+//! databases).
 
+mod common;
+
+use common::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
@@ -132,5 +137,57 @@ async fn upgrading_folds_the_stored_names_for_search() {
     pool.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+both_backends! {
+    /// Migration 0011 gives each pending row of profiles' user counts its
+    /// profile's site, drops the rows of a deleted profile, and refuses a
+    /// row without a site from then on; the background fold adds the rows
+    /// to the counts they belong to as before.
+    async fn upgrading_gives_pending_user_count_rows_their_profiles_site(db: Db) {
+        let url = fresh_database(db).await;
+        sqlx::any::install_default_drivers();
+        let any_url = if db == Db::Sqlite { format!("{url}?mode=rwc") } else { url.clone() };
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&any_url).await.unwrap();
+        let migrator = match db {
+            Db::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Db::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run_to(10, &pool).await.unwrap();
+        for sql in [
+            "INSERT INTO sites (id, name, name_key, created_at) VALUES (1, 'One', 'one', 0), (2, 'Two', 'two', 0)",
+            "INSERT INTO profiles (id, site_id, name, name_key, user_count, created_at) VALUES \
+             (1, 1, 'Case', 'case', 2, 0), (2, 2, 'Case', 'case', 0, 0), (3, 2, 'Gone', 'gone', 0, 0)",
+            // Users moved in and out of profile 1 (site 1) and profile 2 (site 2), and
+            // in and out of profile 3, deleted since, without users, before a fold.
+            "INSERT INTO profile_user_deltas (profile_id, delta) VALUES \
+             (1, -2), (2, 2), (2, -1), (1, 1), (3, 1), (3, -1)",
+            "DELETE FROM profiles WHERE id = 3",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+
+        migrator.run(&pool).await.unwrap();
+
+        let all = "SELECT CAST(site_id AS TEXT) || ' ' || CAST(profile_id AS TEXT) || ' ' || CAST(delta AS TEXT) \
+                   FROM profile_user_deltas ORDER BY profile_id, delta";
+        let rows: Vec<String> =
+            sqlx::query(all).fetch_all(&pool).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect();
+        assert_eq!(rows, ["1 1 -2", "1 1 1", "2 2 -1", "2 2 2"]);
+        let unsited = "INSERT INTO profile_user_deltas (profile_id, delta) VALUES (1, 1)";
+        assert!(sqlx::query(unsited).execute(&pool).await.is_err(), "a row without its site was accepted");
+        pool.close().await;
+
+        let store = license_gateway::store::Store::connect(&url, &license_gateway::store::PoolSettings::tool(1))
+            .await
+            .unwrap();
+        assert_eq!(store.fold_profile_users().await.unwrap(), 4);
+        assert_eq!(store.fold_profile_users().await.unwrap(), 0, "every row folded once");
+        let counts = store.profile_recount().await.unwrap();
+        let counts: Vec<(i64, i64)> = counts.iter().map(|(p, _)| (p.id.0, p.user_count)).collect();
+        // Profile 1: 2 - 2 + 1; profile 2: 0 + 2 - 1.
+        assert_eq!(counts, [(1, 1), (2, 1)]);
+        store.close().await;
     }
 }

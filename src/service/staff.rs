@@ -531,7 +531,7 @@ async fn move_login(
     // refusal rolls all of it back).
     let (from, to) = tx.repoint_login(login.id, login.profile_id, profile).await?;
     if users != 0 {
-        tx.add_profile_users(&[(login.profile_id, -users), (profile, users)]).await?;
+        tx.add_profile_users(site, &[(login.profile_id, -users), (profile, users)]).await?;
     }
     apply_deltas(tx, site, &module_deltas(&from, &to, users)).await
 }

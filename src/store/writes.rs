@@ -397,11 +397,12 @@ impl Tx {
         Ok(self.fetch_all(q.build()).await?.len())
     }
 
-    /// Records changes of profiles' user counts (see migration 0006).
-    pub async fn add_profile_users(&mut self, changes: &[(ProfileId, i64)]) -> StoreResult<()> {
-        let mut q = Sql::new("INSERT INTO profile_user_deltas (profile_id, delta) VALUES ");
+    /// Records changes of the user counts of profiles of `site` (see
+    /// migration 0006), in one statement.
+    pub async fn add_profile_users(&mut self, site: SiteId, changes: &[(ProfileId, i64)]) -> StoreResult<()> {
+        let mut q = Sql::new("INSERT INTO profile_user_deltas (site_id, profile_id, delta) VALUES ");
         for (i, (p, d)) in changes.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" }).bind(p.0).push(", ").bind(*d).push(")");
+            q.push(if i == 0 { "(" } else { ", (" }).bind(site.0).push(", ").bind(p.0).push(", ").bind(*d).push(")");
         }
         self.execute(q.build()).await?;
         Ok(())
@@ -414,7 +415,7 @@ impl Tx {
             return Ok(false);
         }
         if user_delta != 0 {
-            self.add_profile_users(&[(id, user_delta)]).await?;
+            self.add_profile_users(site, &[(id, user_delta)]).await?;
         }
         Ok(true)
     }
