@@ -7,6 +7,9 @@
 pub mod app;
 /// The client address of a request (socket or trusted proxy header).
 pub mod client;
+/// The benchmark dataset of `license-gateway generate`: a set-based bulk
+/// load beside the store, used by that command and tests, never by a request.
+pub mod dataset;
 /// Domain values, principals and the policy layer (no HTTP, GraphQL or SQL).
 pub mod domain;
 /// The GraphQL schema: thin resolvers over the services.

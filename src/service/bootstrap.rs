@@ -6,7 +6,7 @@ use base64::Engine;
 use super::sites::{SiteInput, create_site};
 use super::staff::{LoginInput, PersonInput, ProfileInput, create_login, create_person, create_profile, hash_password};
 use super::*;
-use crate::store::{BENCH_ADMIN, BENCH_SITE, Dataset, DatasetSpec};
+use crate::dataset::{BENCH_ADMIN, BENCH_SITE, Dataset, DatasetSpec};
 
 /// A random password of 20 URL-safe characters (120 random bits) that the
 /// password policy accepts: drawn again in the (vanishingly rare) case that
@@ -140,7 +140,7 @@ pub async fn generate_bench(
         admin_password_hash: &admin_password_hash,
         now: now(),
     };
-    let dataset = store.generate_dataset(&spec).await?.ok_or_else(|| {
+    let dataset = crate::dataset::generate(store, &spec).await?.ok_or_else(|| {
         InvalidInput::new("username", format!("the username `{BENCH_ADMIN}` is taken on another site"))
     })?;
     Ok(BenchSite { dataset, admin_username: BENCH_ADMIN.to_string(), admin_password })

@@ -3,8 +3,6 @@
 //! sit in [`Backend`]. Every statement goes through a counting helper so that
 //! tests and benchmarks can report SQL statements per request.
 
-/// The benchmark dataset of `license-gateway generate` (set-based bulk load).
-mod dataset;
 /// The folded copies of names that search compares, and the name keys.
 mod folding;
 mod lifecycle;
@@ -18,7 +16,6 @@ mod throttle;
 mod usage;
 mod writes;
 
-pub use dataset::*;
 pub use folding::Refolded;
 pub use lifecycle::*;
 pub use reads::*;
@@ -419,6 +416,13 @@ impl Tx {
     /// The pool changes applied so far, in order.
     pub fn journal(&self) -> &[crate::domain::PoolChange] {
         &self.journal
+    }
+
+    /// The transaction's connection, for a tool that brings SQL of its own
+    /// (the benchmark dataset, [`crate::dataset`]); its statements are not
+    /// counted. Use cases call the methods named for what they do.
+    pub fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
     }
 
     /// Notes what a refused change would have done to a pool (never applied).

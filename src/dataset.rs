@@ -1,5 +1,9 @@
 //! The benchmark dataset (`license-gateway generate`): one site named "Bench"
 //! loaded with set-based SQL, so 500,000 people take seconds, not minutes.
+//! A tool beside the store, never on a request's path: it runs its bulk
+//! statements on a store transaction's connection and calls the store for
+//! what a request would also do (the username registry, the audit trail,
+//! reading profiles back).
 //!
 //! The data follow the seed of the optional peer comparison (PostGraphile's
 //! `seed.sql` in the peers' harness, see `bench/README.md`), so the same N
@@ -25,12 +29,10 @@
 //! differ, both statements stand side by side below, chosen by [`Backend`].
 
 use md5::{Digest, Md5};
-use sqlx::Row;
+use sqlx::{Any, QueryBuilder, Row};
 
-use super::sql::Sql;
-use super::writes::AuditEvent;
-use super::{Backend, Store, StoreResult};
 use crate::domain::*;
+use crate::store::{AuditEvent, Backend, Store, StoreResult};
 
 /// The name of the generated site; generating again replaces it.
 pub const BENCH_SITE: &str = "Bench";
@@ -71,7 +73,7 @@ pub struct Dataset {
 }
 
 /// Rows per statement when filling SQLite's number table, 2 bound values each.
-/// SQLite looks `$n` parameters up by name, linearly, while preparing, so a
+/// SQLite looks parameters up by name, linearly, while preparing, so a
 /// statement with many thousands of them is slow; a few hundred are not.
 const SQLITE_BATCH: i64 = 500;
 
@@ -103,7 +105,7 @@ const REPLACE: [&str; 16] = [
     "DELETE FROM logins WHERE site_id = $1",
     "DELETE FROM people WHERE site_id = $1",
     "DELETE FROM profile_modules WHERE site_id = $1",
-    "DELETE FROM profile_user_deltas WHERE profile_id IN (SELECT id FROM profiles WHERE site_id = $1)",
+    "DELETE FROM profile_user_deltas WHERE site_id = $1",
     "DELETE FROM profiles WHERE site_id = $1",
     "DELETE FROM license_pools WHERE site_id = $1",
     "DELETE FROM agreements WHERE site_id = $1",
@@ -228,146 +230,139 @@ fn md5_tag(i: i64) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-impl Store {
-    /// Creates the site `spec.site_name` with `spec.people` people (replacing
-    /// an earlier one with everything in it) in one transaction, then
-    /// refreshes the planner statistics. `None` (nothing written) when the
-    /// administrator's username is taken on another site.
-    pub async fn generate_dataset(&self, spec: &DatasetSpec<'_>) -> StoreResult<Option<Dataset>> {
-        let backend = self.backend;
-        let n = spec.people;
-        let mut tx = self.begin().await?;
+/// Creates the site `spec.site_name` with `spec.people` people (replacing
+/// an earlier one with everything in it) in one transaction, then refreshes
+/// the planner statistics. `None` (nothing written) when the administrator's
+/// username is taken on another site.
+pub async fn generate(store: &Store, spec: &DatasetSpec<'_>) -> StoreResult<Option<Dataset>> {
+    let backend = store.backend();
+    let n = spec.people;
+    let mut tx = store.begin().await?;
 
-        let old_site = sqlx::query("SELECT id FROM sites WHERE name_key = $1").bind(spec.site_name.key());
-        let old = tx.fetch_optional(old_site).await?;
-        if let Some(old) = old {
-            let old: i64 = old.try_get("id")?;
-            tx.execute(sqlx::query(REPLACE_INDEX)).await?;
-            for sql in REPLACE {
-                tx.execute(sqlx::query(sql).bind(old)).await?;
-            }
-            tx.execute(sqlx::query(REPLACE_INDEX_DROP)).await?;
+    let old_site = sqlx::query("SELECT id FROM sites WHERE name_key = $1").bind(spec.site_name.key());
+    if let Some(old) = old_site.fetch_optional(tx.connection()).await? {
+        let old: i64 = old.try_get("id")?;
+        sqlx::query(REPLACE_INDEX).execute(tx.connection()).await?;
+        for sql in REPLACE {
+            sqlx::query(sql).bind(old).execute(tx.connection()).await?;
         }
-
-        let site_row = sqlx::query(SITE).bind(spec.site_name.as_str().to_string()).bind(spec.site_name.key());
-        let row = tx.fetch_all(site_row.bind(spec.now)).await?;
-        let site: i64 = row[0].try_get("id")?;
-        tx.execute(sqlx::query(AGREEMENT).bind(site).bind(spec.now)).await?;
-        tx.execute(sqlx::query(POOLS).bind(site).bind(spec.headroom)).await?;
-        let bases = tx.fetch_all(sqlx::query(ID_BASES)).await?;
-        let person_base: i64 = bases[0].try_get("people")?;
-        let login_base: i64 = bases[0].try_get("logins")?;
-        let profile_base: i64 = bases[0].try_get("profiles")?;
-
-        let profiles = dialect(backend, PROFILES_PG, PROFILES_SQLITE);
-        tx.execute(sqlx::query(profiles).bind(profile_base).bind(site).bind(spec.now)).await?;
-        tx.execute(sqlx::query(PROFILE_MODULES).bind(profile_base).bind(site)).await?;
-
-        if backend == Backend::Sqlite {
-            tx.execute(sqlx::query(SQLITE_NUMBERS)).await?;
-            let mut from = 1;
-            while from <= n {
-                let to = (from + SQLITE_BATCH - 1).min(n);
-                let mut insert = Sql::new("INSERT INTO dataset_numbers (i, tag) VALUES ");
-                for i in from..=to {
-                    if i > from {
-                        insert.push(", ");
-                    }
-                    insert.push("(").bind(i).push(", ").bind(md5_tag(i)).push(")");
-                }
-                tx.execute(insert.build()).await?;
-                from = to + 1;
-            }
-        }
-        let people = dialect(backend, PEOPLE_PG, PEOPLE_SQLITE);
-        tx.execute(sqlx::query(people).bind(person_base).bind(site).bind(spec.now).bind(n)).await?;
-        let logins = dialect(backend, LOGINS_PG, LOGINS_SQLITE);
-        tx.execute(
-            sqlx::query(logins)
-                .bind(login_base)
-                .bind(site)
-                .bind(person_base)
-                .bind(spec.user_password_hash.to_string())
-                .bind(profile_base)
-                .bind(spec.now)
-                .bind(n),
-        )
-        .await?;
-        if backend == Backend::Sqlite {
-            tx.execute(sqlx::query(SQLITE_NUMBERS_DROP)).await?;
-        }
-        tx.execute(sqlx::query(USERNAMES).bind(site)).await?;
-
-        // The administrator, on the first profile without modules (number 4).
-        let admin_key = spec.admin_username.key();
-        if !tx.reserve_username(&admin_key, "LOGIN").await? {
-            return Ok(None);
-        }
-        let row = tx.fetch_all(sqlx::query(ADMIN_PERSON).bind(site).bind(spec.now)).await?;
-        let admin_person: i64 = row[0].try_get("id")?;
-        let row = tx
-            .fetch_all(
-                sqlx::query(ADMIN_LOGIN)
-                    .bind(site)
-                    .bind(admin_person)
-                    .bind(spec.admin_username.as_str().to_string())
-                    .bind(admin_key)
-                    .bind(spec.admin_password_hash.to_string())
-                    .bind(profile_base + 4)
-                    .bind(spec.now),
-            )
-            .await?;
-        let admin_login: i64 = row[0].try_get("id")?;
-
-        tx.execute(sqlx::query(USER_COUNTS).bind(site)).await?;
-        tx.execute(sqlx::query(POOL_USAGE).bind(site)).await?;
-        if backend == Backend::Postgres {
-            for sql in SEQUENCES_PG {
-                tx.execute(sqlx::query(sql)).await?;
-            }
-        }
-        let actor = Actor { kind: "SYSTEM", id: 0, name: "license-gateway generate".into(), person: None };
-        let event = AuditEvent {
-            site: Some(SiteId(site)),
-            actor: &actor,
-            action: "generateDataset",
-            target: &format!("site:{site}"),
-            target_person: None,
-            outcome: "ACCEPTED",
-            rule: None,
-            code: None,
-            message: format!("{n} people, headroom {}", spec.headroom),
-            pools: &[],
-        };
-        tx.insert_audit(event, spec.now).await?;
-
-        let counts = tx.fetch_all(sqlx::query(COUNTS).bind(site).bind(person_base).bind(person_base + n)).await?;
-        let last_login = login_base + n - n / 5;
-        let live = tx.fetch_all(sqlx::query(LIVE_LOGINS).bind(site).bind(login_base).bind(last_login)).await?;
-        let live_logins = live.iter().map(|r| r.try_get("id").map(LoginId)).collect::<StoreResult<Vec<_>>>()?;
-        tx.commit().await?;
-
-        self.execute_raw(dialect(backend, ANALYZE_PG, ANALYZE_SQLITE)).await?;
-
-        let ids: Vec<ProfileId> = (1..=BENCH_PROFILES).map(|g| ProfileId(profile_base + g)).collect();
-        let names = self.profiles_by_ids(&ids).await?;
-        let mut modules = self.modules_of_profiles(&ids).await?;
-        let profiles = ids
-            .iter()
-            .map(|id| {
-                let name = names.iter().find(|p| p.id == *id).map(|p| p.name.clone()).unwrap_or_default();
-                let codes = modules.remove(id).unwrap_or_default().into_iter().map(|m| m.code).collect();
-                (*id, name, codes)
-            })
-            .collect();
-        Ok(Some(Dataset {
-            site: SiteId(site),
-            people: counts[0].try_get("people")?,
-            deleted_people: counts[0].try_get("deleted")?,
-            login_ids: (LoginId(login_base + 1), LoginId(last_login)),
-            live_logins,
-            admin_login: LoginId(admin_login),
-            profiles,
-        }))
+        sqlx::query(REPLACE_INDEX_DROP).execute(tx.connection()).await?;
     }
+
+    let site_row = sqlx::query(SITE).bind(spec.site_name.as_str().to_string()).bind(spec.site_name.key());
+    let site: i64 = site_row.bind(spec.now).fetch_one(tx.connection()).await?.try_get("id")?;
+    sqlx::query(AGREEMENT).bind(site).bind(spec.now).execute(tx.connection()).await?;
+    sqlx::query(POOLS).bind(site).bind(spec.headroom).execute(tx.connection()).await?;
+    let bases = sqlx::query(ID_BASES).fetch_one(tx.connection()).await?;
+    let person_base: i64 = bases.try_get("people")?;
+    let login_base: i64 = bases.try_get("logins")?;
+    let profile_base: i64 = bases.try_get("profiles")?;
+
+    let profiles = dialect(backend, PROFILES_PG, PROFILES_SQLITE);
+    sqlx::query(profiles).bind(profile_base).bind(site).bind(spec.now).execute(tx.connection()).await?;
+    sqlx::query(PROFILE_MODULES).bind(profile_base).bind(site).execute(tx.connection()).await?;
+
+    if backend == Backend::Sqlite {
+        sqlx::query(SQLITE_NUMBERS).execute(tx.connection()).await?;
+        let mut from = 1;
+        while from <= n {
+            let to = (from + SQLITE_BATCH - 1).min(n);
+            // SQLite only, so sqlx's builder and its `?` placeholders serve.
+            let mut insert = QueryBuilder::<Any>::new("INSERT INTO dataset_numbers (i, tag) ");
+            insert.push_values(from..=to, |mut row, i| {
+                row.push_bind(i).push_bind(md5_tag(i));
+            });
+            insert.build().execute(tx.connection()).await?;
+            from = to + 1;
+        }
+    }
+    let people = dialect(backend, PEOPLE_PG, PEOPLE_SQLITE);
+    sqlx::query(people).bind(person_base).bind(site).bind(spec.now).bind(n).execute(tx.connection()).await?;
+    let logins = dialect(backend, LOGINS_PG, LOGINS_SQLITE);
+    sqlx::query(logins)
+        .bind(login_base)
+        .bind(site)
+        .bind(person_base)
+        .bind(spec.user_password_hash.to_string())
+        .bind(profile_base)
+        .bind(spec.now)
+        .bind(n)
+        .execute(tx.connection())
+        .await?;
+    if backend == Backend::Sqlite {
+        sqlx::query(SQLITE_NUMBERS_DROP).execute(tx.connection()).await?;
+    }
+    sqlx::query(USERNAMES).bind(site).execute(tx.connection()).await?;
+
+    // The administrator, on the first profile without modules (number 4).
+    let admin_key = spec.admin_username.key();
+    if !tx.reserve_username(&admin_key, "LOGIN").await? {
+        return Ok(None);
+    }
+    let admin_person: i64 =
+        sqlx::query(ADMIN_PERSON).bind(site).bind(spec.now).fetch_one(tx.connection()).await?.try_get("id")?;
+    let admin_login: i64 = sqlx::query(ADMIN_LOGIN)
+        .bind(site)
+        .bind(admin_person)
+        .bind(spec.admin_username.as_str().to_string())
+        .bind(admin_key)
+        .bind(spec.admin_password_hash.to_string())
+        .bind(profile_base + 4)
+        .bind(spec.now)
+        .fetch_one(tx.connection())
+        .await?
+        .try_get("id")?;
+
+    sqlx::query(USER_COUNTS).bind(site).execute(tx.connection()).await?;
+    sqlx::query(POOL_USAGE).bind(site).execute(tx.connection()).await?;
+    if backend == Backend::Postgres {
+        for sql in SEQUENCES_PG {
+            sqlx::query(sql).execute(tx.connection()).await?;
+        }
+    }
+    let actor = Actor { kind: "SYSTEM", id: 0, name: "license-gateway generate".into(), person: None };
+    let event = AuditEvent {
+        site: Some(SiteId(site)),
+        actor: &actor,
+        action: "generateDataset",
+        target: &format!("site:{site}"),
+        target_person: None,
+        outcome: "ACCEPTED",
+        rule: None,
+        code: None,
+        message: format!("{n} people, headroom {}", spec.headroom),
+        pools: &[],
+    };
+    tx.insert_audit(event, spec.now).await?;
+
+    let counts = sqlx::query(COUNTS).bind(site).bind(person_base).bind(person_base + n);
+    let counts = counts.fetch_one(tx.connection()).await?;
+    let last_login = login_base + n - n / 5;
+    let live = sqlx::query(LIVE_LOGINS).bind(site).bind(login_base).bind(last_login);
+    let live = live.fetch_all(tx.connection()).await?;
+    let live_logins = live.iter().map(|r| r.try_get("id").map(LoginId)).collect::<StoreResult<Vec<_>>>()?;
+    tx.commit().await?;
+
+    store.execute_raw(dialect(backend, ANALYZE_PG, ANALYZE_SQLITE)).await?;
+
+    let ids: Vec<ProfileId> = (1..=BENCH_PROFILES).map(|g| ProfileId(profile_base + g)).collect();
+    let names = store.profiles_by_ids(&ids).await?;
+    let mut modules = store.modules_of_profiles(&ids).await?;
+    let profiles = ids
+        .iter()
+        .map(|id| {
+            let name = names.iter().find(|p| p.id == *id).map(|p| p.name.clone()).unwrap_or_default();
+            let codes = modules.remove(id).unwrap_or_default().into_iter().map(|m| m.code).collect();
+            (*id, name, codes)
+        })
+        .collect();
+    Ok(Some(Dataset {
+        site: SiteId(site),
+        people: counts.try_get("people")?,
+        deleted_people: counts.try_get("deleted")?,
+        login_ids: (LoginId(login_base + 1), LoginId(last_login)),
+        live_logins,
+        admin_login: LoginId(admin_login),
+        profiles,
+    }))
 }
