@@ -338,8 +338,8 @@ impl fmt::Display for Date {
 
 /// The SHA-256 of `text` as 64 lowercase hex digits: what is kept of a
 /// session token, a username in the sign-in throttle, and the key of a
-/// persisted query. One formatting of the whole digest: a `format!` per
-/// byte cost a seventh of a small authenticated read.
+/// persisted query. One formatting of the whole digest, not a `format!`
+/// per byte (measured: bench/results/ab-20261207T2020Z-issue14.txt).
 pub fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
     format!("{:x}", Sha256::digest(text.as_bytes()))

@@ -32,8 +32,8 @@ impl Sql {
     /// one of at most a hundred numbers the resolvers allow, not client text;
     /// as a bound parameter it would keep PostgreSQL from planning a prepared
     /// page statement once: it either plans it again on every execution or
-    /// keeps a generic plan made for an unknown limit (seen: a parallel scan
-    /// for a 51-row page, twice the time per users page in pgbench).
+    /// keeps a generic plan made for an unknown limit (what that cost:
+    /// bench/README.md).
     pub fn limit(&mut self, n: i64) -> &mut Self {
         let _ = write!(self.text, " LIMIT {n}");
         self
