@@ -424,6 +424,10 @@ impl Application {
     /// database.
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
+        // Registered before anyone is told the server listens: a SIGTERM that
+        // comes before the first poll of the shutdown future would otherwise
+        // kill the process with the signal's default action.
+        let shutdown = shutdown_signal()?;
         tracing::info!(%addr, limits = ?self.limits, "listening");
         println!("license-gateway listening on http://{addr}/ (playground at /, API at /graphql)");
         let (store, background) = (self.state.store.clone(), self.state.background.clone());
@@ -431,7 +435,7 @@ impl Application {
         let app = crate::http::service(self.state, self.trusted_proxy_header);
         let closer = self.closer;
         let stop = async {
-            shutdown().await;
+            shutdown.await;
             if let Some(closer) = &closer {
                 closer.close();
             }
@@ -512,18 +516,21 @@ fn service_err(e: crate::service::ServiceError) -> anyhow::Error {
     anyhow::anyhow!("start-up failed: {e:?}")
 }
 
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown() {
-    let ctrl_c = async {
+/// Registers for ctrl-c (SIGINT) and SIGTERM now, and returns what
+/// completes when either arrives.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    Ok(async move {
+        tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+    })
+}
+
+/// Completes on ctrl-c.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    })
 }
