@@ -263,7 +263,7 @@ pub struct RequestLimits {
     #[arg(long, env = "MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
     /// Most complexity of an operation: a field costs 1, a list field its
-    /// page size (`first`, 20 when not given) times what it selects.
+    /// page size (`first` or `last`, 20 when not given) times what it selects.
     #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 20_000)]
     pub max_complexity: usize,
     /// Most aliased fields in an operation.
@@ -276,6 +276,11 @@ pub struct RequestLimits {
     /// Most top-level fields in an operation.
     #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
+    /// Most audit events the audit trail's `totalCount` counts: past it,
+    /// the count answers this number and `totalCountIsExact` false, so a
+    /// count costs no more however long the trail grows.
+    #[arg(long, env = "AUDIT_COUNT_LIMIT", default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000))]
+    pub audit_count_limit: i64,
     /// How long a GraphQL request may run, in milliseconds, before it is
     /// cancelled (its open transaction rolled back) and answered
     /// `REQUEST_TIMEOUT`.
@@ -379,6 +384,7 @@ impl Application {
             max_selections: limits.max_selections,
             max_root_fields: limits.max_root_fields,
             near_limit_percent: config.near_limit_percent,
+            audit_count_limit: limits.audit_count_limit,
             introspection: config.introspection,
             sign_in: config.sign_in.limits(),
         };

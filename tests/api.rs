@@ -99,6 +99,33 @@ both_backends! {
             assert!(count(&large) > 2 && count(&small) == 2, "{name}: {} and {} items", count(&small), count(&large));
             assert_eq!(s_small, s_large, "{name}: statements must not grow with the page size");
         }
+        // The same backward, before the last item, with the total count: one more statement
+        // (the count) at any page size. (Two more sites, so that sites has pages to compare;
+        // the oldest events carry no pools, the oldest createLogin events do.)
+        for name in ["Third", "Fourth"] {
+            app.site(name, &[("CASE", 1)], false).await;
+        }
+        let sites = ("sites", op.as_deref(), "query($n: Int) { sites(first: $n) { nodes { name agreement { selfService }
+            licensePools { total module { code } } } } }");
+        for (name, token, q) in connections.into_iter().chain([sites]) {
+            app.gql_counted(token, q, json!({ "n": 2 })).await;
+            let forward = app.gql_counted(token, q, json!({ "n": 2 })).await.1;
+            let filter = if name == "auditEvents" { "filter: { action: \"createLogin\" }" } else { "" };
+            let last = format!("query {{ {name}(last: 1 {filter}) {{ pageInfo {{ endCursor }} }} }}");
+            let before = app.ok(token, &last, json!({})).await[name]["pageInfo"]["endCursor"].clone();
+            let backward = format!("(last: $n, before: $c {filter}) {{ totalCount");
+            let q = q.replace("query($n: Int)", "query($n: Int, $c: String)").replace("(first: $n) {", &backward);
+            let (small, s_small) = app.gql_counted(token, &q, json!({ "n": 2, "c": before })).await;
+            let (large, s_large) = app.gql_counted(token, &q, json!({ "n": 50, "c": before })).await;
+            assert!(small.get("errors").is_none() && large.get("errors").is_none(), "{name}: {small} {large}");
+            let count = |v: &serde_json::Value| {
+                let c = &v["data"][name];
+                c["nodes"].as_array().or(c["edges"].as_array()).map_or(0, Vec::len)
+            };
+            assert!(count(&large) > 2 && count(&small) == 2, "{name}: {} and {} items", count(&small), count(&large));
+            assert_eq!(small["data"][name]["totalCount"], large["data"][name]["totalCount"]);
+            assert_eq!((s_small, s_large), (forward + 1, forward + 1), "{name} backward with totalCount: statements");
+        }
         // Unpaginated lists: profiles and pools, before and after ten more profiles.
         let lists = "{ profiles { id name userCount modules { code name } } licensePools { id module { code } total used available } }";
         app.gql_counted(shop_token, lists, json!({})).await;
@@ -363,6 +390,406 @@ both_backends! {
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "profileId": case } })).await), ["cora.case"]);
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "nameContains": "BERT" } })).await), ["bert.both"]);
         assert_eq!(names(app.ok(Some(&site.admin_token), q, json!({ "f": { "nameContains": "%" } })).await), Vec::<String>::new());
+    }
+}
+
+/// A dataset for the paging tests: the self-service site "Walk" with users
+/// on two profiles, staff without a login, a deleted person and license
+/// orders; the site "Asks" with change requests; and a third site.
+struct Paged {
+    walk: Site,
+    asks: Site,
+    case: String,
+    both: String,
+    op: String,
+}
+
+async fn paged(app: &TestApp) -> Paged {
+    let walk = app.site("Walk", &[("CASE", 50), ("DOCUMENT", 50)], true).await;
+    let asks = app.site("Asks", &[("CASE", 50)], false).await;
+    app.site("Third", &[("CASE", 1)], false).await;
+    let case = walk.profile(app, "Case", &["CASE"]).await;
+    let both = walk.profile(app, "Both", &["CASE", "DOCUMENT"]).await;
+    for (name, profile) in [
+        ("Ada Case", &case),
+        ("Bo Both", &both),
+        ("Cy Case", &case),
+        ("Di Case", &case),
+        ("Ed Both", &both),
+        ("Fi Case", &case),
+    ] {
+        walk.user(app, name, profile).await;
+    }
+    for name in ["Gus Staff", "Hal Staff", "Ida Staff"] {
+        walk.person(app, name).await;
+    }
+    let gone = walk.person(app, "Jo Gone").await;
+    app.ok(Some(&walk.admin_token), "mutation($p: ID!) { deletePerson(id: $p) { __typename } }", json!({ "p": gone }))
+        .await;
+    let order = "mutation { createLicenseOrder(lines: [{ module: \"CASE\", total: 60 }]) { ... on LicenseOrderSuccess { order { id } } } }";
+    let discard = "mutation($id: ID!) { discardLicenseOrder(id: $id) { __typename } }";
+    for i in 0..5 {
+        let id = app.ok(Some(&walk.admin_token), order, json!({})).await["createLicenseOrder"]["order"]["id"].clone();
+        if i % 2 == 1 {
+            app.ok(Some(&walk.admin_token), discard, json!({ "id": id })).await;
+        }
+    }
+    let submit = "mutation($m: String!) { submitChangeRequest(lines: [{ module: \"CASE\", total: 60 }], message: $m) { __typename } }";
+    for i in 0..5 {
+        app.ok(Some(&asks.admin_token), submit, json!({ "m": format!("request {i}") })).await;
+    }
+    let op = walk.operator_token.clone();
+    Paged { walk, asks, case, both, op }
+}
+
+/// The ids of connection `field` (its arguments `args` besides paging), read
+/// two at a time from the start forward, or from the end backward, in the
+/// order visited. Checks every page on the way: at most two items, in the
+/// list's order (the same cursors both ways), `startCursor` and `endCursor`
+/// its first and last cursor, the side it came from flagged exactly when it
+/// started at a cursor, the side it goes to until the walk ends, and the
+/// same `totalCount` as the items visited.
+async fn walk(app: &TestApp, token: &str, field: &str, args: &str, backward: bool) -> Vec<String> {
+    let (size, cursor, ahead, behind) = if backward {
+        ("last", "before", "hasPreviousPage", "hasNextPage")
+    } else {
+        ("first", "after", "hasNextPage", "hasPreviousPage")
+    };
+    let q = format!(
+        "query($c: String) {{ {field}({args} {size}: 2, {cursor}: $c) {{ totalCount edges {{ cursor node {{ id }} }}
+        pageInfo {{ hasPreviousPage hasNextPage startCursor endCursor }} }} }}"
+    );
+    let (mut visited, mut at) = (Vec::new(), None::<serde_json::Value>);
+    let mut total;
+    loop {
+        let page = app.ok(Some(token), &q, json!({ "c": at })).await[field].clone();
+        let edges = page["edges"].as_array().unwrap();
+        let info = &page["pageInfo"];
+        assert!((1..=2).contains(&edges.len()), "{field}({args}): a page of {} items: {page}", edges.len());
+        assert_eq!(info["startCursor"], edges[0]["cursor"], "{page}");
+        assert_eq!(info["endCursor"], edges[edges.len() - 1]["cursor"], "{page}");
+        assert_eq!(info[behind], at.is_some(), "{field}({args}) {behind}: {page}");
+        let mut ids: Vec<String> = edges.iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect();
+        if backward {
+            ids.reverse();
+        }
+        visited.extend(ids);
+        total = page["totalCount"].clone();
+        if info[ahead] == false {
+            break;
+        }
+        at = Some(info[if backward { "startCursor" } else { "endCursor" }].clone());
+        assert!(visited.len() < 100, "{field}({args}): the walk does not end");
+    }
+    assert_eq!(total, json!(visited.len()), "{field}({args}): totalCount");
+    visited
+}
+
+both_backends! {
+    /// Issue 16, item 5: every connection pages backward (`last`, `before`)
+    /// through exactly the items it pages forward (`first`, `after`), in
+    /// reverse, with `pageInfo` right at both ends and in between, with and
+    /// without filters.
+    async fn every_connection_pages_backward_through_the_items_it_pages_forward(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let p = paged(&app).await;
+        let (walk_site, asks_site) = (format!("siteId: \"{}\",", p.walk.id), format!("siteId: \"{}\",", p.asks.id));
+        let lists = [
+            (p.op.as_str(), "sites", String::new(), 3),
+            (&p.walk.admin_token, "users", String::new(), 7),
+            (&p.walk.admin_token, "users", "filter: { module: \"DOCUMENT\" },".to_string(), 2),
+            (&p.op, "users", format!("{walk_site} filter: {{ profileId: \"{}\", nameContains: \"c\" }},", p.case), 4),
+            (&p.walk.admin_token, "people", String::new(), 10),
+            (&p.walk.admin_token, "people", "filter: { includeDeleted: true },".to_string(), 11),
+            (&p.walk.admin_token, "people", "filter: { hasLogin: false },".to_string(), 3),
+            (&p.walk.admin_token, "licenseOrders", String::new(), 5),
+            (&p.walk.admin_token, "licenseOrders", "status: DISCARDED,".to_string(), 2),
+            (&p.op, "changeRequests", String::new(), 5),
+            (&p.op, "changeRequests", asks_site.clone(), 5),
+            (&p.walk.admin_token, "auditEvents", String::new(), 0),
+            (&p.op, "auditEvents", format!("{walk_site} filter: {{ action: \"createLogin\" }},"), 6),
+        ];
+        for (token, field, args, expected) in &lists {
+            let forward = walk(&app, token, field, args, false).await;
+            let mut backward = walk(&app, token, field, args, true).await;
+            if *expected > 0 {
+                assert_eq!(forward.len(), *expected, "{field}({args}): {forward:?}");
+            }
+            let distinct: std::collections::BTreeSet<&String> = forward.iter().collect();
+            assert_eq!(distinct.len(), forward.len(), "{field}({args}): an item twice: {forward:?}");
+            backward.reverse();
+            assert_eq!(backward, forward, "{field}({args}): backward is not forward reversed");
+        }
+        // Between two cursors, forward and backward give the same items; only `before`
+        // pages backward (the page right before it).
+        let t = Some(p.walk.admin_token.as_str());
+        let all = app.ok(t, "{ people(first: 10) { edges { cursor node { name } } } }", json!({})).await;
+        let edges = all["people"]["edges"].as_array().unwrap();
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["people"]["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
+        };
+        let between = json!({ "a": edges[2]["cursor"], "b": edges[7]["cursor"] });
+        let expected: Vec<&str> = edges[3..7].iter().map(|e| e["node"]["name"].as_str().unwrap()).collect();
+        let q = |args: &str| {
+            let a = if args.contains("$a") { "$a: String, " } else { "" };
+            format!("query({a}$b: String) {{ people({args}) {{ nodes {{ name }} pageInfo {{ hasPreviousPage hasNextPage }} }} }}")
+        };
+        let forward = app.ok(t, &q("after: $a, before: $b, first: 3"), between.clone()).await;
+        assert_eq!(names(&forward), expected[..3]);
+        assert_eq!(forward["people"]["pageInfo"], json!({ "hasPreviousPage": true, "hasNextPage": true }));
+        let backward = app.ok(t, &q("after: $a, before: $b, last: 4"), between.clone()).await;
+        assert_eq!(names(&backward), expected);
+        assert_eq!(backward["people"]["pageInfo"], json!({ "hasPreviousPage": false, "hasNextPage": true }));
+        let only_before = app.ok(t, &q("before: $b"), json!({ "b": between["b"] })).await;
+        assert_eq!(names(&only_before), edges[..7].iter().map(|e| e["node"]["name"].as_str().unwrap()).collect::<Vec<_>>());
+        assert_eq!(only_before["people"]["pageInfo"], json!({ "hasPreviousPage": false, "hasNextPage": true }));
+    }
+}
+
+both_backends! {
+    /// A cursor names its list: given to another list (as `after` or
+    /// `before`, at the root or below an object), or tampered with, it is
+    /// refused as bad input naming the argument, never an internal error.
+    /// So are page sizes out of range and `first` with `last`.
+    async fn a_cursor_works_only_in_its_own_list_and_bad_paging_arguments_are_bad_input(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let p = paged(&app).await;
+        let t = Some(p.walk.admin_token.as_str());
+        let cursor_of = |data: &serde_json::Value, field: &str| data[field]["edges"][0]["cursor"].clone();
+        let firsts = app.ok(t, "{ users(first: 1) { edges { cursor } } people(first: 1) { edges { cursor } }
+            licenseOrders(first: 1) { edges { cursor } } auditEvents(first: 1) { edges { cursor } } }", json!({})).await;
+        let sites = app.ok(Some(&p.op), "{ sites(first: 1) { edges { cursor } } changeRequests(first: 1) { edges { cursor } } }", json!({})).await;
+        let cursors = [
+            ("users", cursor_of(&firsts, "users")),
+            ("people", cursor_of(&firsts, "people")),
+            ("licenseOrders", cursor_of(&firsts, "licenseOrders")),
+            ("auditEvents", cursor_of(&firsts, "auditEvents")),
+            ("sites", cursor_of(&sites, "sites")),
+            ("changeRequests", cursor_of(&sites, "changeRequests")),
+        ];
+        let refused = |body: &serde_json::Value, field: &str, arg: &str, says: &str| {
+            assert_eq!(error_code(body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], arg, "{body}");
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{field}: {message}");
+        };
+        for (list, _) in &cursors {
+            let token = if ["sites", "changeRequests"].contains(list) { p.op.as_str() } else { p.walk.admin_token.as_str() };
+            let site = if *list == "changeRequests" { format!("siteId: \"{}\",", p.walk.id) } else { String::new() };
+            for (other, cursor) in cursors.iter().filter(|(other, _)| other != list) {
+                for arg in ["after", "before"] {
+                    let q = format!("query($c: String) {{ {list}({site} {arg}: $c) {{ nodes {{ id }} }} }}");
+                    let body = app.gql(Some(token), &q, json!({ "c": cursor })).await;
+                    refused(&body, list, arg, &format!("{arg} is a cursor of {other}, not of {list}"));
+                    assert!(body["data"][list].is_null(), "{body}");
+                }
+            }
+        }
+        // Tampered: not base64, a position that is no number, a global id instead of a cursor.
+        let site_id = p.walk.id.clone();
+        for tampered in ["%%%", "c2l0ZXM6eA", site_id.as_str(), ""] {
+            let body = app.gql(Some(&p.op), "query($c: String) { sites(before: $c) { nodes { id } } }", json!({ "c": tampered })).await;
+            refused(&body, "sites", "before", "is not a cursor of sites");
+        }
+        // Below an object: a site's people refuse a cursor of users; a profile's users take one.
+        let q = "query($s: ID!, $c: String) { node(id: $s) { ... on Site { people(after: $c) { nodes { id } } } } }";
+        let body = app.gql(t, q, json!({ "s": p.walk.id, "c": cursors[0].1 })).await;
+        refused(&body, "Site.people", "after", "is a cursor of users, not of people");
+        let q = "query($p: ID!, $c: String) { node(id: $p) { ... on Profile { users(after: $c) { nodes { username } } } } }";
+        let after_ada = app.ok(t, q, json!({ "p": p.case, "c": cursors[0].1 })).await;
+        assert_eq!(after_ada["node"]["users"]["nodes"], json!([{ "username": "cy.case" }, { "username": "di.case" }, { "username": "fi.case" }]));
+        // Page sizes and directions.
+        for (args, arg, says) in [
+            ("first: 0", "first", "first must be from 1 to 100, got 0"),
+            ("first: 101", "first", "first must be from 1 to 100, got 101"),
+            ("last: -1", "last", "last must be from 1 to 100, got -1"),
+            ("last: 500", "last", "last must be from 1 to 100, got 500"),
+            ("first: 2, last: 2", "last", "give first or last, not both"),
+        ] {
+            for list in ["users", "people", "licenseOrders", "auditEvents"] {
+                let body = app.gql(t, &format!("{{ {list}({args}) {{ nodes {{ id }} }} }}"), json!({})).await;
+                refused(&body, list, arg, says);
+            }
+            let body = app.gql(Some(&p.op), &format!("{{ sites({args}) {{ nodes {{ id }} }} }}"), json!({})).await;
+            refused(&body, "sites", arg, says);
+            let body = app.gql(Some(&p.op), &format!("{{ sites {{ nodes {{ people({args}) {{ totalCount }} }} }} }}"), json!({})).await;
+            refused(&body, "Site.people", arg, says);
+            assert_eq!(body["data"]["sites"]["nodes"][0], json!({ "people": null }), "{body}");
+        }
+    }
+}
+
+both_backends! {
+    /// `totalCount` is the number of items the list holds with its filters,
+    /// on every page alike; the audit trail's stops at the server's limit
+    /// and says so.
+    async fn total_count_is_the_number_of_items_with_the_filters_and_the_audit_count_stops_at_its_limit(db: Db) {
+        let app = TestApp::spawn_flags(db, &["--audit-count-limit", "6"]).await;
+        let p = paged(&app).await;
+        let t = Some(p.walk.admin_token.as_str());
+        let q = format!("{{ all: users(first: 1) {{ totalCount }} document: users(last: 1, filter: {{ module: \"DOCUMENT\" }}) {{ totalCount }}
+            case: users(filter: {{ profileId: \"{}\", nameContains: \"DI\" }}) {{ totalCount nodes {{ username }} }}
+            people {{ totalCount }} everyone: people(filter: {{ includeDeleted: true }}) {{ totalCount }}
+            staff: people(filter: {{ hasLogin: false }}) {{ totalCount nodes {{ name }} }}
+            licenseOrders {{ totalCount }} drafts: licenseOrders(status: DRAFT) {{ totalCount }}
+            refused: auditEvents(filter: {{ outcome: REFUSED }}) {{ totalCount totalCountIsExact }}
+            logins: auditEvents(filter: {{ action: \"createLogin\" }}) {{ totalCount totalCountIsExact }}
+            trail: auditEvents(last: 1) {{ totalCount totalCountIsExact }} }}", p.case);
+        let counts = app.ok(t, &q, json!({})).await;
+        let expected = json!({
+            "all": { "totalCount": 7 }, "document": { "totalCount": 2 },
+            "case": { "totalCount": 1, "nodes": [{ "username": "di.case" }] },
+            "people": { "totalCount": 10 }, "everyone": { "totalCount": 11 },
+            "staff": { "totalCount": 3, "nodes": [{ "name": "Gus Staff" }, { "name": "Hal Staff" }, { "name": "Ida Staff" }] },
+            "licenseOrders": { "totalCount": 5 }, "drafts": { "totalCount": 3 },
+            "refused": { "totalCount": 0, "totalCountIsExact": true },
+            "logins": { "totalCount": 6, "totalCountIsExact": true },
+            "trail": { "totalCount": 6, "totalCountIsExact": false },
+        });
+        assert_eq!(counts, expected);
+        let requests = app.ok(Some(&p.op), "{ sites { totalCount } changeRequests(status: PENDING) { totalCount }
+            rejected: changeRequests(status: REJECTED) { totalCount } }", json!({})).await;
+        assert_eq!(requests, json!({ "sites": { "totalCount": 3 }, "changeRequests": { "totalCount": 5 }, "rejected": { "totalCount": 0 } }));
+        // A user more: every count that holds them says so, a profile's without filter from its maintained count.
+        p.walk.user(&app, "Ken Both", &p.both).await;
+        let q = "query($p: ID!) { users { totalCount } node(id: $p) { ... on Profile { userCount users { totalCount }
+            active: users(filter: { active: true }) { totalCount } } } }";
+        let after = app.ok(t, q, json!({ "p": p.both })).await;
+        assert_eq!(after, json!({ "users": { "totalCount": 8 }, "node": { "userCount": 3, "users": { "totalCount": 3 }, "active": { "totalCount": 3 } } }));
+    }
+}
+
+both_backends! {
+    /// Issue 16, item 5: a site's people and users and a profile's users are
+    /// connections: for any number of parents in one request, each parent's
+    /// page (forward or backward, from a cursor, with filters and its count)
+    /// is the page the root list gives for that parent alone; and only
+    /// readers of the site's staff get them.
+    async fn nested_connections_page_each_parent_like_its_own_list_and_only_for_staff_readers(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let p = paged(&app).await;
+        p.asks.person(&app, "Asa Asks").await;
+        let parking = p.asks.profile(&app, "Parked", &[]).await;
+        p.asks.user(&app, "Ann Asks", &parking).await;
+        let page = "totalCount edges { cursor node { id } } pageInfo { hasPreviousPage hasNextPage startCursor endCursor }";
+        let cursor = app.ok(Some(&p.walk.admin_token), "{ users(first: 2) { pageInfo { endCursor } } people(first: 4) { pageInfo { endCursor } } }", json!({})).await;
+        let (users_cursor, people_cursor) = (cursor["users"]["pageInfo"]["endCursor"].clone(), cursor["people"]["pageInfo"]["endCursor"].clone());
+        let vars = json!({ "u": users_cursor, "p": people_cursor });
+        // The variables `args` uses, declared (a declared variable must be used).
+        let declare = |args: &str, more: &str| {
+            let used: Vec<&str> = [("$u", "$u: String"), ("$p", "$p: String")].iter().filter(|(v, _)| args.contains(v)).map(|(_, d)| *d).collect();
+            let all: Vec<&str> = [more].into_iter().filter(|m| !m.is_empty()).chain(used).collect();
+            if all.is_empty() { String::new() } else { format!("({})", all.join(", ")) }
+        };
+        // Every site at once, by the operator.
+        let args = [
+            ("people", "first: 2"),
+            ("people", "last: 3, filter: { includeDeleted: true }"),
+            ("people", "first: 2, after: $p"),
+            ("people", "last: 2, before: $p, filter: { hasLogin: false }"),
+            ("users", "first: 2"),
+            ("users", "last: 1, filter: { module: \"CASE\" }"),
+            ("users", "first: 3, after: $u"),
+            ("users", "before: $u"),
+        ];
+        let fields: Vec<String> = args.iter().enumerate().map(|(i, (f, a))| format!("f{i}: {f}({a}) {{ {page} }}")).collect();
+        let q = format!("query($u: String, $p: String) {{ sites {{ nodes {{ id {} }} }} }}", fields.join(" "));
+        let sites = app.ok(Some(&p.op), &q, vars.clone()).await;
+        let sites = sites["sites"]["nodes"].as_array().unwrap();
+        assert_eq!(sites.len(), 3);
+        for site in sites {
+            for (i, (field, a)) in args.iter().enumerate() {
+                let q = format!("query{} {{ {field}(siteId: $s, {a}) {{ {page} }} }}", declare(a, "$s: ID!"));
+                let mut v = vars.clone();
+                v["s"] = site["id"].clone();
+                let alone = app.ok(Some(&p.op), &q, v).await;
+                assert_eq!(site[format!("f{i}")], alone[*field], "site {} {field}({a})", site["id"]);
+            }
+        }
+        // Every profile of a site at once, by its administrator.
+        let args = ["first: 2", "last: 2", "first: 1, after: $u", "last: 2, before: $u, filter: { nameContains: \"o\" }"];
+        let fields: Vec<String> = args.iter().enumerate().map(|(i, a)| format!("f{i}: users({a}) {{ {page} }}")).collect();
+        let q = format!("query($u: String) {{ profiles {{ id userCount {} }} }}", fields.join(" "));
+        let profiles = app.ok(Some(&p.walk.admin_token), &q, json!({ "u": users_cursor })).await;
+        let profiles = profiles["profiles"].as_array().unwrap();
+        assert_eq!(profiles.len(), 3);
+        for profile in profiles {
+            assert_eq!(profile["f1"]["totalCount"], profile["userCount"]);
+            for (i, a) in args.iter().enumerate() {
+                let filter = format!("filter: {{ profileId: \"{}\" {} }}", profile["id"].as_str().unwrap(),
+                    if a.contains("nameContains") { ", nameContains: \"o\"" } else { "" });
+                let a = a.split(", filter").next().unwrap();
+                let q = format!("query{} {{ users({a}, {filter}) {{ {page} }} }}", declare(a, ""));
+                let alone = app.ok(Some(&p.walk.admin_token), &q, json!({ "u": users_cursor })).await;
+                assert_eq!(profile[format!("f{i}")], alone["users"], "profile {} users({a})", profile["id"]);
+            }
+        }
+        // A site user sees their own profile and site, not who else is on them; an owner
+        // sees the sites they own, not their staff.
+        let user = app.sign_in("ada.case", PASSWORD).await;
+        let mine = app.ok(Some(&user), "{ viewer { user { profile { name users { totalCount } } } site { people { totalCount } users { totalCount } } } }", json!({})).await;
+        assert_eq!(mine["viewer"], json!({ "user": { "profile": { "name": "Case", "users": null } }, "site": { "people": null, "users": null } }));
+    }
+}
+
+both_backends! {
+    /// Issue 16, item 5: a connection below an object costs the same
+    /// statements for one parent as for many, at any page size: each nested
+    /// connection one statement for its page (and one for its count) for
+    /// every parent of the request.
+    async fn nested_connections_run_the_same_statements_for_one_parent_or_many(db: Db) {
+        let app = TestApp::spawn_with(db, 600_000).await;
+        let op = app.operator().await;
+        let mut sites = Vec::new();
+        for name in ["One", "Two", "Three", "Four"] {
+            let site = app.site(name, &[("CASE", 100), ("DOCUMENT", 100)], false).await;
+            let both = site.profile(&app, "Both", &["CASE", "DOCUMENT"]).await;
+            for i in 0..3 {
+                // Named to come first, so that the smallest pages hold a login with modules.
+                site.user(&app, &format!("Aa {name} {i}"), &both).await;
+            }
+            site.person(&app, &format!("Zed {name}")).await;
+            sites.push(site);
+        }
+        // Each nested connection on its own (so that what one loads cannot spare the other a load).
+        let people = "query($s: Int, $n: Int) { sites(first: $s) { totalCount nodes { name
+            people(first: $n, filter: { includeDeleted: true }) { totalCount pageInfo { hasNextPage endCursor }
+                nodes { name responsibilities { name } user { username profile { name userCount modules { code } } } } } } } }";
+        let users = "query($s: Int, $n: Int) { sites(last: $s) { nodes { name
+            users(last: $n, filter: { module: \"CASE\", active: true }) { totalCount
+                nodes { username licensedModules { code } person { name } profile { name } } } } } }";
+        for (name, q) in [("people", people), ("users", users)] {
+            app.gql_counted(Some(&op), q, json!({ "s": 1, "n": 1 })).await;
+            let (one, s_one) = app.gql_counted(Some(&op), q, json!({ "s": 1, "n": 1 })).await;
+            let (many, s_many) = app.gql_counted(Some(&op), q, json!({ "s": 4, "n": 50 })).await;
+            assert!(one.get("errors").is_none() && many.get("errors").is_none(), "{one} {many}");
+            let items = |v: &serde_json::Value| -> Vec<usize> {
+                let sites = v["data"]["sites"]["nodes"].as_array().unwrap();
+                sites.iter().map(|s| s[name]["nodes"].as_array().unwrap().len()).collect()
+            };
+            assert_eq!(items(&one), [1]);
+            assert_eq!(items(&many), if name == "people" { [5, 5, 5, 5] } else { [3, 3, 3, 3] });
+            assert_eq!(s_one, s_many, "sites with their {name}: statements must not grow with sites or items");
+        }
+
+        // A profile's users, for one profile and for many.
+        let site = &sites[0];
+        let t = Some(site.admin_token.as_str());
+        let q = "query($n: Int) { profiles { name users(last: $n) { totalCount nodes { username person { name } } }
+            active: users(first: $n, filter: { active: true }) { totalCount pageInfo { hasNextPage } nodes { username licensedModules { code } } } } }";
+        app.gql_counted(t, q, json!({ "n": 1 })).await;
+        let (few, s_few) = app.gql_counted(t, q, json!({ "n": 1 })).await;
+        for i in 0..4 {
+            let profile = site.profile(&app, &format!("More {i}"), &["CASE"]).await;
+            for j in 0..2 {
+                site.user(&app, &format!("Mo {i} {j}"), &profile).await;
+            }
+        }
+        app.gql_counted(t, q, json!({ "n": 50 })).await;
+        let (more, s_more) = app.gql_counted(t, q, json!({ "n": 50 })).await;
+        assert!(few.get("errors").is_none() && more.get("errors").is_none(), "{few} {more}");
+        assert!(more["data"]["profiles"].as_array().unwrap().len() >= 6, "{more}");
+        assert_eq!(s_few, s_more, "profiles with their users: statements must not grow with profiles or items");
     }
 }
 

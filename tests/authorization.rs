@@ -103,7 +103,7 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("PoolBelowUsageLine", Sees::Carried, &["module"]),
     // An impact is carried; the pool it names is judged as a pool.
     ("PoolImpact", Sees::Carried, &["module", "pool"]),
-    ("Profile", Sees::Staff, &["modules"]),
+    ("Profile", Sees::Staff, &["modules", "users"]),
     ("ProfileInUse", Sees::Carried, &[]),
     ("ProfileNameTaken", Sees::Carried, &[]),
     ("RequestNotPending", Sees::Carried, &[]),
@@ -115,7 +115,7 @@ const TYPES: &[(&str, Sees, &[&str])] = &[
     ("SignInRefused", Sees::Carried, &[]),
     ("SignInSuccess", Sees::Carried, &["viewer"]),
     ("SignInThrottled", Sees::Carried, &[]),
-    ("Site", Sees::Site, &["agreement", "licensePools"]),
+    ("Site", Sees::Site, &["agreement", "licensePools", "people", "users"]),
     ("SiteConnection", Sees::Carried, &["edges", "nodes", "pageInfo"]),
     ("SiteEdge", Sees::Carried, &["node"]),
     ("SiteNameTaken", Sees::Carried, &[]),
@@ -361,7 +361,8 @@ impl Asker {
 struct FieldDef {
     name: String,
     returns: String,
-    has_args: bool,
+    /// It has an argument the matrix would have to give (non-null, no default).
+    required_args: bool,
 }
 
 enum Composite {
@@ -400,7 +401,11 @@ impl Sdl {
                                 .map(|f| FieldDef {
                                     name: f.node.name.node.to_string(),
                                     returns: base_name(&f.node.ty.node).to_string(),
-                                    has_args: !f.node.arguments.is_empty(),
+                                    required_args: f
+                                        .node
+                                        .arguments
+                                        .iter()
+                                        .any(|a| !a.node.ty.node.nullable && a.node.default_value.is_none()),
                                 })
                                 .collect(),
                             implements: o.implements.iter().map(|i| i.node.to_string()).collect(),
@@ -490,7 +495,7 @@ impl Sdl {
             if !path.iter().any(|p| p == object) {
                 path.push(object.to_string());
                 for f in fields.iter().filter(|f| self.types.contains_key(&f.returns)) {
-                    assert!(!f.has_args, "{object}.{} takes arguments: teach the matrix which to give", f.name);
+                    assert!(!f.required_args, "{object}.{} takes arguments: teach the matrix which to give", f.name);
                     inner.push(format!("{} {{ {} }}", f.name, self.selection(&f.returns, path)));
                 }
                 path.pop();

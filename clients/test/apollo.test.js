@@ -92,18 +92,27 @@ const PEOPLE = gql`
   }
 `;
 
-test("relay-style paging forward through people, two at a time, ends with every person once", async () => {
+const PEOPLE_FROM_THE_END = gql`
+  query PeopleFromTheEnd($last: Int, $before: String) {
+    people(last: $last, before: $before) {
+      totalCount
+      edges { cursor node { id name } }
+      pageInfo { hasPreviousPage startCursor }
+    }
+  }
+`;
+
+/**
+ * Pages through people as a screen does: watches `query` with `variables`,
+ * renders every result, and fetches the page `next` names while `more` says
+ * there is one. Answers the size of each list rendered and the last list.
+ */
+async function pageThrough(query, variables, more, next) {
   const apollo = client({
     token: adminToken,
     cache: { typePolicies: { Query: { fields: { people: relayStylePagination(["siteId", "filter"]) } } } },
   });
-  // The whole list in one page, for comparison.
-  const everyone = (await apollo.query({ query: PEOPLE, variables: { first: 100 }, fetchPolicy: "no-cache" })).data
-    .people.edges.map((e) => e.node.name);
-  assert.equal(everyone.length, 6, `the demo site has six people: ${everyone}`);
-
-  // As a screen does: watch the query, render every result, fetch more at the end of the list.
-  const watched = apollo.watchQuery({ query: PEOPLE, variables: { first: 2 } });
+  const watched = apollo.watchQuery({ query, variables });
   const rendered = [];
   let wake = () => {};
   const subscription = watched.subscribe((result) => {
@@ -125,18 +134,50 @@ test("relay-style paging forward through people, two at a time, ends with every 
   try {
     let people = await longerThan(0);
     const sizes = [people.edges.length];
-    while (people.pageInfo.hasNextPage) {
+    while (more(people)) {
       assert.ok(sizes.length < 10, `paging does not end: ${sizes}`);
-      await watched.fetchMore({ variables: { after: people.pageInfo.endCursor } });
+      await watched.fetchMore({ variables: next(people) });
       people = await longerThan(people.edges.length);
       sizes.push(people.edges.length);
     }
-    // The cache merged the pages into one list, in the server's order.
-    assert.deepEqual(sizes, [2, 4, 6]);
-    assert.deepEqual(people.edges.map((e) => e.node.name), everyone);
+    return { sizes, people };
   } finally {
     subscription.unsubscribe();
   }
+}
+
+/** Every person's name, in the list's order, from one page. */
+async function everyone() {
+  const apollo = client({ token: adminToken });
+  const { data } = await apollo.query({ query: PEOPLE, variables: { first: 100 }, fetchPolicy: "no-cache" });
+  return data.people.edges.map((e) => e.node.name);
+}
+
+test("relay-style paging forward through people, two at a time, ends with every person once", async () => {
+  const names = await everyone();
+  assert.equal(names.length, 6, `the demo site has six people: ${names}`);
+  const { sizes, people } = await pageThrough(
+    PEOPLE,
+    { first: 2 },
+    (page) => page.pageInfo.hasNextPage,
+    (page) => ({ after: page.pageInfo.endCursor }),
+  );
+  // The cache merged the pages into one list, in the server's order.
+  assert.deepEqual(sizes, [2, 4, 6]);
+  assert.deepEqual(people.edges.map((e) => e.node.name), names);
+});
+
+test("relay-style paging backward through people from the end puts each page before the others", async () => {
+  const names = await everyone();
+  const { sizes, people } = await pageThrough(
+    PEOPLE_FROM_THE_END,
+    { last: 2 },
+    (page) => page.pageInfo.hasPreviousPage,
+    (page) => ({ before: page.pageInfo.startCursor }),
+  );
+  assert.deepEqual(sizes, [2, 4, 6]);
+  assert.deepEqual(people.edges.map((e) => e.node.name), names);
+  assert.equal(people.totalCount, names.length);
 });
 
 const PASSWORD = "violet tugboat measures gravel";

@@ -274,7 +274,7 @@ impl ModuleCode {
 }
 
 /// A calendar date (`YYYY-MM-DD`), as used by `validUntil` (R9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Date(time::Date);
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =

@@ -6,7 +6,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::rc;
 use super::ids::{Global, Kind, decode, decode_any, id_to_audit_target};
-use super::query::{decode_cursor, encode_cursor, or_null, page_size, site_arg};
+use super::paging::{PageArgs, Total, connection, wants_total};
+use super::query::{or_null, site_arg};
 use super::results::*;
 use super::scalars::DateTime;
 use super::types::*;
@@ -52,11 +53,8 @@ pub struct AuditEventsFilter {
     pub until: Option<DateTime>,
 }
 
-fn before_cursor(after: Option<String>) -> R<Option<i64>> {
-    after
-        .map(|c| decode_cursor(&c)?.parse::<i64>().map_err(|_| InvalidInput::new("after", "bad cursor").into()))
-        .transpose()
-}
+/// Most audit events `totalCount` counts, unless the server is configured otherwise.
+pub const AUDIT_COUNT_LIMIT: i64 = 10_000;
 
 #[derive(Default)]
 pub struct LifecycleQuery;
@@ -66,35 +64,33 @@ impl LifecycleQuery {
     /// A site's license orders, newest first (administrators, owners, operators).
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per argument of the field
     async fn license_orders(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Only orders with this status.")] status: Option<LicenseOrderStatus>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<LicenseOrderConnection> {
         or_null(ctx, async move {
             let rcx = rc(ctx);
             let principal = rcx.principal().await?;
             let site = site_arg(principal, site_id.as_ref())?;
             authorize(principal, Action::ManageLicenses(site), "site")?;
-            let limit = page_size(first)?;
-            let before = before_cursor(after)?;
+            let slice = PageArgs::new(first, after, last, before).slice::<LicenseOrder>()?;
             let status = status.map(|s| match s {
                 LicenseOrderStatus::Draft => OrderStatus::Draft,
                 LicenseOrderStatus::CheckedOut => OrderStatus::CheckedOut,
                 LicenseOrderStatus::Discarded => OrderStatus::Discarded,
             });
-            let mut rows = rcx.store.orders_page(site, status, before, limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let edges = rows
-                .into_iter()
-                .map(|o| LicenseOrderEdge { cursor: encode_cursor(&o.id.0.to_string()), node: LicenseOrderNode(o) })
-                .collect();
-            Ok(LicenseOrderConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+            let page = rcx.store.orders_page(site, status, &slice).await?;
+            let total =
+                if wants_total(ctx) { Some(Total::exact(rcx.store.orders_count(site, status).await?)) } else { None };
+            connection(page, &slice, total, |o| Ok(LicenseOrderNode(o)))
         })
         .await
     }
@@ -102,14 +98,17 @@ impl LifecycleQuery {
     /// Change requests, newest first: of one site, or (operators, no siteId) of every site.
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per argument of the field
     async fn change_requests(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; operators may omit it to see every site.")] site_id: Option<ID>,
         #[graphql(desc = "Only requests with this status.")] status: Option<ChangeRequestStatus>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<ChangeRequestConnection> {
         or_null(ctx, async move {
             let rcx = rc(ctx);
@@ -122,22 +121,17 @@ impl LifecycleQuery {
                     Some(site)
                 }
             };
-            let limit = page_size(first)?;
-            let before = before_cursor(after)?;
+            let slice = PageArgs::new(first, after, last, before).slice::<ChangeRequest>()?;
             let status = status.map(|s| match s {
                 ChangeRequestStatus::Pending => RequestStatus::Pending,
                 ChangeRequestStatus::Approved => RequestStatus::Approved,
                 ChangeRequestStatus::Rejected => RequestStatus::Rejected,
                 ChangeRequestStatus::Cancelled => RequestStatus::Cancelled,
             });
-            let mut rows = rcx.store.requests_page(site, status, before, limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let edges = rows
-                .into_iter()
-                .map(|r| ChangeRequestEdge { cursor: encode_cursor(&r.id.0.to_string()), node: ChangeRequestNode(r) })
-                .collect();
-            Ok(ChangeRequestConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+            let page = rcx.store.requests_page(site, status, &slice).await?;
+            let total =
+                if wants_total(ctx) { Some(Total::exact(rcx.store.requests_count(site, status).await?)) } else { None };
+            connection(page, &slice, total, |r| Ok(ChangeRequestNode(r)))
         })
         .await
     }
@@ -146,22 +140,24 @@ impl LifecycleQuery {
     /// with its actor (administrators, owners of the agreement, operators).
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per argument of the field
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<AuditEventsFilter>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<AuditEventConnection> {
         or_null(ctx, async move {
             let rcx = rc(ctx);
             let principal = rcx.principal().await?;
             let site = site_arg(principal, site_id.as_ref())?;
             authorize(principal, Action::ReadAudit(site), "site")?;
-            let limit = page_size(first)?;
-            let before = before_cursor(after)?;
+            let slice = PageArgs::new(first, after, last, before).slice::<AuditRecord>()?;
             let f = filter.unwrap_or_default();
             let target = f.target_id.as_ref().map(|id| id_to_audit_target(id, "targetId")).transpose()?;
             let about_person = match &f.target_id {
@@ -180,20 +176,21 @@ impl LifecycleQuery {
                 from: f.from.as_ref().map(|t| t.unix("from")).transpose()?,
                 until: f.until.as_ref().map(|t| t.unix("until")).transpose()?,
             };
-            let mut rows = rcx.store.audit_page(site, &filter, before, limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
+            let page = rcx.store.audit_page(site, &filter, &slice).await?;
+            let total = if wants_total(ctx) {
+                let cap = ctx.data_opt::<super::Settings>().map_or(AUDIT_COUNT_LIMIT, |s| s.audit_count_limit);
+                // One past the cap, to tell "exactly the cap" from "more".
+                Some(Total::capped(rcx.store.audit_count(site, &filter, cap + 1).await?, cap))
+            } else {
+                None
+            };
             // Actors and targets are people: one batch for the page.
             let people: Vec<PersonId> =
-                rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
+                page.rows.iter().flat_map(|r| r.actor.person.into_iter().chain(r.target_person)).collect();
             if !people.is_empty() {
                 rcx.prime(people).await?;
             }
-            let edges = rows
-                .into_iter()
-                .map(|e| AuditEventEdge { cursor: encode_cursor(&e.id.to_string()), node: AuditEventNode(e) })
-                .collect();
-            Ok(AuditEventConnection { edges, has_previous_page: before.is_some(), has_next_page: has_next })
+            connection(page, &slice, total, |e| Ok(AuditEventNode(e)))
         })
         .await
     }

@@ -3,12 +3,13 @@
 //! each key type one batched statement.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::domain::*;
 use crate::service::ServiceError;
-use crate::store::Store;
+use crate::store::{PersonFilter, Rows, Slice, Store, StoreResult, UserFilter, UsersOf};
 
 /// The live login of a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,5 +141,115 @@ impl Loader<AgreementOfSite> for StoreLoader {
     async fn load(&self, keys: &[AgreementOfSite]) -> Result<HashMap<AgreementOfSite, Agreement>, ServiceError> {
         let ids: Vec<SiteId> = keys.iter().map(|k| k.0).collect();
         Ok(self.store.agreements_by_sites(&ids).await?.into_iter().map(|a| (AgreementOfSite(a.site_id), a)).collect())
+    }
+}
+
+/// A module by its code (the `module` filter of lists of users).
+impl Loader<ModuleCode> for StoreLoader {
+    type Value = Module;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[ModuleCode]) -> Result<HashMap<ModuleCode, Module>, ServiceError> {
+        // The modules are a handful of rows: read them all.
+        let modules = self.store.modules().await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| Some((k.clone(), modules.iter().find(|m| m.code == k.as_str())?.clone())))
+            .collect())
+    }
+}
+
+/// What a connection below an object (a site's people, a profile's users)
+/// reads for one parent: `query`, of the parent with id `parent`. The
+/// loader reads it for every parent asking the same `query` in one
+/// statement, so a list of parents costs one statement per nested field,
+/// however many parents and items.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Nested<Q> {
+    pub parent: i64,
+    pub query: Q,
+}
+
+/// A read asked of many parents at once.
+pub trait NestedQuery: Clone + Eq + Hash + Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+    /// The value of each of `parents`, in one statement.
+    fn read(
+        &self,
+        store: &Store,
+        parents: &[i64],
+    ) -> impl Future<Output = StoreResult<HashMap<i64, Self::Value>>> + Send;
+}
+
+impl<Q: NestedQuery> Loader<Nested<Q>> for StoreLoader {
+    type Value = Q::Value;
+    type Error = ServiceError;
+    async fn load(&self, keys: &[Nested<Q>]) -> Result<HashMap<Nested<Q>, Q::Value>, ServiceError> {
+        let mut asked: HashMap<&Q, Vec<i64>> = HashMap::new();
+        for key in keys {
+            asked.entry(&key.query).or_default().push(key.parent);
+        }
+        let mut values = HashMap::new();
+        for (query, parents) in asked {
+            for (parent, value) in query.read(&self.store, &parents).await? {
+                values.insert(Nested { parent, query: query.clone() }, value);
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// A page of the users of sites or profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsersPage {
+    pub of: UsersOf,
+    pub filter: UserFilter,
+    pub slice: Slice<String>,
+}
+
+impl NestedQuery for UsersPage {
+    type Value = Rows<(Login, Person)>;
+    async fn read(&self, store: &Store, parents: &[i64]) -> StoreResult<HashMap<i64, Self::Value>> {
+        store.users_pages(self.of, parents, &self.filter, &self.slice).await
+    }
+}
+
+/// How many users sites or profiles have.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsersCount {
+    pub of: UsersOf,
+    pub filter: UserFilter,
+}
+
+impl NestedQuery for UsersCount {
+    type Value = i64;
+    async fn read(&self, store: &Store, parents: &[i64]) -> StoreResult<HashMap<i64, i64>> {
+        store.users_counts(self.of, parents, &self.filter).await
+    }
+}
+
+/// A page of the people of sites.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeoplePage {
+    pub filter: PersonFilter,
+    pub slice: Slice<(String, i64)>,
+}
+
+impl NestedQuery for PeoplePage {
+    type Value = Rows<Person>;
+    async fn read(&self, store: &Store, sites: &[i64]) -> StoreResult<HashMap<i64, Self::Value>> {
+        store.people_pages(sites, &self.filter, &self.slice).await
+    }
+}
+
+/// How many people sites have.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeopleCount {
+    pub filter: PersonFilter,
+}
+
+impl NestedQuery for PeopleCount {
+    type Value = i64;
+    async fn read(&self, store: &Store, sites: &[i64]) -> StoreResult<HashMap<i64, i64>> {
+        store.people_counts(sites, &self.filter).await
     }
 }

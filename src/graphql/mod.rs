@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod paging;
 pub mod persisted;
 pub mod query;
 pub mod results;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub max_root_fields: usize,
     /// A pool is near its limit at this usage, in percent of its total.
     pub near_limit_percent: u8,
+    /// Most audit events the audit trail's `totalCount` counts.
+    pub audit_count_limit: i64,
     /// Whether `__schema` and `__type` are answered (see `introspection`).
     pub introspection: bool,
     /// The limits of failed sign-ins.
@@ -54,6 +57,7 @@ impl Default for Settings {
             max_selections: 1_000,
             max_root_fields: 20,
             near_limit_percent: 90,
+            audit_count_limit: lifecycle::AUDIT_COUNT_LIMIT,
             introspection: true,
             sign_in: Default::default(),
         }

@@ -4,46 +4,21 @@
 use std::collections::HashMap;
 
 use async_graphql::{Context, ID, InputObject, Object};
-use base64::Engine;
 
-use super::context::rc;
+use super::context::{RequestContext, rc};
 use super::ids::{Global, Kind, decode, decode_any};
-use super::loaders::{AgreementOfSite, LoginOfPerson, PoolsOfSite, ResponsibilitiesOf};
+use super::loaders::{
+    AgreementOfSite, LoginOfPerson, Nested, PeopleCount, PeoplePage, PoolsOfSite, ResponsibilitiesOf, UsersCount,
+    UsersPage,
+};
+use super::paging::{PageArgs, Total, connection, wants_total};
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
 use crate::service::{ServiceError, authorize, staff::target_site};
-use crate::store::{PersonFilter, UserFilter};
+use crate::store::{PersonFilter, UserFilter, UsersOf};
 
 type R<T> = Result<T, ServiceError>;
-
-/// Largest page any connection returns.
-pub const MAX_PAGE: i32 = 100;
-const DEFAULT_PAGE: i32 = 20;
-
-pub(super) fn page_size(first: Option<i32>) -> R<i64> {
-    match first.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(i64::from(n)),
-        n => Err(ServiceError::Invalid(InvalidInput::new(
-            "first",
-            format!("first must be from 1 to {MAX_PAGE}, got {n}; page with `after` for more"),
-        ))),
-    }
-}
-
-const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-pub(super) fn encode_cursor(parts: &str) -> String {
-    CURSOR.encode(parts)
-}
-
-pub(super) fn decode_cursor(cursor: &str) -> R<String> {
-    CURSOR
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "after must be a cursor from this connection")))
-}
 
 /// Whether the client selected `path` below the items of a connection
 /// (through `edges { node }` or `nodes`).
@@ -117,6 +92,110 @@ pub struct PeopleFilter {
     pub include_deleted: Option<bool>,
 }
 
+impl UsersFilter {
+    /// The store's filter: the profile's id decoded, the module found by its
+    /// code (through the loader, so that the lists of many parents ask once).
+    async fn parse(filter: Option<Self>, rcx: &RequestContext) -> R<UserFilter> {
+        let filter = filter.unwrap_or_default();
+        let module = match filter.module.as_deref() {
+            Some(code) => {
+                let code = ModuleCode::parse(code)?;
+                let module = rcx.loaders.load_one(code.clone()).await?.ok_or_else(|| {
+                    ServiceError::Invalid(InvalidInput::new("module", format!("unknown module `{}`", code.as_str())))
+                })?;
+                Some(module.id)
+            }
+            None => None,
+        };
+        Ok(UserFilter {
+            profile: filter
+                .profile_id
+                .as_ref()
+                .map(|id| decode(id, Kind::Profile, "profileId"))
+                .transpose()?
+                .map(ProfileId),
+            module,
+            active_on: filter.active.map(|a| (a, rcx.today)),
+            name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
+        })
+    }
+}
+
+impl PeopleFilter {
+    fn parse(filter: Option<Self>) -> PersonFilter {
+        let filter = filter.unwrap_or_default();
+        PersonFilter {
+            name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
+            has_login: filter.has_login,
+            include_deleted: filter.include_deleted.unwrap_or(false),
+        }
+    }
+}
+
+/// The page (or count) of `parent` in what a store read answered for it.
+fn of_parent<V: Default>(mut read: HashMap<i64, V>, parent: i64) -> V {
+    read.remove(&parent).unwrap_or_default()
+}
+
+/// `users` of a site or a profile (`of`, the parent `parent` of site `site`),
+/// a connection below another object: null when the viewer may not list the
+/// site's users. The page and its count are read through the loader, one
+/// statement each for every parent asking with the same arguments. `counted`
+/// is the parent's maintained count, which answers `totalCount` without filters.
+pub(super) async fn nested_users(
+    ctx: &Context<'_>,
+    of: UsersOf,
+    parent: i64,
+    site: SiteId,
+    counted: Option<i64>,
+    filter: Option<UsersFilter>,
+    args: PageArgs,
+) -> R<Option<UserConnection>> {
+    let rcx = rc(ctx);
+    let principal = rcx.principal().await?;
+    if authorize(principal, Action::ReadStaff(site), "site").is_err() {
+        return Ok(None);
+    }
+    let slice = args.slice::<(Login, Person)>()?;
+    let filter = UsersFilter::parse(filter, rcx).await?;
+    let counted = counted.filter(|_| filter == UserFilter::default());
+    let page = Nested { parent, query: UsersPage { of, filter: filter.clone(), slice: slice.clone() } };
+    let count = Nested { parent, query: UsersCount { of, filter } };
+    let (page, total) = tokio::try_join!(rcx.loaders.load_one(page), async {
+        match (wants_total(ctx), counted) {
+            (false, _) => Ok(None),
+            (true, Some(n)) => Ok(Some(n)),
+            (true, None) => rcx.loaders.load_one(count).await,
+        }
+    })?;
+    let node =
+        |(login, person)| UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile: None });
+    connection(page.unwrap_or_default(), &slice, total.map(Total::exact), node).map(Some)
+}
+
+/// `people` of a site, below the site: null when the viewer may not list
+/// them; read like [`nested_users`].
+pub(super) async fn nested_people(
+    ctx: &Context<'_>,
+    site: SiteId,
+    filter: Option<PeopleFilter>,
+    args: PageArgs,
+) -> R<Option<PersonConnection>> {
+    let rcx = rc(ctx);
+    let principal = rcx.principal().await?;
+    if authorize(principal, Action::ReadStaff(site), "site").is_err() {
+        return Ok(None);
+    }
+    let slice = args.slice::<Person>()?;
+    let filter = PeopleFilter::parse(filter);
+    let page = Nested { parent: site.0, query: PeoplePage { filter: filter.clone(), slice: slice.clone() } };
+    let count = Nested { parent: site.0, query: PeopleCount { filter } };
+    let (page, total) = tokio::try_join!(rcx.loaders.load_one(page), async {
+        if wants_total(ctx) { rcx.loaders.load_one(count).await } else { Ok(None) }
+    })?;
+    connection(page.unwrap_or_default(), &slice, total.map(Total::exact), |p| PersonNode::seen(principal, p)).map(Some)
+}
+
 #[derive(Default)]
 pub struct QueryRoot;
 
@@ -149,42 +228,33 @@ impl QueryRoot {
     /// Every site of the installation, by creation (operators).
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<SiteConnection> {
         or_null(ctx, async move {
-            let principal = rc(ctx).principal().await?;
+            let rcx = rc(ctx);
+            let principal = rcx.principal().await?;
             authorize(principal, Action::ListSites, "site")?;
-            let limit = page_size(first)?;
-            let after = after
-                .map(|c| {
-                    decode_cursor(&c)?
-                        .parse::<i64>()
-                        .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))
-                })
-                .transpose()?;
-            let mut rows = rc(ctx).store.sites_page(after, limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let ids: Vec<SiteId> = rows.iter().map(|s| s.id).collect();
+            let slice = PageArgs::new(first, after, last, before).slice::<Site>()?;
+            let page = rcx.store.sites_page(&slice).await?;
+            let total = if wants_total(ctx) { Some(Total::exact(rcx.store.sites_count().await?)) } else { None };
+            let ids: Vec<SiteId> = page.rows.iter().map(|s| s.id).collect();
             if wants(ctx, &["agreement"]) {
-                rc(ctx).prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
+                rcx.prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
             }
             if wants(ctx, &["licensePools"]) {
-                let pools = rc(ctx).prime(ids.iter().map(|s| PoolsOfSite(*s))).await?;
+                let pools = rcx.prime(ids.iter().map(|s| PoolsOfSite(*s))).await?;
                 if wants(ctx, &["licensePools", "module"]) {
-                    rc(ctx).prime(pools.values().flatten().map(|p| p.module_id)).await?;
+                    rcx.prime(pools.values().flatten().map(|p| p.module_id)).await?;
                 }
             }
-            let edges = rows
-                .into_iter()
-                .map(|s| SiteEdge { cursor: encode_cursor(&s.id.0.to_string()), node: SiteNode(s) })
-                .collect();
-            Ok(SiteConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+            connection(page, &slice, total, |s| Ok(SiteNode(s)))
         })
         .await
     }
@@ -234,73 +304,43 @@ impl QueryRoot {
     /// The site's users (people with a live login) by username (administrators).
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per argument of the field
     async fn users(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<UserConnection> {
         or_null(ctx, async move {
             let rcx = rc(ctx);
             let principal = rcx.principal().await?;
             let site = site_arg(principal, site_id.as_ref())?;
             authorize(principal, Action::ReadStaff(site), "site")?;
-            let limit = page_size(first)?;
-            let filter = filter.unwrap_or_default();
-            let module = match filter.module.as_deref() {
-                Some(code) => {
-                    let code = ModuleCode::parse(code)?;
-                    let module = rcx.store.module_by_code(&code).await?;
-                    Some(
-                        module
-                            .ok_or_else(|| {
-                                ServiceError::Invalid(InvalidInput::new(
-                                    "module",
-                                    format!("unknown module `{}`", code.as_str()),
-                                ))
-                            })?
-                            .id,
-                    )
-                }
-                None => None,
+            let slice = PageArgs::new(first, after, last, before).slice::<(Login, Person)>()?;
+            let filter = UsersFilter::parse(filter, rcx).await?;
+            let page = of_parent(rcx.store.users_pages(UsersOf::Site, &[site.0], &filter, &slice).await?, site.0);
+            let total = if wants_total(ctx) {
+                Some(Total::exact(of_parent(rcx.store.users_counts(UsersOf::Site, &[site.0], &filter).await?, site.0)))
+            } else {
+                None
             };
-            let store_filter = UserFilter {
-                profile: filter
-                    .profile_id
-                    .as_ref()
-                    .map(|id| decode(id, Kind::Profile, "profileId"))
-                    .transpose()?
-                    .map(ProfileId),
-                module,
-                active_on: filter.active.map(|a| (a, rcx.today)),
-                name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
-            };
-            let after = after.map(|c| decode_cursor(&c)).transpose()?;
-            let mut rows = rcx.store.users_page(site, &store_filter, after.as_deref(), limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
             // The page carries each user's person; their profiles (with modules,
             // when selected) take one more statement. Both go into the nodes.
             let profiles = if wants(ctx, &["profile"]) || wants(ctx, &["licensedModules"]) {
-                let ids: Vec<ProfileId> = rows.iter().map(|(l, _)| l.profile_id).collect();
+                let ids: Vec<ProfileId> = page.rows.iter().map(|(l, _)| l.profile_id).collect();
                 rcx.profiles_with_modules(&ids).await?
             } else {
                 HashMap::new()
             };
-            let edges = rows
-                .into_iter()
-                .map(|(login, person)| {
-                    let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
-                    Ok(UserEdge {
-                        cursor: encode_cursor(&login.username.to_ascii_lowercase()),
-                        node: UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile })?,
-                    })
-                })
-                .collect::<R<_>>()?;
-            Ok(UserConnection { edges, has_previous_page: after.is_some(), has_next_page: has_next })
+            connection(page, &slice, total, |(login, person)| {
+                let profile = profiles.get(&login.profile_id).map(|(p, m)| (p.clone(), m.clone()));
+                UserNode::seen_with(principal, login, Prefetched { person: Some(person), profile })
+            })
         })
         .await
     }
@@ -308,57 +348,37 @@ impl QueryRoot {
     /// The site's people (staff records) by name (administrators).
     /// Null when it cannot be answered (not signed in, not allowed, a bad
     /// argument, or the database unavailable); the reason is in `errors`, with this field's path.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per argument of the field
     async fn people(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id of the site; defaults to the viewer's own.")] site_id: Option<ID>,
         #[graphql(desc = "Filters; all given must match.")] filter: Option<PeopleFilter>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<PersonConnection> {
         or_null(ctx, async move {
             let rcx = rc(ctx);
             let principal = rcx.principal().await?;
             let site = site_arg(principal, site_id.as_ref())?;
             authorize(principal, Action::ReadStaff(site), "site")?;
-            let limit = page_size(first)?;
-            let filter = filter.unwrap_or_default();
-            let store_filter = PersonFilter {
-                name_contains: filter.name_contains.filter(|t| !t.trim().is_empty()),
-                has_login: filter.has_login,
-                include_deleted: filter.include_deleted.unwrap_or(false),
+            let slice = PageArgs::new(first, after, last, before).slice::<Person>()?;
+            let filter = PeopleFilter::parse(filter);
+            let page = of_parent(rcx.store.people_pages(&[site.0], &filter, &slice).await?, site.0);
+            let total = if wants_total(ctx) {
+                Some(Total::exact(of_parent(rcx.store.people_counts(&[site.0], &filter).await?, site.0)))
+            } else {
+                None
             };
-            let after = match after {
-                Some(c) => {
-                    let text = decode_cursor(&c)?;
-                    let (id, name) = text
-                        .split_once('\u{1f}')
-                        .ok_or_else(|| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
-                    let id = id
-                        .parse::<i64>()
-                        .map_err(|_| ServiceError::Invalid(InvalidInput::new("after", "bad cursor")))?;
-                    Some((name.to_string(), id))
-                }
-                None => None,
-            };
-            let had_after = after.is_some();
-            let mut rows = rcx.store.people_page(site, &store_filter, after, limit + 1).await?;
-            let has_next = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
             if wants(ctx, &["user"]) {
-                let logins = rcx.prime(rows.iter().map(|p| LoginOfPerson(p.id))).await?;
+                let logins = rcx.prime(page.rows.iter().map(|p| LoginOfPerson(p.id))).await?;
                 let logins: Vec<Login> = logins.into_values().collect();
                 prefetch_for_users(ctx, &["user"], &logins).await?;
             }
-            let edges = rows
-                .into_iter()
-                .map(|p| {
-                    let cursor = encode_cursor(&format!("{}\u{1f}{}", p.id.0, p.name));
-                    Ok(PersonEdge { cursor, node: PersonNode::seen(principal, p)? })
-                })
-                .collect::<R<_>>()?;
-            Ok(PersonConnection { edges, has_previous_page: had_after, has_next_page: has_next })
+            connection(page, &slice, total, |p| PersonNode::seen(principal, p))
         })
         .await
     }

@@ -11,10 +11,13 @@ use super::ids::{Kind, encode, encode_pool};
 use super::loaders::{
     AgreementOfSite, LinesOfOrder, LinesOfRequest, LoginOfPerson, ModulesOfProfile, PoolsOfSite, ResponsibilitiesOf,
 };
+use super::paging::PageArgs;
+use super::query::{PeopleFilter, UsersFilter, nested_people, nested_users, or_null};
 use super::scalars::{Date, DateTime};
 use crate::domain::policy::{Action, Remedy};
 use crate::domain::{self, Principal};
 use crate::service::{ServiceError, authorize};
+use crate::store::UsersOf;
 
 type R<T> = Result<T, ServiceError>;
 
@@ -99,6 +102,41 @@ impl SiteNode {
     /// One pool per module with total, used and available licenses.
     async fn license_pools(&self, ctx: &Context<'_>) -> R<Vec<LicensePoolNode>> {
         pools_of(ctx, self.0.id).await
+    }
+    /// The site's people (staff records) by name, paged like `people`. Null
+    /// when the viewer may not list them (only operators and the site's
+    /// administrators may), or with its error in `errors` (a bad argument,
+    /// the database unavailable). However many sites a page holds, all their
+    /// people are read together.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn people(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Filters; all given must match.")] filter: Option<PeopleFilter>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> Option<PersonConnection> {
+        or_null(ctx, nested_people(ctx, self.0.id, filter, PageArgs::new(first, after, last, before))).await.flatten()
+    }
+    /// The site's users (people with a live login) by username, paged like
+    /// `users`. Null when the viewer may not list them (only operators and
+    /// the site's administrators may), or with its error in `errors` (a bad
+    /// argument, the database unavailable). However many sites a page holds,
+    /// all their users are read together.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> Option<UserConnection> {
+        let args = PageArgs::new(first, after, last, before);
+        or_null(ctx, nested_users(ctx, UsersOf::Site, self.0.id.0, self.0.id, None, filter, args)).await.flatten()
     }
 }
 
@@ -477,6 +515,27 @@ impl ProfileNode {
     async fn user_count(&self) -> i64 {
         self.0.user_count
     }
+    /// The profile's users (live logins of live people) by username, paged
+    /// like `users`. Null when the viewer may not list them (only operators
+    /// and the site's administrators may; a site user sees their own
+    /// profile, not who else is on it), or with its error in `errors` (a bad
+    /// argument, the database unavailable). However many profiles a list
+    /// holds, all their users are read together.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Filters; all given must match.")] filter: Option<UsersFilter>,
+        #[graphql(desc = "Page size from the start, 1 to 100 (default 20); not with `last`.")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1 to 100; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> Option<UserConnection> {
+        let (profile, args) = (&self.0, PageArgs::new(first, after, last, before));
+        let users =
+            nested_users(ctx, UsersOf::Profile, profile.id.0, profile.site_id, Some(profile.user_count), filter, args);
+        or_null(ctx, users).await.flatten()
+    }
 }
 
 /// What kind of principal is signed in.
@@ -570,38 +629,59 @@ impl LicenseShortage {
 /// Where a page sits in its list (Relay cursor pagination).
 #[derive(async_graphql::SimpleObject)]
 pub struct PageInfo {
-    /// Whether a page comes before this one.
+    /// Whether items come before this page: pass `startCursor` as `before`
+    /// (with `last`) to get them. Paging forward, true whenever the page
+    /// starts after a cursor (the item at that cursor comes before it).
     pub has_previous_page: bool,
-    /// Whether another page follows: pass `endCursor` as `after` to get it.
+    /// Whether items follow this page: pass `endCursor` as `after` (with
+    /// `first`) to get them. Paging backward, true whenever the page ends
+    /// before a cursor (the item at that cursor comes after it).
     pub has_next_page: bool,
-    /// Cursor of the first item of the page.
+    /// Cursor of the first item of the page; null when the page is empty.
     pub start_cursor: Option<String>,
-    /// Cursor of the last item of the page.
+    /// Cursor of the last item of the page; null when the page is empty.
     pub end_cursor: Option<String>,
 }
 
-/// Declares a Relay connection and edge type for one node type.
+/// Declares a Relay connection and edge type for one node type, with
+/// `totalCount` described by `$total` (and, for a count that stops at a
+/// cap, `totalCountIsExact` described by `$exact`).
 macro_rules! connection {
-    ($(#[$doc:meta])* $conn:ident, $edge:ident, $node:ty, $what:literal) => {
+    ($(#[$doc:meta])* $conn:ident, $edge:ident, $node:ty, $what:literal, total: $total:literal $(, exact: $exact:literal)?) => {
         $(#[$doc])*
         pub struct $conn {
             pub edges: Vec<$edge>,
             pub has_previous_page: bool,
             pub has_next_page: bool,
+            /// Counted when the client selected it.
+            pub total: Option<super::paging::Total>,
+        }
+
+        impl super::paging::Connection for $conn {
+            type Node = $node;
+            fn new(
+                edges: Vec<(String, $node)>,
+                has_previous_page: bool,
+                has_next_page: bool,
+                total: Option<super::paging::Total>,
+            ) -> Self {
+                let edges = edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect();
+                $conn { edges, has_previous_page, has_next_page, total }
+            }
         }
 
         $(#[$doc])*
         #[Object(serial)]
         impl $conn {
-            #[doc = concat!("The ", $what, " of this page, each with its cursor.")]
+            #[doc = concat!("The ", $what, " of this page, each with its cursor, in the list's order (also when paging backward).")]
             async fn edges(&self) -> &[$edge] {
                 &self.edges
             }
-            #[doc = concat!("The ", $what, " of this page.")]
+            #[doc = concat!("The ", $what, " of this page, in the list's order.")]
             async fn nodes(&self) -> Vec<&$node> {
                 self.edges.iter().map(|e| &e.node).collect()
             }
-            /// Paging information.
+            /// Where this page sits in the list: whether items come before and after it, and the cursors to get them.
             async fn page_info(&self) -> PageInfo {
                 PageInfo {
                     has_previous_page: self.has_previous_page,
@@ -610,6 +690,16 @@ macro_rules! connection {
                     end_cursor: self.edges.last().map(|e| e.cursor.clone()),
                 }
             }
+            #[doc = $total]
+            async fn total_count(&self) -> R<i64> {
+                self.total.map(|t| t.count).ok_or(ServiceError::Internal)
+            }
+            $(
+                #[doc = $exact]
+                async fn total_count_is_exact(&self) -> R<bool> {
+                    self.total.map(|t| t.exact).ok_or(ServiceError::Internal)
+                }
+            )?
         }
 
         #[doc = concat!("One of the ", $what, " with its cursor.")]
@@ -621,7 +711,8 @@ macro_rules! connection {
         #[doc = concat!("One of the ", $what, " with its cursor.")]
         #[Object(serial)]
         impl $edge {
-            /// Opaque cursor; pass it as `after` to start the next page after this item.
+            /// Opaque cursor of this item: pass it as `after` for the items after it, or as `before` for those before
+            /// it, to the same list with the same filters.
             async fn cursor(&self) -> &str {
                 &self.cursor
             }
@@ -635,28 +726,46 @@ macro_rules! connection {
 
 connection!(
     /// A page of users, ordered by username.
-    UserConnection, UserEdge, UserNode, "users"
+    UserConnection, UserEdge, UserNode, "users",
+    total: "How many users the list holds with its filters, on all pages together (\"20 of 412 users\"). \
+            Exact. Costs one more database statement, and only when selected (none for a profile's users \
+            without filters, which the profile's maintained count answers)."
 );
 connection!(
     /// A page of people, ordered by name.
-    PersonConnection, PersonEdge, PersonNode, "people"
+    PersonConnection, PersonEdge, PersonNode, "people",
+    total: "How many people the list holds with its filters, on all pages together (\"20 of 412 people\"). \
+            Exact. Costs one more database statement, and only when selected."
 );
 connection!(
     /// A page of sites, ordered by creation.
-    SiteConnection, SiteEdge, SiteNode, "sites"
+    SiteConnection, SiteEdge, SiteNode, "sites",
+    total: "How many sites there are, on all pages together. Exact. Costs one more database statement, and only \
+            when selected."
 );
 
 connection!(
     /// A page of license orders, newest first.
-    LicenseOrderConnection, LicenseOrderEdge, LicenseOrderNode, "license orders"
+    LicenseOrderConnection, LicenseOrderEdge, LicenseOrderNode, "license orders",
+    total: "How many orders the list holds with its status filter, on all pages together. Exact. Costs one more \
+            database statement, and only when selected."
 );
 connection!(
     /// A page of change requests, newest first.
-    ChangeRequestConnection, ChangeRequestEdge, ChangeRequestNode, "change requests"
+    ChangeRequestConnection, ChangeRequestEdge, ChangeRequestNode, "change requests",
+    total: "How many change requests the list holds with its filters, on all pages together. Exact. Costs one \
+            more database statement, and only when selected."
 );
 connection!(
     /// A page of audit events, newest first.
-    AuditEventConnection, AuditEventEdge, AuditEventNode, "audit events"
+    AuditEventConnection, AuditEventEdge, AuditEventNode, "audit events",
+    total: "How many events the trail holds with its filters, counted up to a limit the server sets (10,000 \
+            unless its operators chose another): the trail grows without end, and counting it whole would \
+            cost more the longer it grows. With more events than the limit this is the limit, and \
+            `totalCountIsExact` is false: show it as \"10,000+\". Costs one more database statement, and only \
+            when selected.",
+    exact: "Whether `totalCount` is the exact number of events: false when there are more than the server's \
+            counting limit, and `totalCount` is that limit."
 );
 
 /// Who did something. The name is kept as it was, so it survives the

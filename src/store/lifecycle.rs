@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::paging::{List, Rows, Slice};
 use super::reads::{LOGIN_RETURNING, login_from};
 use super::sql::Sql;
 use super::{Store, StoreResult, Tx};
@@ -17,6 +18,14 @@ const REQUEST_COLUMNS: &str = "id, site_id, status, message, requested_by, reque
      requested_person, created_at, decided_by, decided_at, reason";
 const AUDIT_COLUMNS: &str = "id, site_id, at, actor, actor_kind, actor_person_id, action, target, target_person_id, \
      outcome, rule, detail, pools, code, message";
+
+/// A site's license orders, newest first.
+const ORDERS: List = List { columns: ORDER_COLUMNS, from: " FROM license_orders", order: &["id"], descending: true };
+/// Change requests, newest first.
+const REQUESTS: List =
+    List { columns: REQUEST_COLUMNS, from: " FROM change_requests", order: &["id"], descending: true };
+/// A site's audit trail, newest first.
+const AUDIT: List = List { columns: AUDIT_COLUMNS, from: " FROM audit_events", order: &["id"], descending: true };
 
 fn actor_ref(row: &AnyRow, name: &str, person: &str) -> StoreResult<Option<ActorRef>> {
     let name: Option<String> = row.try_get(name)?;
@@ -143,121 +152,18 @@ pub struct AuditFilter {
     pub until: Option<i64>,
 }
 
-impl Store {
-    pub async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<LicenseOrder>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(ORDER_COLUMNS).push(" FROM license_orders WHERE id IN ").bind_list(ids.iter().map(|i| i.0));
-        let rows = self.fetch_all(q.build()).await?;
-        rows.iter().map(order_from).collect()
-    }
-
-    /// Orders of a site, newest first, before the id `before`.
-    pub async fn orders_page(
-        &self,
-        site: SiteId,
-        status: Option<OrderStatus>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<LicenseOrder>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(ORDER_COLUMNS).push(" FROM license_orders WHERE site_id = ").bind(site.0);
+/// The condition of a list of orders or requests with `status`, when given.
+fn status_condition(status: Option<&'static str>) -> impl Fn(&mut Sql) + Sync {
+    move |q| {
         if let Some(status) = status {
-            q.push(" AND status = ").bind(status.as_str().to_string());
+            q.push(" AND status = ").bind(status.to_string());
         }
-        if let Some(before) = before {
-            q.push(" AND id < ").bind(before);
-        }
-        q.push(" ORDER BY id DESC").limit(limit);
-        let rows = self.fetch_all(q.build()).await?;
-        rows.iter().map(order_from).collect()
     }
+}
 
-    pub async fn order_lines(&self, ids: &[OrderId]) -> StoreResult<HashMap<OrderId, Vec<TotalLine>>> {
-        let sql = "SELECT order_id AS owner_id, module_id, new_total, total_before, total_after \
-                   FROM license_order_lines WHERE order_id IN ";
-        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
-        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
-    }
-
-    /// Lines of orders or requests (the same shape), grouped by their owner's id.
-    async fn lines(
-        &self,
-        select: &'static str,
-        ids: impl IntoIterator<Item = i64>,
-    ) -> StoreResult<HashMap<i64, Vec<TotalLine>>> {
-        let mut q = Sql::new(select);
-        q.bind_list(ids).push(" ORDER BY owner_id, module_id");
-        let mut map: HashMap<i64, Vec<TotalLine>> = HashMap::new();
-        for row in &self.fetch_all(q.build()).await? {
-            map.entry(row.try_get("owner_id")?).or_default().push(line_from(row)?);
-        }
-        Ok(map)
-    }
-
-    pub async fn requests_by_ids(&self, ids: &[RequestId]) -> StoreResult<Vec<ChangeRequest>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(REQUEST_COLUMNS).push(" FROM change_requests WHERE id IN ").bind_list(ids.iter().map(|i| i.0));
-        let rows = self.fetch_all(q.build()).await?;
-        rows.iter().map(request_from).collect()
-    }
-
-    /// Change requests, newest first; of one site, or of all sites (operators).
-    pub async fn requests_page(
-        &self,
-        site: Option<SiteId>,
-        status: Option<RequestStatus>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<ChangeRequest>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(REQUEST_COLUMNS).push(" FROM change_requests WHERE 1 = 1");
-        if let Some(site) = site {
-            q.push(" AND site_id = ").bind(site.0);
-        }
-        if let Some(status) = status {
-            q.push(" AND status = ").bind(status.as_str().to_string());
-        }
-        if let Some(before) = before {
-            q.push(" AND id < ").bind(before);
-        }
-        q.push(" ORDER BY id DESC").limit(limit);
-        let rows = self.fetch_all(q.build()).await?;
-        rows.iter().map(request_from).collect()
-    }
-
-    pub async fn request_lines(&self, ids: &[RequestId]) -> StoreResult<HashMap<RequestId, Vec<TotalLine>>> {
-        let sql = "SELECT request_id AS owner_id, module_id, new_total, total_before, total_after \
-                   FROM change_request_lines WHERE request_id IN ";
-        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
-        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
-    }
-
-    pub async fn responsibilities_of(
-        &self,
-        people: &[PersonId],
-    ) -> StoreResult<HashMap<PersonId, Vec<Responsibility>>> {
-        let mut q =
-            Sql::new("SELECT id, site_id, person_id, kind, name, created_at FROM responsibilities WHERE person_id IN ");
-        q.bind_list(people.iter().map(|p| p.0)).push(" ORDER BY person_id, id");
-        let rows = self.fetch_all(q.build()).await?;
-        let mut map: HashMap<PersonId, Vec<Responsibility>> = people.iter().map(|p| (*p, Vec::new())).collect();
-        for row in &rows {
-            let r = responsibility_from(row)?;
-            map.entry(r.person_id).or_default().push(r);
-        }
-        Ok(map)
-    }
-
-    /// Audit events of a site, newest first, before the id `before`.
-    pub async fn audit_page(
-        &self,
-        site: SiteId,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let mut q = Sql::new("SELECT ");
-        q.push(AUDIT_COLUMNS).push(" FROM audit_events WHERE site_id = ").bind(site.0);
+/// The conditions of the audit trail's `filter`.
+fn audit_conditions(filter: &AuditFilter) -> impl Fn(&mut Sql) + Sync + '_ {
+    move |q| {
         if let Some(text) = &filter.actor_contains {
             q.push(" AND actor_folded LIKE ").bind(super::reads::like_pattern(text)).push(" ESCAPE '\\'");
         }
@@ -290,12 +196,116 @@ impl Store {
         if let Some(until) = filter.until {
             q.push(" AND at < ").bind(until);
         }
-        if let Some(before) = before {
-            q.push(" AND id < ").bind(before);
-        }
-        q.push(" ORDER BY id DESC").limit(limit);
+    }
+}
+
+impl Store {
+    pub async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<LicenseOrder>> {
+        let mut q = Sql::new("SELECT ");
+        q.push(ORDER_COLUMNS).push(" FROM license_orders WHERE id IN ").bind_list(ids.iter().map(|i| i.0));
         let rows = self.fetch_all(q.build()).await?;
-        rows.iter().map(audit_from).collect()
+        rows.iter().map(order_from).collect()
+    }
+
+    /// A page of a site's orders, newest first.
+    pub async fn orders_page(
+        &self,
+        site: SiteId,
+        status: Option<OrderStatus>,
+        slice: &Slice<i64>,
+    ) -> StoreResult<Rows<LicenseOrder>> {
+        self.page(&ORDERS, Some(("site_id", site.0)), &status_condition(status.map(|s| s.as_str())), slice, order_from)
+            .await
+    }
+
+    /// How many orders a site has (with `status`, when given).
+    pub async fn orders_count(&self, site: SiteId, status: Option<OrderStatus>) -> StoreResult<i64> {
+        self.count(&ORDERS, Some(("site_id", site.0)), &status_condition(status.map(|s| s.as_str())), None).await
+    }
+
+    pub async fn order_lines(&self, ids: &[OrderId]) -> StoreResult<HashMap<OrderId, Vec<TotalLine>>> {
+        let sql = "SELECT order_id AS owner_id, module_id, new_total, total_before, total_after \
+                   FROM license_order_lines WHERE order_id IN ";
+        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
+        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
+    }
+
+    /// Lines of orders or requests (the same shape), grouped by their owner's id.
+    async fn lines(
+        &self,
+        select: &'static str,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> StoreResult<HashMap<i64, Vec<TotalLine>>> {
+        let mut q = Sql::new(select);
+        q.bind_list(ids).push(" ORDER BY owner_id, module_id");
+        let mut map: HashMap<i64, Vec<TotalLine>> = HashMap::new();
+        for row in &self.fetch_all(q.build()).await? {
+            map.entry(row.try_get("owner_id")?).or_default().push(line_from(row)?);
+        }
+        Ok(map)
+    }
+
+    pub async fn requests_by_ids(&self, ids: &[RequestId]) -> StoreResult<Vec<ChangeRequest>> {
+        let mut q = Sql::new("SELECT ");
+        q.push(REQUEST_COLUMNS).push(" FROM change_requests WHERE id IN ").bind_list(ids.iter().map(|i| i.0));
+        let rows = self.fetch_all(q.build()).await?;
+        rows.iter().map(request_from).collect()
+    }
+
+    /// A page of change requests, newest first; of one site, or of all sites (operators).
+    pub async fn requests_page(
+        &self,
+        site: Option<SiteId>,
+        status: Option<RequestStatus>,
+        slice: &Slice<i64>,
+    ) -> StoreResult<Rows<ChangeRequest>> {
+        let scope = site.map(|s| ("site_id", s.0));
+        self.page(&REQUESTS, scope, &status_condition(status.map(|s| s.as_str())), slice, request_from).await
+    }
+
+    /// How many change requests there are (of one site, with `status`, when given).
+    pub async fn requests_count(&self, site: Option<SiteId>, status: Option<RequestStatus>) -> StoreResult<i64> {
+        let scope = site.map(|s| ("site_id", s.0));
+        self.count(&REQUESTS, scope, &status_condition(status.map(|s| s.as_str())), None).await
+    }
+
+    pub async fn request_lines(&self, ids: &[RequestId]) -> StoreResult<HashMap<RequestId, Vec<TotalLine>>> {
+        let sql = "SELECT request_id AS owner_id, module_id, new_total, total_before, total_after \
+                   FROM change_request_lines WHERE request_id IN ";
+        let lines = self.lines(sql, ids.iter().map(|i| i.0)).await?;
+        Ok(ids.iter().map(|id| (*id, lines.get(&id.0).cloned().unwrap_or_default())).collect())
+    }
+
+    pub async fn responsibilities_of(
+        &self,
+        people: &[PersonId],
+    ) -> StoreResult<HashMap<PersonId, Vec<Responsibility>>> {
+        let mut q =
+            Sql::new("SELECT id, site_id, person_id, kind, name, created_at FROM responsibilities WHERE person_id IN ");
+        q.bind_list(people.iter().map(|p| p.0)).push(" ORDER BY person_id, id");
+        let rows = self.fetch_all(q.build()).await?;
+        let mut map: HashMap<PersonId, Vec<Responsibility>> = people.iter().map(|p| (*p, Vec::new())).collect();
+        for row in &rows {
+            let r = responsibility_from(row)?;
+            map.entry(r.person_id).or_default().push(r);
+        }
+        Ok(map)
+    }
+
+    /// A page of a site's audit events, newest first.
+    pub async fn audit_page(
+        &self,
+        site: SiteId,
+        filter: &AuditFilter,
+        slice: &Slice<i64>,
+    ) -> StoreResult<Rows<AuditRecord>> {
+        self.page(&AUDIT, Some(("site_id", site.0)), &audit_conditions(filter), slice, audit_from).await
+    }
+
+    /// How many of a site's audit events pass `filter`, counting at most
+    /// `cap`: the trail grows without end, the count's cost does not.
+    pub async fn audit_count(&self, site: SiteId, filter: &AuditFilter, cap: i64) -> StoreResult<i64> {
+        self.count(&AUDIT, Some(("site_id", site.0)), &audit_conditions(filter), Some(cap)).await
     }
 
     /// One audit event by its id.

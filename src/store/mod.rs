@@ -8,6 +8,8 @@ mod folding;
 mod lifecycle;
 /// What committed, announced to live subscribers (`pg_notify`, or this process's channel).
 pub mod live;
+/// Keyset paging in both directions, of one list or of one list per parent, and counts.
+mod paging;
 mod reads;
 mod sql;
 /// The sign-in throttle's rows: failed sign-ins per username and address.
@@ -18,6 +20,7 @@ mod writes;
 
 pub use folding::Refolded;
 pub use lifecycle::*;
+pub use paging::{Rows, Slice};
 pub use reads::*;
 pub use usage::*;
 pub use writes::*;

@@ -6,17 +6,31 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::paging::{List, Rows, Slice, unfiltered};
 use super::sql::Sql;
-
 use super::{Store, StoreResult};
 use crate::domain::*;
 
-const PERSON_SELECT: &str = "SELECT p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at FROM people p";
 pub(super) const LOGIN_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
      l.is_admin, l.occupying, l.created_at FROM logins l";
-const USER_PAGE_SELECT: &str = "SELECT l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, \
-     l.is_admin, l.occupying, l.created_at, p.name AS person_name, p.email AS person_email, \
-     p.created_at AS person_created_at FROM logins l JOIN people p ON p.id = l.person_id";
+
+/// A site's people (staff records), by name.
+const PEOPLE: List = List {
+    columns: "p.id, p.site_id, p.name, p.email, p.created_at, p.deleted_at",
+    from: " FROM people p",
+    order: &["p.name", "p.id"],
+    descending: false,
+};
+/// Users (logins with their people), by username.
+const USERS: List = List {
+    columns: "l.id, l.site_id, l.person_id, l.username, l.valid_until, l.profile_id, l.is_admin, l.occupying, \
+              l.created_at, p.name AS person_name, p.email AS person_email, p.created_at AS person_created_at",
+    from: " FROM logins l JOIN people p ON p.id = l.person_id",
+    order: &["l.username_key"],
+    descending: false,
+};
+/// Sites, by creation.
+const SITES: List = List { columns: "id, name, created_at", from: " FROM sites", order: &["id"], descending: false };
 /// The same columns unqualified, for RETURNING (SQLite allows no alias there).
 pub(super) const PERSON_RETURNING: &str = "id, site_id, name, email, created_at, deleted_at";
 pub(super) const LOGIN_RETURNING: &str =
@@ -126,8 +140,8 @@ pub enum Credentials {
     Login { login: Login, person_name: String, password_hash: String },
 }
 
-/// Filters of the `users` connection.
-#[derive(Debug, Clone, Default)]
+/// Filters of the lists of users.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct UserFilter {
     pub profile: Option<ProfileId>,
     pub module: Option<ModuleId>,
@@ -136,8 +150,8 @@ pub struct UserFilter {
     pub name_contains: Option<String>,
 }
 
-/// Filters of the `people` connection.
-#[derive(Debug, Clone, Default)]
+/// Filters of the lists of people.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PersonFilter {
     pub name_contains: Option<String>,
     pub has_login: Option<bool>,
@@ -156,6 +170,86 @@ pub(super) fn like_pattern(text: &str) -> String {
         })
         .collect();
     format!("%{escaped}%")
+}
+
+/// Whose users a list of users holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsersOf {
+    Site,
+    Profile,
+}
+
+impl UsersOf {
+    fn column(self) -> &'static str {
+        match self {
+            UsersOf::Site => "l.site_id",
+            UsersOf::Profile => "l.profile_id",
+        }
+    }
+}
+
+/// The conditions of a list of users: live logins of live people, and `filter`.
+fn user_conditions(filter: &UserFilter) -> impl Fn(&mut Sql) + Sync + '_ {
+    move |qb| {
+        qb.push(" AND l.deleted_at IS NULL AND p.deleted_at IS NULL");
+        if let Some(profile) = filter.profile {
+            qb.push(" AND l.profile_id = ").bind(profile.0);
+        }
+        if let Some(module) = filter.module {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM profile_modules pm WHERE pm.profile_id = l.profile_id AND pm.module_id = ",
+            )
+            .bind(module.0)
+            .push(")");
+        }
+        match filter.active_on {
+            Some((true, today)) => {
+                qb.push(" AND (l.valid_until IS NULL OR l.valid_until >= ").bind(today.format()).push(")");
+            }
+            Some((false, today)) => {
+                qb.push(" AND l.valid_until < ").bind(today.format());
+            }
+            None => {}
+        }
+        if let Some(text) = &filter.name_contains {
+            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
+        }
+    }
+}
+
+/// A user of a page of users: the login, and its person (live: the list holds no others).
+fn user_from(row: &AnyRow) -> StoreResult<(Login, Person)> {
+    let login = login_from(row)?;
+    let person = Person {
+        id: login.person_id,
+        site_id: login.site_id,
+        name: row.try_get("person_name")?,
+        email: row.try_get("person_email")?,
+        created_at: row.try_get("person_created_at")?,
+        deleted_at: None,
+    };
+    Ok((login, person))
+}
+
+/// The conditions of a list of people: `filter`.
+fn person_conditions(filter: &PersonFilter) -> impl Fn(&mut Sql) + Sync + '_ {
+    move |qb| {
+        if !filter.include_deleted {
+            qb.push(" AND p.deleted_at IS NULL");
+        }
+        if let Some(text) = &filter.name_contains {
+            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
+        }
+        match filter.has_login {
+            Some(true) => {
+                qb.push(" AND EXISTS (SELECT 1 FROM logins l WHERE l.person_id = p.id AND l.deleted_at IS NULL)");
+            }
+            Some(false) => {
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM logins l WHERE l.person_id = p.id AND l.deleted_at IS NULL)");
+            }
+            None => {}
+        }
+    }
 }
 
 impl Store {
@@ -261,12 +355,14 @@ impl Store {
         rows.iter().map(site_from).collect()
     }
 
-    /// Sites ordered by id, after `after`, at most `limit`.
-    pub async fn sites_page(&self, after: Option<i64>, limit: i64) -> StoreResult<Vec<Site>> {
-        let mut qb = Sql::new("SELECT id, name, created_at FROM sites WHERE id > ");
-        qb.bind(after.unwrap_or(0)).push(" ORDER BY id").limit(limit);
-        let rows = self.fetch_all(qb.build()).await?;
-        rows.iter().map(site_from).collect()
+    /// A page of the sites, by id.
+    pub async fn sites_page(&self, slice: &Slice<i64>) -> StoreResult<Rows<Site>> {
+        self.page(&SITES, None, &unfiltered, slice, site_from).await
+    }
+
+    /// How many sites there are.
+    pub async fn sites_count(&self) -> StoreResult<i64> {
+        self.count(&SITES, None, &unfiltered, None).await
     }
 
     pub async fn agreements_by_sites(&self, ids: &[SiteId]) -> StoreResult<Vec<Agreement>> {
@@ -332,8 +428,8 @@ impl Store {
     }
 
     pub async fn people_by_ids(&self, ids: &[PersonId]) -> StoreResult<Vec<Person>> {
-        let mut qb = Sql::new(PERSON_SELECT);
-        qb.push(" WHERE p.id IN ").bind_list(ids.iter().map(|p| p.0));
+        let mut qb = Sql::new("SELECT ");
+        qb.push(PEOPLE.columns).push(PEOPLE.from).push(" WHERE p.id IN ").bind_list(ids.iter().map(|p| p.0));
         let rows = self.fetch_all(qb.build()).await?;
         rows.iter().map(person_from).collect()
     }
@@ -389,98 +485,41 @@ impl Store {
         Ok(map)
     }
 
-    /// Users (live logins of live people) of a site by username, after the
-    /// username key `after`; returns up to `limit` rows with each login's person.
-    pub async fn users_page(
+    /// A page of the users (live logins of live people) of each of
+    /// `parents` (sites or profiles, as `of` says), by username, in one statement.
+    pub async fn users_pages(
         &self,
-        site: SiteId,
+        of: UsersOf,
+        parents: &[i64],
         filter: &UserFilter,
-        after: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<(Login, Person)>> {
-        let mut qb = Sql::new(USER_PAGE_SELECT);
-        qb.push(" WHERE l.site_id = ").bind(site.0);
-        qb.push(" AND l.deleted_at IS NULL AND p.deleted_at IS NULL");
-        if let Some(after) = after {
-            qb.push(" AND l.username_key > ").bind(after.to_string());
-        }
-        if let Some(profile) = filter.profile {
-            qb.push(" AND l.profile_id = ").bind(profile.0);
-        }
-        if let Some(module) = filter.module {
-            qb.push(" AND l.profile_id IN (SELECT pm.profile_id FROM profile_modules pm WHERE pm.site_id = ")
-                .bind(site.0)
-                .push(" AND pm.module_id = ")
-                .bind(module.0)
-                .push(")");
-        }
-        match filter.active_on {
-            Some((true, today)) => {
-                qb.push(" AND (l.valid_until IS NULL OR l.valid_until >= ").bind(today.format()).push(")");
-            }
-            Some((false, today)) => {
-                qb.push(" AND l.valid_until < ").bind(today.format());
-            }
-            None => {}
-        }
-        if let Some(text) = &filter.name_contains {
-            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
-        }
-        qb.push(" ORDER BY l.username_key").limit(limit);
-        let rows = self.fetch_all(qb.build()).await?;
-        rows.iter()
-            .map(|row| {
-                let login = login_from(row)?;
-                let person = Person {
-                    id: login.person_id,
-                    site_id: login.site_id,
-                    name: row.try_get("person_name")?,
-                    email: row.try_get("person_email")?,
-                    created_at: row.try_get("person_created_at")?,
-                    deleted_at: None,
-                };
-                Ok((login, person))
-            })
-            .collect()
+        slice: &Slice<String>,
+    ) -> StoreResult<HashMap<i64, Rows<(Login, Person)>>> {
+        self.pages(&USERS, of.column(), parents, &user_conditions(filter), slice, user_from).await
     }
 
-    /// People of a site by (name, id), after the cursor `after`.
-    pub async fn people_page(
+    /// How many users each of `parents` has that pass `filter`, in one statement.
+    pub async fn users_counts(
         &self,
-        site: SiteId,
+        of: UsersOf,
+        parents: &[i64],
+        filter: &UserFilter,
+    ) -> StoreResult<HashMap<i64, i64>> {
+        self.counts(&USERS, of.column(), parents, &user_conditions(filter)).await
+    }
+
+    /// A page of the people of each of `sites`, by (name, id), in one statement.
+    pub async fn people_pages(
+        &self,
+        sites: &[i64],
         filter: &PersonFilter,
-        after: Option<(String, i64)>,
-        limit: i64,
-    ) -> StoreResult<Vec<Person>> {
-        let mut qb = Sql::new(PERSON_SELECT);
-        qb.push(" WHERE p.site_id = ").bind(site.0);
-        if !filter.include_deleted {
-            qb.push(" AND p.deleted_at IS NULL");
-        }
-        if let Some((name, id)) = after {
-            qb.push(" AND (p.name > ")
-                .bind(name.clone())
-                .push(" OR (p.name = ")
-                .bind(name)
-                .push(" AND p.id > ")
-                .bind(id)
-                .push("))");
-        }
-        if let Some(text) = &filter.name_contains {
-            qb.push(" AND p.name_folded LIKE ").bind(like_pattern(text)).push(" ESCAPE '\\'");
-        }
-        match filter.has_login {
-            Some(true) => {
-                qb.push(" AND EXISTS (SELECT 1 FROM logins l WHERE l.person_id = p.id AND l.deleted_at IS NULL)");
-            }
-            Some(false) => {
-                qb.push(" AND NOT EXISTS (SELECT 1 FROM logins l WHERE l.person_id = p.id AND l.deleted_at IS NULL)");
-            }
-            None => {}
-        }
-        qb.push(" ORDER BY p.name, p.id").limit(limit);
-        let rows = self.fetch_all(qb.build()).await?;
-        rows.iter().map(person_from).collect()
+        slice: &Slice<(String, i64)>,
+    ) -> StoreResult<HashMap<i64, Rows<Person>>> {
+        self.pages(&PEOPLE, "p.site_id", sites, &person_conditions(filter), slice, person_from).await
+    }
+
+    /// How many people each of `sites` has that pass `filter`, in one statement.
+    pub async fn people_counts(&self, sites: &[i64], filter: &PersonFilter) -> StoreResult<HashMap<i64, i64>> {
+        self.counts(&PEOPLE, "p.site_id", sites, &person_conditions(filter)).await
     }
 
     /// Each pool's counter beside a fresh recount of R2, for `verify` and tests.
