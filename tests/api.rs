@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use license_gateway::domain::{Login, Person};
+use license_gateway::store::{Parent, PersonFilter, Rows, Slice, UserFilter};
 use serde_json::json;
 
 both_backends! {
@@ -772,10 +774,11 @@ both_backends! {
             assert_eq!(s_one, s_many, "sites with their {name}: statements must not grow with sites or items");
         }
 
-        // A profile's users, for one profile and for many.
+        // A profile's users, for two profiles, for six, and for more than a hundred (one
+        // windowed statement rather than a branch each): the same statements.
         let site = &sites[0];
         let t = Some(site.admin_token.as_str());
-        let q = "query($n: Int) { profiles { name users(last: $n) { totalCount nodes { username person { name } } }
+        let q = "query($n: Int) { profiles { id name users(last: $n) { totalCount nodes { username person { name } } }
             active: users(first: $n, filter: { active: true }) { totalCount pageInfo { hasNextPage } nodes { username licensedModules { code } } } } }";
         app.gql_counted(t, q, json!({ "n": 1 })).await;
         let (few, s_few) = app.gql_counted(t, q, json!({ "n": 1 })).await;
@@ -787,10 +790,79 @@ both_backends! {
         }
         app.gql_counted(t, q, json!({ "n": 50 })).await;
         let (more, s_more) = app.gql_counted(t, q, json!({ "n": 50 })).await;
-        assert!(few.get("errors").is_none() && more.get("errors").is_none(), "{few} {more}");
-        assert!(more["data"]["profiles"].as_array().unwrap().len() >= 6, "{more}");
-        assert_eq!(s_few, s_more, "profiles with their users: statements must not grow with profiles or items");
+        for i in 0..96 {
+            site.profile(&app, &format!("Empty {i:02}"), &[]).await;
+        }
+        let (most, s_most) = app.gql_counted(t, q, json!({ "n": 50 })).await;
+        assert!(few.get("errors").is_none() && more.get("errors").is_none() && most.get("errors").is_none(), "{few} {more}");
+        assert_eq!(more["data"]["profiles"].as_array().unwrap().len(), 6, "{more}");
+        let with_users: Vec<&serde_json::Value> =
+            most["data"]["profiles"].as_array().unwrap().iter().filter(|p| p["users"]["totalCount"] != 0).collect();
+        assert_eq!(with_users.len(), 6, "{most}");
+        let same_six: Vec<&serde_json::Value> = more["data"]["profiles"].as_array().unwrap().iter().collect();
+        assert_eq!(with_users, same_six, "each profile's page is the same read with a branch each or windowed");
+        assert_eq!((s_few, s_more), (s_most, s_most), "profiles with their users: statements must not grow with profiles or items");
     }
+}
+
+both_backends! {
+    /// The pages of many parents (past a hundred, one windowed statement
+    /// rather than a branch each) are each parent's own page, in both
+    /// directions, from a cursor and with a filter: the same rows one
+    /// parent's statement reads.
+    async fn the_pages_of_more_than_a_hundred_parents_are_one_statement_and_each_parents_own(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let p = paged(&app).await;
+        for i in 0..100 {
+            p.walk.profile(&app, &format!("Empty {i:02}"), &[]).await;
+        }
+        let listed = app.ok(Some(&p.walk.admin_token), "{ profiles { id } }", json!({})).await;
+        let ids: Vec<i64> = listed["profiles"].as_array().unwrap().iter().map(|p| number(p["id"].as_str().unwrap())).collect();
+        assert_eq!(ids.len(), 103);
+        let usernames = |rows: &Rows<(Login, Person)>| -> (Vec<String>, bool) {
+            (rows.rows.iter().map(|(l, _)| l.username.clone()).collect(), rows.more)
+        };
+        let filters = [UserFilter::default(), UserFilter { name_contains: Some("C".into()), ..Default::default() }];
+        let slices = [
+            Slice { after: None, before: None, limit: 2, from_end: false },
+            Slice { after: None, before: None, limit: 3, from_end: true },
+            Slice { after: Some("bo.both".to_string()), before: None, limit: 2, from_end: false },
+            Slice { after: None, before: Some("di.case".to_string()), limit: 1, from_end: true },
+        ];
+        for filter in &filters {
+            for slice in &slices {
+                let counting = app.store.counting();
+                let all = counting.users_pages(Parent::Profile, &ids, filter, slice).await.unwrap();
+                assert_eq!(counting.statements(), 1);
+                assert_eq!(all.len(), ids.len());
+                for id in &ids {
+                    let alone = app.store.users_pages(Parent::Profile, &[*id], filter, slice).await.unwrap();
+                    assert_eq!(usernames(&all[id]), usernames(&alone[id]), "profile {id}, {filter:?}, {slice:?}");
+                }
+                let read: usize = all.values().map(|r| r.rows.len()).sum();
+                assert!(read > 0, "{filter:?}, {slice:?}: no rows at all");
+            }
+        }
+        // The same for a site's people, a hundred sites and more (sites here are made without people).
+        let sites: Vec<i64> = (1..=101).collect();
+        let counting = app.store.counting();
+        let filter = PersonFilter { include_deleted: true, ..Default::default() };
+        let slice = Slice { after: None, before: Some(("Ida Staff".to_string(), i64::MAX)), limit: 4, from_end: true };
+        let all = counting.people_pages(&sites, &filter, &slice).await.unwrap();
+        assert_eq!(counting.statements(), 1);
+        let walk = number(&p.walk.id);
+        let alone = app.store.people_pages(&[walk], &filter, &slice).await.unwrap();
+        let names = |rows: &Rows<Person>| -> Vec<String> { rows.rows.iter().map(|p| p.name.clone()).collect() };
+        assert_eq!(names(&all[&walk]), ["Fi Case", "Gus Staff", "Hal Staff", "Ida Staff"]);
+        assert_eq!((names(&all[&walk]), all[&walk].more), (names(&alone[&walk]), alone[&walk].more));
+    }
+}
+
+/// The number in a global id (base64 of `Type:number`).
+fn number(id: &str) -> i64 {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id).unwrap();
+    String::from_utf8(text).unwrap().rsplit(':').next().unwrap().parse().unwrap()
 }
 
 /// The names of the search tests: Swedish letters in both cases, a

@@ -4,19 +4,20 @@
 //! (reads only; a mutation checks its session in the database, or, for a
 //! change whose writes the session guards, in the statement that writes).
 
+use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Context;
 use async_graphql::dataloader::Loader;
 use tokio::sync::OnceCell;
 
-use super::loaders::{Loaders, ModulesOfProfile, PoolsOfSite, StoreLoader, loaders};
+use super::loaders::{Loaders, ModulesOfProfile, Nested, NestedQuery, PoolsOfSite, StoreLoader, loaders};
 use crate::domain::{Date, Module, Pool, Principal, Profile, ProfileId, SiteId};
 use crate::observability::PrincipalKind;
 use crate::service::{ServiceError, auth};
-use crate::store::{Backend, SessionGuard, Store};
+use crate::store::{Backend, Parent, SessionGuard, Store};
 
 pub struct RequestContext {
     pub store: Store,
@@ -29,7 +30,15 @@ pub struct RequestContext {
     principal: OnceCell<Result<Principal, ServiceError>>,
     /// The kind of the principal [`RequestContext::guarded`] handed out, for the access line.
     guarded_kind: std::sync::OnceLock<PrincipalKind>,
+    /// The parents lists of this request named, by kind ([`RequestContext::nested`]).
+    listed: Mutex<HashMap<Parent, Arc<[i64]>>>,
+    /// The nested reads for those parents, once each: by the query's type, a
+    /// `HashMap<Q, Arc<OnceCell<HashMap<i64, Q::Value>>>>`.
+    nested: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
 }
+
+/// The nested reads of one query type, by query, each done once.
+type NestedReads<Q> = HashMap<Q, Arc<OnceCell<HashMap<i64, <Q as NestedQuery>::Value>>>>;
 
 impl RequestContext {
     pub fn new(store: Store, sessions: Arc<auth::SessionCache>, token: Option<String>, mutation: bool) -> Self {
@@ -42,7 +51,49 @@ impl RequestContext {
             mutation,
             principal: OnceCell::new(),
             guarded_kind: std::sync::OnceLock::new(),
+            listed: Mutex::new(HashMap::new()),
+            nested: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that a list of this request holds the parents `ids` (profiles
+    /// of `profiles`, sites of `sites`), so that a connection below them
+    /// reads for all of them at once ([`RequestContext::nested`]).
+    pub fn list(&self, kind: Parent, ids: impl IntoIterator<Item = i64>) {
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<i64> = listed.get(&kind).map(|l| l.to_vec()).unwrap_or_default();
+        all.extend(ids);
+        all.sort_unstable();
+        all.dedup();
+        listed.insert(kind, all.into());
+    }
+
+    /// `query` (a connection's page, or its count) of the parent `parent`.
+    /// For a parent a list named ([`RequestContext::list`]), the first to
+    /// ask reads for every parent of its kind listed so far, in one
+    /// statement, and the others wait for that read: one statement however
+    /// many parents, and however slowly their resolvers run. Other parents
+    /// go through the loader, which reads those asking within its batching
+    /// window together.
+    pub async fn nested<Q: NestedQuery>(&self, parent: i64, query: Q) -> Result<Option<Q::Value>, ServiceError>
+    where
+        StoreLoader: Loader<Nested<Q>, Value = Q::Value, Error = ServiceError>,
+    {
+        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(&query.parent()).cloned();
+        if let Some(parents) = listed.filter(|p| p.contains(&parent)) {
+            let read = {
+                let mut nested = self.nested.lock().unwrap_or_else(|e| e.into_inner());
+                let reads = nested.entry(TypeId::of::<Q>()).or_insert_with(|| Box::new(NestedReads::<Q>::new()));
+                let reads = reads.downcast_mut::<NestedReads<Q>>().ok_or(ServiceError::Internal)?;
+                reads.entry(query.clone()).or_default().clone()
+            };
+            let values = read.get_or_try_init(|| async { query.read(&self.store, &parents).await }).await?;
+            // A parent listed after the read (by another list) is read on its own, below.
+            if let Some(value) = values.get(&parent) {
+                return Ok(Some(value.clone()));
+            }
+        }
+        self.loaders.load_one(Nested { parent, query }).await
     }
 
     /// Loads `keys` now, in one statement, and puts the values in the

@@ -9,7 +9,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::domain::*;
 use crate::service::ServiceError;
-use crate::store::{PersonFilter, Rows, Slice, Store, StoreResult, UserFilter, UsersOf};
+use crate::store::{Parent, PersonFilter, Rows, Slice, Store, StoreResult, UserFilter};
 
 /// The live login of a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,9 +160,9 @@ impl Loader<ModuleCode> for StoreLoader {
 
 /// What a connection below an object (a site's people, a profile's users)
 /// reads for one parent: `query`, of the parent with id `parent`. The
-/// loader reads it for every parent asking the same `query` in one
-/// statement, so a list of parents costs one statement per nested field,
-/// however many parents and items.
+/// loader reads it for every parent asking the same `query` within its
+/// batching window in one statement; a parent of a list that named its
+/// items ([`crate::graphql::context::RequestContext::nested`]) needs no window.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Nested<Q> {
     pub parent: i64,
@@ -172,6 +172,8 @@ pub struct Nested<Q> {
 /// A read asked of many parents at once.
 pub trait NestedQuery: Clone + Eq + Hash + Send + Sync + 'static {
     type Value: Clone + Send + Sync + 'static;
+    /// What kind of object the parents are.
+    fn parent(&self) -> Parent;
     /// The value of each of `parents`, in one statement.
     fn read(
         &self,
@@ -201,13 +203,16 @@ impl<Q: NestedQuery> Loader<Nested<Q>> for StoreLoader {
 /// A page of the users of sites or profiles.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsersPage {
-    pub of: UsersOf,
+    pub of: Parent,
     pub filter: UserFilter,
     pub slice: Slice<String>,
 }
 
 impl NestedQuery for UsersPage {
     type Value = Rows<(Login, Person)>;
+    fn parent(&self) -> Parent {
+        self.of
+    }
     async fn read(&self, store: &Store, parents: &[i64]) -> StoreResult<HashMap<i64, Self::Value>> {
         store.users_pages(self.of, parents, &self.filter, &self.slice).await
     }
@@ -216,12 +221,15 @@ impl NestedQuery for UsersPage {
 /// How many users sites or profiles have.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsersCount {
-    pub of: UsersOf,
+    pub of: Parent,
     pub filter: UserFilter,
 }
 
 impl NestedQuery for UsersCount {
     type Value = i64;
+    fn parent(&self) -> Parent {
+        self.of
+    }
     async fn read(&self, store: &Store, parents: &[i64]) -> StoreResult<HashMap<i64, i64>> {
         store.users_counts(self.of, parents, &self.filter).await
     }
@@ -236,6 +244,9 @@ pub struct PeoplePage {
 
 impl NestedQuery for PeoplePage {
     type Value = Rows<Person>;
+    fn parent(&self) -> Parent {
+        Parent::Site
+    }
     async fn read(&self, store: &Store, sites: &[i64]) -> StoreResult<HashMap<i64, Self::Value>> {
         store.people_pages(sites, &self.filter, &self.slice).await
     }
@@ -249,6 +260,9 @@ pub struct PeopleCount {
 
 impl NestedQuery for PeopleCount {
     type Value = i64;
+    fn parent(&self) -> Parent {
+        Parent::Site
+    }
     async fn read(&self, store: &Store, sites: &[i64]) -> StoreResult<HashMap<i64, i64>> {
         store.people_counts(sites, &self.filter).await
     }

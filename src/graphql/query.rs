@@ -8,15 +8,14 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::context::{RequestContext, rc};
 use super::ids::{Global, Kind, decode, decode_any};
 use super::loaders::{
-    AgreementOfSite, LoginOfPerson, Nested, PeopleCount, PeoplePage, PoolsOfSite, ResponsibilitiesOf, UsersCount,
-    UsersPage,
+    AgreementOfSite, LoginOfPerson, PeopleCount, PeoplePage, PoolsOfSite, ResponsibilitiesOf, UsersCount, UsersPage,
 };
 use super::paging::{PageArgs, Total, connection, wants_total};
 use super::types::*;
 use crate::domain::policy::Action;
 use crate::domain::*;
 use crate::service::{ServiceError, authorize, staff::target_site};
-use crate::store::{PersonFilter, UserFilter, UsersOf};
+use crate::store::{Parent, PersonFilter, UserFilter};
 
 type R<T> = Result<T, ServiceError>;
 
@@ -144,7 +143,7 @@ fn of_parent<V: Default>(mut read: HashMap<i64, V>, parent: i64) -> V {
 /// is the parent's maintained count, which answers `totalCount` without filters.
 pub(super) async fn nested_users(
     ctx: &Context<'_>,
-    of: UsersOf,
+    of: Parent,
     parent: i64,
     site: SiteId,
     counted: Option<i64>,
@@ -159,13 +158,12 @@ pub(super) async fn nested_users(
     let slice = args.slice::<(Login, Person)>()?;
     let filter = UsersFilter::parse(filter, rcx).await?;
     let counted = counted.filter(|_| filter == UserFilter::default());
-    let page = Nested { parent, query: UsersPage { of, filter: filter.clone(), slice: slice.clone() } };
-    let count = Nested { parent, query: UsersCount { of, filter } };
-    let (page, total) = tokio::try_join!(rcx.loaders.load_one(page), async {
+    let page = UsersPage { of, filter: filter.clone(), slice: slice.clone() };
+    let (page, total) = tokio::try_join!(rcx.nested(parent, page), async {
         match (wants_total(ctx), counted) {
             (false, _) => Ok(None),
             (true, Some(n)) => Ok(Some(n)),
-            (true, None) => rcx.loaders.load_one(count).await,
+            (true, None) => rcx.nested(parent, UsersCount { of, filter }).await,
         }
     })?;
     let node =
@@ -188,10 +186,9 @@ pub(super) async fn nested_people(
     }
     let slice = args.slice::<Person>()?;
     let filter = PeopleFilter::parse(filter);
-    let page = Nested { parent: site.0, query: PeoplePage { filter: filter.clone(), slice: slice.clone() } };
-    let count = Nested { parent: site.0, query: PeopleCount { filter } };
-    let (page, total) = tokio::try_join!(rcx.loaders.load_one(page), async {
-        if wants_total(ctx) { rcx.loaders.load_one(count).await } else { Ok(None) }
+    let page = PeoplePage { filter: filter.clone(), slice: slice.clone() };
+    let (page, total) = tokio::try_join!(rcx.nested(site.0, page), async {
+        if wants_total(ctx) { rcx.nested(site.0, PeopleCount { filter }).await } else { Ok(None) }
     })?;
     connection(page.unwrap_or_default(), &slice, total.map(Total::exact), |p| PersonNode::seen(principal, p)).map(Some)
 }
@@ -245,6 +242,7 @@ impl QueryRoot {
             let page = rcx.store.sites_page(&slice).await?;
             let total = if wants_total(ctx) { Some(Total::exact(rcx.store.sites_count().await?)) } else { None };
             let ids: Vec<SiteId> = page.rows.iter().map(|s| s.id).collect();
+            rcx.list(Parent::Site, ids.iter().map(|s| s.0));
             if wants(ctx, &["agreement"]) {
                 rcx.prime(ids.iter().map(|s| AgreementOfSite(*s))).await?;
             }
@@ -296,6 +294,7 @@ impl QueryRoot {
             let site = site_arg(principal, site_id.as_ref())?;
             authorize(principal, Action::ReadStaff(site), "site")?;
             let profiles = rc(ctx).store.profiles_of_site(site).await?;
+            rc(ctx).list(Parent::Profile, profiles.iter().map(|p| p.id.0));
             profiles.into_iter().map(|p| ProfileNode::seen(principal, p, None, false)).collect()
         })
         .await
@@ -323,9 +322,9 @@ impl QueryRoot {
             authorize(principal, Action::ReadStaff(site), "site")?;
             let slice = PageArgs::new(first, after, last, before).slice::<(Login, Person)>()?;
             let filter = UsersFilter::parse(filter, rcx).await?;
-            let page = of_parent(rcx.store.users_pages(UsersOf::Site, &[site.0], &filter, &slice).await?, site.0);
+            let page = of_parent(rcx.store.users_pages(Parent::Site, &[site.0], &filter, &slice).await?, site.0);
             let total = if wants_total(ctx) {
-                Some(Total::exact(of_parent(rcx.store.users_counts(UsersOf::Site, &[site.0], &filter).await?, site.0)))
+                Some(Total::exact(of_parent(rcx.store.users_counts(Parent::Site, &[site.0], &filter).await?, site.0)))
             } else {
                 None
             };

@@ -17,7 +17,7 @@ use super::scalars::{Date, DateTime};
 use crate::domain::policy::{Action, Remedy};
 use crate::domain::{self, Principal};
 use crate::service::{ServiceError, authorize};
-use crate::store::UsersOf;
+use crate::store::Parent;
 
 type R<T> = Result<T, ServiceError>;
 
@@ -136,7 +136,7 @@ impl SiteNode {
         #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Option<UserConnection> {
         let args = PageArgs::new(first, after, last, before);
-        or_null(ctx, nested_users(ctx, UsersOf::Site, self.0.id.0, self.0.id, None, filter, args)).await.flatten()
+        or_null(ctx, nested_users(ctx, Parent::Site, self.0.id.0, self.0.id, None, filter, args)).await.flatten()
     }
 }
 
@@ -533,7 +533,7 @@ impl ProfileNode {
     ) -> Option<UserConnection> {
         let (profile, args) = (&self.0, PageArgs::new(first, after, last, before));
         let users =
-            nested_users(ctx, UsersOf::Profile, profile.id.0, profile.site_id, Some(profile.user_count), filter, args);
+            nested_users(ctx, Parent::Profile, profile.id.0, profile.site_id, Some(profile.user_count), filter, args);
         or_null(ctx, users).await.flatten()
     }
 }
@@ -711,8 +711,7 @@ macro_rules! connection {
         #[doc = concat!("One of the ", $what, " with its cursor.")]
         #[Object(serial)]
         impl $edge {
-            /// Opaque cursor of this item: pass it as `after` for the items after it, or as `before` for those before
-            /// it, to the same list with the same filters.
+            /// Opaque cursor of this item: pass it as `after` for the items after it, or as `before` for those before it, to the same list with the same filters.
             async fn cursor(&self) -> &str {
                 &self.cursor
             }
@@ -729,13 +728,15 @@ connection!(
     UserConnection, UserEdge, UserNode, "users",
     total: "How many users the list holds with its filters, on all pages together (\"20 of 412 users\"). \
             Exact. Costs one more database statement, and only when selected (none for a profile's users \
-            without filters, which the profile's maintained count answers)."
+            without filters, which the profile's maintained count answers); that statement reads every \
+            matching user, so on lists of hundreds of thousands ask for it once, not with every page."
 );
 connection!(
     /// A page of people, ordered by name.
     PersonConnection, PersonEdge, PersonNode, "people",
     total: "How many people the list holds with its filters, on all pages together (\"20 of 412 people\"). \
-            Exact. Costs one more database statement, and only when selected."
+            Exact. Costs one more database statement, and only when selected; that statement reads every \
+            matching person, so on lists of hundreds of thousands ask for it once, not with every page."
 );
 connection!(
     /// A page of sites, ordered by creation.

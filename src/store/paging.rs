@@ -1,7 +1,9 @@
 //! Keyset paging of every list, in both directions: one list (a root
 //! connection), or one list per parent in one statement (a nested
-//! connection, windowed with `ROW_NUMBER() OVER (PARTITION BY parent ...)`,
-//! which SQLite has since 3.25 and PostgreSQL since 8.4), and their counts.
+//! connection: a branch per parent, or for many parents a window,
+//! `ROW_NUMBER() OVER (PARTITION BY parent ...)`, which SQLite has since
+//! 3.25 and PostgreSQL since 8.4), and their counts. One text per statement
+//! for both databases.
 //! Never OFFSET: a page starts at a position (the values of the list's
 //! order columns, unique together), so it costs the same deep in a list
 //! as at its start, and rows added or removed elsewhere do not shift it.
@@ -126,7 +128,26 @@ impl List {
     fn read_order<K>(&self, sql: &mut Sql, slice: &Slice<K>) {
         self.order_columns(sql, if self.descending != slice.from_end { " DESC" } else { "" });
     }
+
+    /// Appends `SELECT` of the list's columns, of `parent` as `page_parent`
+    /// and of each row's number in the order `slice` reads as `page_row`
+    /// (counted apart for each value of `partition`, when not empty), and
+    /// the list's `FROM`.
+    fn numbered<K>(&self, sql: &mut Sql, parent: &'static str, partition: &'static str, slice: &Slice<K>) {
+        sql.push("SELECT ").push(self.columns).push(", ").push(parent).push(" AS page_parent, ROW_NUMBER() OVER (");
+        if !partition.is_empty() {
+            sql.push("PARTITION BY ").push(partition).push(" ");
+        }
+        sql.push("ORDER BY ");
+        self.read_order(sql, slice);
+        sql.push(") AS page_row").push(self.from);
+    }
 }
+
+/// Most parents whose pages one statement reads as a branch each: SQLite
+/// takes at most 500 in one statement, and one page of any list holds at
+/// most 100 parents.
+const BRANCHES: usize = 100;
 
 impl Store {
     /// One page of `list`: the rows whose `scope` column is `parent` (all
@@ -157,10 +178,14 @@ impl Store {
 
     /// The page of `list` of each of `parents` (the values of its column
     /// `parent`), every page the same `filter` and `slice`, in one
-    /// statement: the rows of each parent numbered in the order read
-    /// (`ROW_NUMBER() OVER (PARTITION BY ...)`), each parent's first
-    /// `limit + 1` kept. A single parent reads as [`Store::page`]. Every
-    /// parent has an entry.
+    /// statement. Up to [`BRANCHES`] parents, one branch each (`UNION ALL`),
+    /// read like [`Store::page`] through an index, so a parent's page costs
+    /// the same however many rows it has; more parents, one windowed
+    /// `SELECT` over them all that numbers each parent's rows in the order
+    /// read (`ROW_NUMBER() OVER (PARTITION BY ...)`) and keeps the first
+    /// `limit + 1`, which reads every row of those parents that passes the
+    /// filter. Either way, the rows come numbered, by parent; every parent
+    /// has an entry.
     pub(super) async fn pages<K: Key, T>(
         &self,
         list: &List,
@@ -174,15 +199,28 @@ impl Store {
             let page = self.page(list, Some((parent, *one)), filter, slice, row).await?;
             return Ok(HashMap::from([(*one, page)]));
         }
-        let mut sql = Sql::new("SELECT * FROM (SELECT ");
-        sql.push(list.columns).push(", ").push(parent).push(" AS page_parent, ROW_NUMBER() OVER (PARTITION BY ");
-        sql.push(parent).push(" ORDER BY ");
-        list.read_order(&mut sql, slice);
-        sql.push(") AS page_row").push(list.from).push(" WHERE ").push(parent).push(" IN ");
-        sql.bind_list(parents.iter().copied());
-        filter(&mut sql);
-        list.range(&mut sql, slice);
-        sql.push(") paged WHERE page_row <= ").bind(slice.limit + 1).push(" ORDER BY page_parent, page_row");
+        let mut sql = Sql::new("SELECT * FROM (");
+        if parents.len() <= BRANCHES {
+            for (i, &one) in parents.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL SELECT * FROM (");
+                }
+                list.numbered(&mut sql, parent, "", slice);
+                sql.push(" WHERE ").push(parent).push(" = ").bind(one);
+                filter(&mut sql);
+                list.range(&mut sql, slice);
+                sql.push(" ORDER BY ");
+                list.read_order(&mut sql, slice);
+                sql.limit(slice.limit + 1).push(") page");
+            }
+        } else {
+            list.numbered(&mut sql, parent, parent, slice);
+            sql.push(" WHERE ").push(parent).push(" IN ").bind_list(parents.iter().copied());
+            filter(&mut sql);
+            list.range(&mut sql, slice);
+            sql.push(") page WHERE page_row <= ").bind(slice.limit + 1);
+        }
+        sql.push(" ORDER BY page_parent, page_row");
         let mut read: HashMap<i64, Vec<T>> = parents.iter().map(|p| (*p, Vec::new())).collect();
         for r in &self.fetch_all(sql.build()).await? {
             read.entry(r.try_get("page_parent")?).or_default().push(row(r)?);

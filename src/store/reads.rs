@@ -172,18 +172,20 @@ pub(super) fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Whose users a list of users holds.
+/// What a list below an object belongs to: a site (its people or users) or
+/// a profile (its users).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UsersOf {
+pub enum Parent {
     Site,
     Profile,
 }
 
-impl UsersOf {
-    fn column(self) -> &'static str {
+impl Parent {
+    /// The column of a login that names its parent.
+    fn login_column(self) -> &'static str {
         match self {
-            UsersOf::Site => "l.site_id",
-            UsersOf::Profile => "l.profile_id",
+            Parent::Site => "l.site_id",
+            Parent::Profile => "l.profile_id",
         }
     }
 }
@@ -489,22 +491,22 @@ impl Store {
     /// `parents` (sites or profiles, as `of` says), by username, in one statement.
     pub async fn users_pages(
         &self,
-        of: UsersOf,
+        of: Parent,
         parents: &[i64],
         filter: &UserFilter,
         slice: &Slice<String>,
     ) -> StoreResult<HashMap<i64, Rows<(Login, Person)>>> {
-        self.pages(&USERS, of.column(), parents, &user_conditions(filter), slice, user_from).await
+        self.pages(&USERS, of.login_column(), parents, &user_conditions(filter), slice, user_from).await
     }
 
     /// How many users each of `parents` has that pass `filter`, in one statement.
     pub async fn users_counts(
         &self,
-        of: UsersOf,
+        of: Parent,
         parents: &[i64],
         filter: &UserFilter,
     ) -> StoreResult<HashMap<i64, i64>> {
-        self.counts(&USERS, of.column(), parents, &user_conditions(filter)).await
+        self.counts(&USERS, of.login_column(), parents, &user_conditions(filter)).await
     }
 
     /// A page of the people of each of `sites`, by (name, id), in one statement.
