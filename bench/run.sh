@@ -40,10 +40,7 @@ SRV_PID=""
 CURRENT_DB=""
 FAILED=0
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-note() { echo "$*" >>"$NOTES"; log "$*"; }
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+. "$HERE/lib.sh"
 
 # ---- databases ---------------------------------------------------------------------
 db_url() { # BACKEND N
@@ -72,27 +69,14 @@ sql() { # BACKEND N SQL -> rows (|-separated)
 
 # ---- the server ------------------------------------------------------------------------
 start_server() { # BACKEND N
-  local i logf=$LOGS/server-$1-$2.log
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && die "port $PORT is busy (set PORT)"
+  port_busy "$PORT" && die "port $PORT is busy (set PORT)"
   # EXPOSE_SQL_STATEMENTS: sample() reads extensions.sqlStatements.
-  DATABASE_URL=$(db_url "$1" "$2") LISTEN=127.0.0.1:$PORT RUST_LOG=${RUST_LOG:-warn} EXPOSE_SQL_STATEMENTS=true \
-    "$BIN" serve >"$logf" 2>&1 &
-  SRV_PID=$!
-  for ((i = 0; i < 600; i++)); do
-    pid_alive "$SRV_PID" || { cat "$logf" >&2; die "server exited before it was ready"; }
-    curl -sf -o /dev/null -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' "$URL" && return 0
-    sleep 0.1
-  done
-  die "server not ready on $URL after 60 s"
+  start_gateway "$BIN" "$LOGS/server-$1-$2.log" "$URL" DATABASE_URL="$(db_url "$1" "$2")" LISTEN="127.0.0.1:$PORT" \
+    RUST_LOG="${RUST_LOG:-warn}" EXPOSE_SQL_STATEMENTS=true
+  SRV_PID=$STARTED_PID
 }
 stop_server() {
-  local i
-  if pid_alive "$SRV_PID"; then
-    kill -TERM "$SRV_PID" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do pid_alive "$SRV_PID" || break; sleep 0.1; done
-    pid_alive "$SRV_PID" && kill -KILL "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
-  fi
+  stop_pid "$SRV_PID"
   SRV_PID=""
 }
 cleanup() {
@@ -104,21 +88,6 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT INT TERM
-
-rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-# CPU accounting in clock ticks (as the peer harness's lib/bench.sh), so that foreign load on the host shows.
-HZ=$(getconf CLK_TCK)
-host_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }   # "total idle"
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }                          # utime + stime
-db_ticks() { # every PostgreSQL process of this host (0 for SQLite: it runs inside the server)
-  [ "$1" = postgres ] || { echo 0; return; }
-  local p
-  for p in $(pgrep -x postgres || true); do awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true; done |
-    awk '{s += $1} END {print s + 0}'
-}
-# user+sys of this shell's reaped children (wrk), from bash `times`; must run in the main shell
-snap_times() { times >"$BENCH_DIR/.times"; }
-read_times() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2]} print t}' "$BENCH_DIR/.times"; }
 
 post() { # BODY_FILE [extra curl args...] -> response body
   local body=$1; shift
@@ -164,8 +133,6 @@ measure() { # BACKEND N TEST SCRIPT SQL_PER_REQUEST [ENV=value ...]; appends a r
   echo "backend=$backend n=$n test=$t $res rss_kb=$(rss_kb "$SRV_PID" VmRSS) hwm_kb=$(rss_kb "$SRV_PID" VmHWM) sql=$stmts $cpu" >>"$ROWS"
   log "$backend N=$n $t: $res $cpu"
 }
-
-field() { sed -nE "s/.*(^| )$1=([^ ]*).*/\\2/p" <<<"$2"; }   # KEY LINE -> value
 
 run_one() { # BACKEND N
   local backend=$1 n=$2 url bench site users
