@@ -17,6 +17,7 @@
 #   CONC (16), THREADS (2), M1_HEADROOM (20), PORT_A (5061), PORT_B (5062),
 #   PG_URL (postgres://postgres@127.0.0.1:5432: a server where we may create the database
 #   lg_subs_<N>), BENCH_DIR (/tmp/license-gateway-subs), KEEP_DB (1: keep the database),
+#   SKIP_M1 (1: only the memory and delivery measurements, e.g. to try other RATEs),
 #   BIN and LOADGEN (prebuilt server and load generator instead of building the checkout),
 #   SERVER_FLAGS (extra flags for both instances, e.g. "--max-websocket-connections 20000").
 # Every process this script starts is stopped by its PID.
@@ -96,9 +97,13 @@ start_pair() {
 }
 stop_pair() { stop_pid "$PID_A"; stop_pid "$PID_B"; PID_A="" PID_B=""; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+deliveries() { # URL -> licensePools deliveries the instance counted (its /metrics)
+  curl -sf "${1%/graphql}/metrics" | awk '/^license_gateway_subscription_deliveries_total\{field="licensePools"\}/ {print $2}' | grep . || echo 0
+}
 
 # m1 NAME: pools reset to usage + headroom, wrk warm-up, measured M1 against instance A, verify.
 m1() {
+  [ -z "${SKIP_M1:-}" ] || return 0
   local name=$1 f=$LOGS/wrk-m1-$1 args=(-t "$THREADS" -c "$CONC" --timeout 30s -s "$HERE/lua/m1.lua")
   local lua_env=(BENCH_LUA_DIR="$HERE/lua" TOKEN="$TOKEN" USER_IDS="$USERS" PROFILE_IDS="$PROFILES"
     FULL_PROFILE_IDS="$FULL" QUERY_FILE="$HERE/queries/m1.graphql")
@@ -176,6 +181,8 @@ if [ "$SITES" -gt 1 ]; then
     2>"$LOGS/setup.txt" || { cat "$LOGS/setup.txt" >&2; die "setup failed"; }
 fi
 [ "$(grep -c '^SITE ' "$SITES_FILE")" -eq "$SITES" ] || die "setup made $(grep -c '^SITE ' "$SITES_FILE") of $SITES sites"
+# Fresh statistics and visibility maps, so that the first run does not pay for autovacuum after the bulk load.
+sql "VACUUM (ANALYZE)" >/dev/null
 m1 off
 stop_pair
 
@@ -200,9 +207,12 @@ note "memory: instance A RSS $(mib "$rss_a0") -> $(mib "$rss_a1") MiB, B $(mib "
 note "${connected#CONNECTED }"
 m1 subscribers
 log "changes: setPoolTotal at $RATE/s for $CHANGE_SECONDS s"
+counted_a0=$(deliveries "$URL_A"); counted_b0=$(deliveries "$URL_B")
 touch "$CONTROL/go"
 wait "$GEN_PID" || { cat "$LOGS/loadgen.txt" >&2; GEN_PID=""; die "the load generator failed"; }
 GEN_PID=""
+note "during the changes the instances counted $(awk -v a0="$counted_a0" -v b0="$counted_b0" -v a1="$(deliveries "$URL_A")" \
+  -v b1="$(deliveries "$URL_B")" 'BEGIN {printf "%d (A) + %d (B) = %d", a1 - a0, b1 - b0, a1 - a0 + b1 - b0}') licensePools deliveries"
 note "before the changes (first states, M1's deliveries): $(grep '^WAITED ' "$LOGS/loadgen.txt" | cut -d' ' -f2-)"
 rss_a2=$(rss_kb "$PID_A" VmRSS); rss_b2=$(rss_kb "$PID_B" VmRSS)
 note "after the changes: instance A RSS $(mib "$rss_a2") MiB, B $(mib "$rss_b2") MiB, peak $(mib "$(rss_kb "$PID_A" VmHWM)") / $(mib "$(rss_kb "$PID_B" VmHWM)") MiB"
@@ -223,22 +233,24 @@ cpu=$(grep '^CPU ' "$LOGS/loadgen.txt")
   echo "data: Bench site N=$N + $((SITES - 1)) sites; $PER_SITE subscribers per site ($((SITES * PER_SITE)) in all), half on each of two instances"
   echo "server flags: defaults${SERVER_FLAGS:+ plus $SERVER_FLAGS}"
   echo
-  echo "M1 (changeLoginProfile, wrk -t$THREADS -c$CONC against instance A, ${WARMUP}s warm-up + ${DURATION}s measured):"
-  awk -v subs="$((SITES * PER_SITE))" '
-    function v(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
-    BEGIN {
-      fmt = "| %-28s | %7s | %6s | %6s | %6s | %13s | %4s | %4s | %4s | %4s | %6s | %14s |\n"
-      printf fmt, "run", "req/s", "p50 ms", "p99 ms", "errors", "acc./refused", "A%", "B%", "db%", "wrk%", "other%", "load (1,5,15)"
-      printf "|------------------------------|--------:|-------:|-------:|-------:|--------------:|-----:|-----:|-----:|-----:|-------:|----------------|\n"
-    }
-    {
-      name = v("run")
-      if (name ~ /^off/) label = "--subscriptions false"; else if (name ~ /^on/) label = "on, no subscriber"; else label = "on, " subs " subscribers"
-      if (name ~ /again$/) label = label " (again)"; name = label
-      printf fmt, name, sprintf("%.0f", v("rps")), v("p50_ms"), v("p99_ms"), v("sock_errors") + v("non2xx") + v("gql_errors"),
-        v("accepted") "/" v("rejected"), v("a_cpu"), v("b_cpu"), v("db_cpu"), v("wrk_cpu"), v("other_cpu"), v("load")
-    }' "$ROWS"
-  echo
+  if [ -s "$ROWS" ]; then
+    echo "M1 (changeLoginProfile, wrk -t$THREADS -c$CONC against instance A, ${WARMUP}s warm-up + ${DURATION}s measured):"
+    awk -v subs="$((SITES * PER_SITE))" '
+      function v(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
+      BEGIN {
+        fmt = "| %-30s | %7s | %6s | %6s | %6s | %13s | %4s | %4s | %4s | %4s | %6s | %14s |\n"
+        printf fmt, "run", "req/s", "p50 ms", "p99 ms", "errors", "acc./refused", "A%", "B%", "db%", "wrk%", "other%", "load (1,5,15)"
+        printf "|--------------------------------|--------:|-------:|-------:|-------:|--------------:|-----:|-----:|-----:|-----:|-------:|----------------|\n"
+      }
+      {
+        name = v("run")
+        if (name ~ /^off/) label = "--subscriptions false"; else if (name ~ /^on/) label = "on, no subscriber"; else label = "on, " subs " subscribers"
+        if (name ~ /again$/) label = label " (again)"; name = label
+        printf fmt, name, sprintf("%.0f", v("rps")), v("p50_ms"), v("p99_ms"), v("sock_errors") + v("non2xx") + v("gql_errors"),
+          v("accepted") "/" v("rejected"), v("a_cpu"), v("b_cpu"), v("db_cpu"), v("wrk_cpu"), v("other_cpu"), v("load")
+      }' "$ROWS"
+    echo
+  fi
   echo "Deliveries (setPoolTotal through the API at $RATE/s for ${CHANGE_SECONDS}s, alternating instances, round robin over the sites):"
   echo "  ${delivery#DELIVERY }"
   echo "  latency from just before the mutation was sent (send_) and from its answer (answer_; may be negative:"
