@@ -17,7 +17,8 @@
 #   CONC (16), THREADS (2), M1_HEADROOM (20), PORT_A (5061), PORT_B (5062),
 #   PG_URL (postgres://postgres@127.0.0.1:5432: a server where we may create the database
 #   lg_subs_<N>), BENCH_DIR (/tmp/license-gateway-subs), KEEP_DB (1: keep the database),
-#   SKIP_M1 (1: only the memory and delivery measurements, e.g. to try other RATEs),
+#   M1_RUNS (which M1 runs to make: "off on subscribers on-again off-again"; "" for none, e.g. to
+#   try other RATEs),
 #   BIN and LOADGEN (prebuilt server and load generator instead of building the checkout),
 #   SERVER_FLAGS (extra flags for both instances, e.g. "--max-websocket-connections 20000").
 # Every process this script starts is stopped by its PID.
@@ -35,6 +36,7 @@ WARMUP=${WARMUP:-3}
 CONC=${CONC:-16}
 THREADS=${THREADS:-2}
 M1_HEADROOM=${M1_HEADROOM:-20}
+M1_RUNS=${M1_RUNS-off on subscribers on-again off-again}
 PORT_A=${PORT_A:-5061}
 PORT_B=${PORT_B:-5062}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
@@ -103,11 +105,14 @@ deliveries() { # URL -> licensePools deliveries the instance counted (its /metri
 
 # m1 NAME: pools reset to usage + headroom, wrk warm-up, measured M1 against instance A, verify.
 m1() {
-  [ -z "${SKIP_M1:-}" ] || return 0
+  [[ " $M1_RUNS " == *" $1 "* ]] || return 0
   local name=$1 f=$LOGS/wrk-m1-$1 args=(-t "$THREADS" -c "$CONC" --timeout 30s -s "$HERE/lua/m1.lua")
   local lua_env=(BENCH_LUA_DIR="$HERE/lua" TOKEN="$TOKEN" USER_IDS="$USERS" PROFILE_IDS="$PROFILES"
     FULL_PROFILE_IDS="$FULL" QUERY_FILE="$HERE/queries/m1.graphql")
   sql "UPDATE license_pools SET total = used + $M1_HEADROOM WHERE site_id = $BENCH_SITE" >/dev/null
+  # Every run starts right after a checkpoint: each pays the same full-page writes (the first run otherwise pays
+  # most of those of the bulk load).
+  sql "CHECKPOINT" >/dev/null
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)
   env "${lua_env[@]}" wrk "${args[@]}" -d "${WARMUP}s" "$URL_A" >"$f-warmup.txt" 2>&1 || die "wrk warm-up failed: $(tail -3 "$f-warmup.txt")"
   local a0 b0 d0 h0 i0 w0 t0 a1 b1 d1 h1 i1 w1 t1
@@ -205,7 +210,9 @@ connected=$(grep '^CONNECTED ' "$LOGS/loadgen.txt")
 per=$(( SITES * PER_SITE / 2 ))
 note "memory: instance A RSS $(mib "$rss_a0") -> $(mib "$rss_a1") MiB, B $(mib "$rss_b0") -> $(mib "$rss_b1") MiB with $per subscribers each: $(awk -v a0="$rss_a0" -v a1="$rss_a1" -v b0="$rss_b0" -v b1="$rss_b1" -v n="$per" 'BEGIN {printf "%.1f KiB (A), %.1f KiB (B) per subscriber", (a1 - a0) / n, (b1 - b0) / n}')"
 note "${connected#CONNECTED }"
+m1_started=$(date +%s.%N)
 m1 subscribers
+m1_seconds=$(awk -v a="$m1_started" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 log "changes: setPoolTotal at $RATE/s for $CHANGE_SECONDS s"
 counted_a0=$(deliveries "$URL_A"); counted_b0=$(deliveries "$URL_B")
 touch "$CONTROL/go"
@@ -213,7 +220,11 @@ wait "$GEN_PID" || { cat "$LOGS/loadgen.txt" >&2; GEN_PID=""; die "the load gene
 GEN_PID=""
 note "during the changes the instances counted $(awk -v a0="$counted_a0" -v b0="$counted_b0" -v a1="$(deliveries "$URL_A")" \
   -v b1="$(deliveries "$URL_B")" 'BEGIN {printf "%d (A) + %d (B) = %d", a1 - a0, b1 - b0, a1 - a0 + b1 - b0}') licensePools deliveries"
-note "before the changes (first states, M1's deliveries): $(grep '^WAITED ' "$LOGS/loadgen.txt" | cut -d' ' -f2-)"
+waited=$(grep '^WAITED ' "$LOGS/loadgen.txt")
+note "before the changes (first states, M1's deliveries): ${waited#WAITED }"
+if [[ " $M1_RUNS " == *" subscribers "* ]]; then
+  note "during M1 with subscribers ($(printf %.0f "$m1_seconds") s with its warm-up), the Bench site's $PER_SITE subscribers got $(awk -v m="$(field messages "$waited")" -v first="$((SITES * PER_SITE))" -v n="$PER_SITE" -v s="$m1_seconds" 'BEGIN {printf "%.0f states each per second", (m - first) / n / s}') (the hub folds the changes that commit while it reads)"
+fi
 rss_a2=$(rss_kb "$PID_A" VmRSS); rss_b2=$(rss_kb "$PID_B" VmRSS)
 note "after the changes: instance A RSS $(mib "$rss_a2") MiB, B $(mib "$rss_b2") MiB, peak $(mib "$(rss_kb "$PID_A" VmHWM)") / $(mib "$(rss_kb "$PID_B" VmHWM)") MiB"
 # The first two runs again, in reverse order, to show how much M1 drifts within the session.
